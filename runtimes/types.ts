@@ -1,0 +1,116 @@
+/**
+ * The runtime seam: everything the core (src/) needs from Node, Bun or Deno that is not plain
+ * web-standard JavaScript. One implementation per runtime in runtimes/{node,bun,deno}.ts; the
+ * core never names a runtime. Runtime detection lives in runtimes/detect.ts only.
+ */
+
+export type RuntimeName = 'node' | 'bun' | 'deno';
+
+/** A connected, duplex byte stream (an accepted or an outgoing socket). */
+export interface Conn {
+  /** Peer address ("127.0.0.1", "::1"; "" for UNIX sockets) and port (0 for UNIX sockets). */
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /**
+   * Bytes read from the peer. Each chunk is owned by the receiver (the adapter never reuses its
+   * memory). Set before the first event-loop turn after the connection is handed over.
+   */
+  onData: ((chunk: Uint8Array) => void) | null;
+  /** The peer closed its side, or the connection failed or was destroyed. Called at most once. */
+  onClose: ((error?: Error) => void) | null;
+  /** Stop delivering onData until resume(): the kernel buffer fills and the peer is slowed. */
+  pause(): void;
+  resume(): void;
+  /**
+   * Queue bytes for the peer. The bytes are copied or fully owned by the adapter after the call.
+   * Returns false when the queue is above the high-water mark: wait for drained() before more.
+   */
+  write(chunk: Uint8Array): boolean;
+  /** Resolves when the write queue is below the high-water mark (at once if already so). */
+  drained(): Promise<void>;
+  /** Flush everything queued, then close. */
+  end(): void;
+  /** Close at once, dropping what is queued. */
+  destroy(): void;
+}
+
+export type ConnHandler = (conn: Conn) => void;
+
+/** Where a listener is bound, as it is shown to users. */
+export type ListenAddress =
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'unix'; path: string }
+  | { kind: 'fd'; fd: number };
+
+export interface Listener {
+  readonly address: ListenAddress;
+  /** Stop accepting. A UNIX socket's file is left alone (the caller decides, see --vacuum). */
+  close(): Promise<void>;
+}
+
+export interface ListenOptions {
+  /** Listen backlog, where the runtime lets us set it. */
+  backlog?: number;
+}
+
+export interface SpawnOptions {
+  args: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  /** File descriptors the child inherits as fd 3, 4, … in this order. */
+  fds?: number[];
+  /** Open a message channel to the child (JSON values). */
+  ipc?: boolean;
+}
+
+export interface Child {
+  readonly pid: number;
+  send(message: unknown): void;
+  onMessage: ((message: unknown) => void) | null;
+  kill(signal?: Signal): void;
+  /** Resolves when the child has exited: its exit code, or the signal that ended it. */
+  readonly exited: Promise<{ code: number | null; signal: string | null }>;
+}
+
+export type Signal = 'SIGTERM' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2' | 'SIGKILL';
+
+export interface Runtime {
+  readonly name: RuntimeName;
+  /** e.g. "20.20.2" for Node, "1.4.5" for Bun, "2.9.6" for Deno. */
+  readonly version: string;
+  /** The API this adapter uses for stream sockets, for the startup line and benchmarks. */
+  readonly socketApi: string;
+
+  listenTcp(host: string, port: number, onConn: ConnHandler, options?: ListenOptions): Promise<Listener>;
+  /** Listen on a UNIX socket path. The caller has dealt with stale files (see src/worker/bind.ts). */
+  listenUnix(path: string, onConn: ConnHandler, options?: ListenOptions): Promise<Listener>;
+  /** Accept on an inherited, already listening socket fd (from a parent or systemd). */
+  listenFd(fd: number, onConn: ConnHandler): Promise<Listener>;
+
+  connectTcp(host: string, port: number): Promise<Conn>;
+  connectUnix(path: string): Promise<Conn>;
+
+  /** Spawn this same runtime running `args` (a script and its arguments). */
+  spawnSelf(options: SpawnOptions): Child;
+
+  /** Run handler on a signal. Returns a function that removes it. */
+  onSignal(signal: Exclude<Signal, 'SIGKILL'>, handler: () => void): () => void;
+  readonly pid: number;
+  /** Resident set size of this process, in bytes. */
+  rss(): number;
+  exit(code: number): never;
+  /** How to run a module of this project on this runtime from the command line (for children). */
+  readonly execPath: string;
+  readonly execArgs: string[];
+}
+
+/** Errors the adapters raise for bind problems, with a code the core maps to a clear message. */
+export class BindError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'BindError';
+  }
+}
