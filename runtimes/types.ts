@@ -16,7 +16,9 @@ export interface Conn {
    * memory). Set before the first event-loop turn after the connection is handed over.
    */
   onData: ((chunk: Uint8Array) => void) | null;
-  /** The peer closed its side, or the connection failed or was destroyed. Called at most once. */
+  /** The peer will send nothing more (it half-closed, or the connection is gone). At most once. */
+  onEnd: (() => void) | null;
+  /** The connection is gone: closed by either side, failed, or destroyed. At most once. */
   onClose: ((error?: Error) => void) | null;
   /** Stop delivering onData until resume(): the kernel buffer fills and the peer is slowed. */
   pause(): void;

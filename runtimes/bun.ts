@@ -1,0 +1,187 @@
+/**
+ * Bun adapter: Bun.listen / Bun.connect for stream sockets (faster than node:net on Bun, see
+ * bench/README.md; and the API that takes an inherited fd — DESIGN.md), node:child_process for
+ * children. Bun's socket.write may write part of a buffer: the rest is queued and flushed on drain.
+ */
+import type { Conn, ConnHandler, Listener, ListenOptions, Runtime } from './types.ts';
+import { processOnSignal, spawnChild, toBindError } from './node.ts';
+
+// The slice of Bun's API this adapter uses, typed here so the project needs no bun-types.
+interface BunSocket {
+  data: BunConn;
+  write(data: Uint8Array): number;
+  end(): void;
+  terminate(): void;
+  pause(): void;
+  resume(): void;
+  setNoDelay?(noDelay: boolean): boolean;
+  readonly remoteAddress: string;
+  readonly remotePort?: number;
+}
+interface BunSocketHandler {
+  open(s: BunSocket): void;
+  data(s: BunSocket, chunk: Uint8Array): void;
+  drain(s: BunSocket): void;
+  end(s: BunSocket): void;
+  close(s: BunSocket, error?: Error): void;
+  error(s: BunSocket, error: Error): void;
+}
+interface BunListener {
+  stop(closeActive?: boolean): void;
+  readonly hostname?: string;
+  readonly port?: number;
+}
+type BunListenTarget = { hostname: string; port: number } | { unix: string } | { fd: number };
+interface BunGlobal {
+  version: string;
+  listen(options: BunListenTarget & { socket: BunSocketHandler }): BunListener;
+  connect(options: ({ hostname: string; port: number } | { unix: string }) & { socket: BunSocketHandler }): Promise<BunSocket>;
+}
+const Bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
+
+const HIGH_WATER = 64 * 1024;
+
+/** Per-socket state: the Conn handed to the core, with its pending-write queue. */
+class BunConn implements Conn {
+  onData: Conn['onData'] = null;
+  onEnd: Conn['onEnd'] = null;
+  onClose: Conn['onClose'] = null;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  private queue: Uint8Array[] = [];
+  private queued = 0;
+  private ending = false;
+  private closed = false;
+  private ended = false;
+  private waiters: Array<() => void> = [];
+
+  constructor(private readonly socket: BunSocket) {
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+  }
+  pause(): void {
+    this.socket.pause();
+  }
+  resume(): void {
+    this.socket.resume();
+  }
+  write(chunk: Uint8Array): boolean {
+    if (this.closed || this.ending) return false;
+    if (this.queued === 0) {
+      const n = this.socket.write(chunk);
+      if (n >= chunk.length) return true;
+      chunk = chunk.subarray(Math.max(n, 0));
+    }
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+    return this.queued < HIGH_WATER;
+  }
+  drained(): Promise<void> {
+    if (this.closed || this.queued < HIGH_WATER) return Promise.resolve();
+    return new Promise((r) => this.waiters.push(r));
+  }
+  end(): void {
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    if (this.queued === 0) this.socket.end();
+  }
+  destroy(): void {
+    this.socket.terminate();
+  }
+  /** Bun says the socket can take more: write what is queued. */
+  flush(): void {
+    while (this.queue.length > 0) {
+      const head = this.queue[0];
+      const n = this.socket.write(head);
+      if (n <= 0) break;
+      this.queued -= n;
+      if (n < head.length) {
+        this.queue[0] = head.subarray(n);
+        break;
+      }
+      this.queue.shift();
+    }
+    if (this.queued < HIGH_WATER) this.wake();
+    if (this.queued === 0 && this.ending) this.socket.end();
+  }
+  inputEnded(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.onEnd?.();
+  }
+  closedBy(error?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue = [];
+    this.queued = 0;
+    this.wake();
+    this.inputEnded();
+    this.onClose?.(error);
+  }
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
+
+function handler(onOpen: (conn: BunConn) => void): BunSocketHandler {
+  return {
+    open(s) {
+      s.setNoDelay?.(true);
+      s.data = new BunConn(s);
+      onOpen(s.data);
+    },
+    data: (s, chunk) => s.data.onData?.(chunk),
+    drain: (s) => s.data.flush(),
+    end: (s) => s.data.inputEnded(),
+    close: (s, error) => s.data?.closedBy(error),
+    error: (s, error) => s.data?.closedBy(error),
+  };
+}
+
+function listen(target: BunListenTarget, onConn: ConnHandler, what: string): BunListener {
+  try {
+    return Bun.listen({ ...target, socket: handler(onConn) });
+  } catch (e) {
+    throw toBindError(e, what);
+  }
+}
+
+async function connect(target: { hostname: string; port: number } | { unix: string }): Promise<Conn> {
+  let conn: BunConn | undefined;
+  await Bun.connect({ ...target, socket: handler((c) => (conn = c)) });
+  if (!conn) throw new Error('Bun.connect resolved before its socket opened');
+  return conn;
+}
+
+export function createBunRuntime(): Runtime {
+  const execPath = process.execPath;
+  return {
+    name: 'bun',
+    version: Bun.version,
+    socketApi: 'Bun.listen',
+    async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {
+      // Bun.listen has no backlog option: the kernel default (SOMAXCONN) applies.
+      const l = listen({ hostname: host, port }, onConn, `${host}:${port}`);
+      return { address: { kind: 'tcp', host: l.hostname ?? host, port: l.port ?? port }, close: async () => l.stop() };
+    },
+    async listenUnix(path: string, onConn: ConnHandler): Promise<Listener> {
+      const l = listen({ unix: path }, onConn, path);
+      return { address: { kind: 'unix', path }, close: async () => l.stop() };
+    },
+    async listenFd(fd: number, onConn: ConnHandler): Promise<Listener> {
+      const l = listen({ fd }, onConn, `fd ${fd}`);
+      return { address: { kind: 'fd', fd }, close: async () => l.stop() };
+    },
+    connectTcp: (host, port) => connect({ hostname: host, port }),
+    connectUnix: (path) => connect({ unix: path }),
+    spawnSelf: (o) => spawnChild(execPath, [], o),
+    onSignal: processOnSignal,
+    pid: process.pid,
+    rss: () => process.memoryUsage.rss(),
+    exit: (code) => process.exit(code),
+    execPath,
+    execArgs: [],
+  };
+}

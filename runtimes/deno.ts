@@ -1,0 +1,268 @@
+/**
+ * Deno adapter: Deno.listen / Deno.connect with raw conn.read into a buffer and conn.write in a
+ * loop (the stream API is ≈2.5× slower, DESIGN.md); node:net only for inherited fds, which
+ * Deno.listen cannot take; node:child_process for children.
+ */
+import type { Conn, ConnHandler, Listener, ListenOptions, Runtime, Signal } from './types.ts';
+import { LINGER_MS, nodeListenFd, spawnChild, toBindError } from './node.ts';
+
+// The slice of Deno's API this adapter uses, typed here so the project needs no Deno types.
+interface DenoConn {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  close(): void;
+  closeWrite(): Promise<void>;
+  setNoDelay?(noDelay?: boolean): void;
+  readonly remoteAddr: { transport: string; hostname?: string; port?: number; path?: string };
+}
+interface DenoListener extends AsyncIterable<DenoConn> {
+  accept(): Promise<DenoConn>;
+  close(): void;
+  readonly addr: { hostname?: string; port?: number; path?: string };
+}
+interface DenoGlobal {
+  version: { deno: string };
+  execPath(): string;
+  listen(o: { hostname: string; port: number; transport?: 'tcp' } | { transport: 'unix'; path: string }): DenoListener;
+  connect(o: { hostname: string; port: number; transport?: 'tcp' } | { transport: 'unix'; path: string }): Promise<DenoConn>;
+  addSignalListener(s: Signal, h: () => void): void;
+  removeSignalListener(s: Signal, h: () => void): void;
+  memoryUsage(): { rss: number };
+  exit(code: number): never;
+  pid: number;
+}
+const Deno = (globalThis as unknown as { Deno: DenoGlobal }).Deno;
+
+const READ_SIZE = 64 * 1024;
+const HIGH_WATER = 64 * 1024;
+
+class DenoStreamConn implements Conn {
+  onData: Conn['onData'] = null;
+  onEnd: Conn['onEnd'] = null;
+  onClose: Conn['onClose'] = null;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  private paused = false;
+  private resumeReading: (() => void) | null = null;
+  private queue: Uint8Array[] = [];
+  private queued = 0;
+  private writing = false;
+  private ending = false;
+  private closed = false;
+  private ended = false;
+  private waiters: Array<() => void> = [];
+
+  constructor(private readonly conn: DenoConn) {
+    this.remoteAddress = conn.remoteAddr.hostname ?? '';
+    this.remotePort = conn.remoteAddr.port ?? 0;
+    try {
+      conn.setNoDelay?.(true);
+    } catch {
+      // UNIX sockets have no Nagle to turn off.
+    }
+  }
+
+  /** The read loop: one buffer, each chunk copied out so the receiver owns it. */
+  async run(): Promise<void> {
+    const buf = new Uint8Array(READ_SIZE);
+    let error: Error | undefined;
+    try {
+      while (!this.closed) {
+        if (this.paused) await new Promise<void>((r) => (this.resumeReading = r));
+        if (this.closed) break;
+        const n = await this.conn.read(buf);
+        if (n === null) break;
+        this.onData?.(buf.slice(0, n));
+      }
+    } catch (e) {
+      if (!this.closed) error = e as Error;
+    }
+    this.inputEnded();
+    if (error) this.shut(error);
+    else if (this.ending && !this.writing) this.shut();
+    // Otherwise the peer half-closed and an answer may still be coming: end() closes then.
+  }
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+    const r = this.resumeReading;
+    this.resumeReading = null;
+    r?.();
+  }
+  write(chunk: Uint8Array): boolean {
+    if (this.closed || this.ending) return false;
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+    if (!this.writing) void this.pump();
+    return this.queued < HIGH_WATER;
+  }
+  drained(): Promise<void> {
+    if (this.closed || this.queued < HIGH_WATER) return Promise.resolve();
+    return new Promise((r) => this.waiters.push(r));
+  }
+  end(): void {
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    if (!this.writing) void this.finish();
+  }
+  destroy(): void {
+    this.shut();
+  }
+  private async pump(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.queue.length > 0 && !this.closed) {
+        let chunk = this.queue[0];
+        // Coalesce small pending chunks into one write.
+        if (this.queue.length > 1 && this.queued <= READ_SIZE) {
+          chunk = new Uint8Array(this.queued);
+          let o = 0;
+          for (const c of this.queue) {
+            chunk.set(c, o);
+            o += c.length;
+          }
+          this.queue = [chunk];
+        }
+        let off = 0;
+        while (off < chunk.length) off += await this.conn.write(chunk.subarray(off));
+        this.queue.shift();
+        this.queued -= chunk.length;
+        if (this.queued < HIGH_WATER) this.wake();
+      }
+    } catch (e) {
+      this.writing = false;
+      this.shut(e as Error);
+      return;
+    }
+    this.writing = false;
+    if (this.ending) void this.finish();
+  }
+  /**
+   * Everything is written: half-close, and close once the peer does (or after a while), so that
+   * bytes the peer is still sending never meet a closed socket (which would reset the connection).
+   */
+  private async finish(): Promise<void> {
+    if (this.ended) return this.shut();
+    try {
+      await this.conn.closeWrite();
+    } catch {
+      return this.shut();
+    }
+    const timer = setTimeout(() => this.shut(), LINGER_MS);
+    this.onEnd = () => {
+      clearTimeout(timer);
+      this.shut();
+    };
+  }
+  private inputEnded(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.onEnd?.();
+  }
+  private shut(error?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue = [];
+    this.queued = 0;
+    try {
+      this.conn.close();
+    } catch {
+      // already closed by the peer
+    }
+    this.wake();
+    this.resume();
+    this.inputEnded();
+    this.onClose?.(error);
+  }
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
+
+function serve(listener: DenoListener, onConn: ConnHandler): void {
+  void (async () => {
+    for (;;) {
+      let raw: DenoConn;
+      try {
+        raw = await listener.accept();
+      } catch (e) {
+        const name = (e as Error).name;
+        if (name === 'BadResource' || name === 'Interrupted') return; // listener closed
+        process.stderr.write(`tsgi: accept failed: ${(e as Error).message}\n`);
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
+      }
+      const conn = new DenoStreamConn(raw);
+      onConn(conn);
+      void conn.run();
+    }
+  })();
+}
+
+function listen(
+  o: { hostname: string; port: number } | { transport: 'unix'; path: string },
+  onConn: ConnHandler,
+  what: string,
+): DenoListener {
+  let l: DenoListener;
+  try {
+    l = Deno.listen(o);
+  } catch (e) {
+    throw toBindError(e, what);
+  }
+  serve(l, onConn);
+  return l;
+}
+
+async function connect(o: { hostname: string; port: number } | { transport: 'unix'; path: string }): Promise<Conn> {
+  const raw = await Deno.connect(o);
+  const conn = new DenoStreamConn(raw);
+  // Start reading on the next turn, after the caller has set its handlers.
+  setTimeout(() => void conn.run(), 0);
+  return conn;
+}
+
+function closeListener(l: DenoListener): Promise<void> {
+  try {
+    l.close();
+  } catch {
+    // already closed
+  }
+  return Promise.resolve();
+}
+
+export function createDenoRuntime(): Runtime {
+  const execPath = Deno.execPath();
+  const execArgs = ['run', '-A'];
+  return {
+    name: 'deno',
+    version: Deno.version.deno,
+    socketApi: 'Deno.listen',
+    async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {
+      // Deno.listen has no backlog option: the kernel default (SOMAXCONN) applies.
+      const l = listen({ hostname: host, port }, onConn, `${host}:${port}`);
+      return { address: { kind: 'tcp', host: l.addr.hostname ?? host, port: l.addr.port ?? port }, close: () => closeListener(l) };
+    },
+    async listenUnix(path: string, onConn: ConnHandler): Promise<Listener> {
+      const l = listen({ transport: 'unix', path }, onConn, path);
+      return { address: { kind: 'unix', path }, close: () => closeListener(l) };
+    },
+    listenFd: nodeListenFd,
+    connectTcp: (host, port) => connect({ hostname: host, port }),
+    connectUnix: (path) => connect({ transport: 'unix', path }),
+    spawnSelf: (o) => spawnChild(execPath, execArgs, o),
+    onSignal(signal, handler) {
+      Deno.addSignalListener(signal, handler);
+      return () => Deno.removeSignalListener(signal, handler);
+    },
+    pid: Deno.pid,
+    rss: () => Deno.memoryUsage().rss,
+    exit: (code) => Deno.exit(code),
+    execPath,
+    execArgs,
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * Node adapter: node:net for stream sockets, node:child_process for children.
+ * Bun and Deno reuse parts of it where their Node-compatible API is the one that works
+ * (inherited fds on Deno, child processes everywhere).
+ */
+import net from 'node:net';
+import { spawn } from 'node:child_process';
+import type { Child, Conn, ConnHandler, Listener, ListenOptions, Runtime, Signal, SpawnOptions } from './types.ts';
+import { BindError } from './types.ts';
+
+const HIGH_WATER = 64 * 1024;
+/** How long a connection we have ended waits for the peer to close its side. */
+export const LINGER_MS = 5000;
+
+/** Wrap a node:net socket (on Node, or Node-compatible APIs of Bun and Deno) as a Conn. */
+export function wrapNodeSocket(socket: net.Socket): Conn {
+  let closed = false;
+  let ended = false;
+  let failure: Error | undefined;
+  let drainWaiters: Array<() => void> = [];
+  const wake = () => {
+    const w = drainWaiters;
+    drainWaiters = [];
+    for (const f of w) f();
+  };
+  const endInput = () => {
+    if (ended) return;
+    ended = true;
+    conn.onEnd?.();
+  };
+  const conn: Conn = {
+    remoteAddress: socket.remoteAddress ?? '',
+    remotePort: socket.remotePort ?? 0,
+    onData: null,
+    onEnd: null,
+    onClose: null,
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
+    write: (chunk) => (closed ? false : socket.write(chunk)),
+    drained: () =>
+      closed || socket.writableLength < HIGH_WATER ? Promise.resolve() : new Promise((r) => drainWaiters.push(r)),
+    end: () => {
+      if (closed) return;
+      socket.end();
+      // Half-open sockets: give the peer a while to close its side, then drop it.
+      socket.setTimeout(LINGER_MS, () => socket.destroy());
+    },
+    destroy: () => {
+      socket.destroy();
+    },
+  };
+  socket.setNoDelay?.(true);
+  socket.on('data', (chunk: Buffer) => conn.onData?.(chunk));
+  socket.on('drain', wake);
+  socket.on('error', (e) => {
+    failure = e;
+  });
+  socket.on('end', endInput);
+  socket.on('close', () => {
+    closed = true;
+    wake();
+    endInput();
+    conn.onClose?.(failure);
+  });
+  return conn;
+}
+
+/** Map a bind error from any runtime to a BindError with a POSIX-style code. */
+export function toBindError(e: unknown, what: string): BindError {
+  const err = e as { code?: string; name?: string; message?: string };
+  let code = err.code ?? '';
+  if (!code && err.name === 'AddrInUse') code = 'EADDRINUSE';
+  if (!code && err.name === 'PermissionDenied') code = 'EACCES';
+  if (!code && err.name === 'NotFound') code = 'ENOENT';
+  if (!code && /in use/i.test(err.message ?? '')) code = 'EADDRINUSE';
+  return new BindError(`${what}: ${err.message ?? String(e)}`, code || 'EUNKNOWN');
+}
+
+function nodeListen(target: net.ListenOptions, onConn: ConnHandler, what: string): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => onConn(wrapNodeSocket(socket)));
+    server.once('error', (e) => reject(toBindError(e, what)));
+    server.listen(target, () => {
+      server.removeAllListeners('error');
+      server.on('error', (e) => process.stderr.write(`tsgi: listener error on ${what}: ${e.message}\n`));
+      resolve(server);
+    });
+  });
+}
+
+function closeServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+export async function nodeListenTcp(host: string, port: number, onConn: ConnHandler, options?: ListenOptions): Promise<Listener> {
+  const server = await nodeListen({ host, port, backlog: options?.backlog }, onConn, `${host}:${port}`);
+  const addr = server.address() as net.AddressInfo;
+  return { address: { kind: 'tcp', host: addr.address, port: addr.port }, close: () => closeServer(server) };
+}
+
+export async function nodeListenUnix(path: string, onConn: ConnHandler, options?: ListenOptions): Promise<Listener> {
+  const server = await nodeListen({ path, backlog: options?.backlog }, onConn, path);
+  return { address: { kind: 'unix', path }, close: () => closeServer(server) };
+}
+
+export async function nodeListenFd(fd: number, onConn: ConnHandler): Promise<Listener> {
+  const server = await nodeListen({ fd } as net.ListenOptions, onConn, `fd ${fd}`);
+  return { address: { kind: 'fd', fd }, close: () => closeServer(server) };
+}
+
+export function nodeConnect(target: net.NetConnectOpts): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ ...target, allowHalfOpen: true });
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      socket.removeListener('error', reject);
+      resolve(wrapNodeSocket(socket));
+    });
+  });
+}
+
+/** Spawn with node:child_process: works on Node, Bun and Deno alike. */
+export function spawnChild(execPath: string, execArgs: string[], options: SpawnOptions): Child {
+  const stdio: Array<'inherit' | 'ipc' | number> = ['inherit', 'inherit', 'inherit', ...(options.fds ?? [])];
+  if (options.ipc) stdio.push('ipc');
+  const cp = spawn(execPath, [...execArgs, ...options.args], { cwd: options.cwd, env: options.env ?? process.env, stdio });
+  const child: Child = {
+    pid: cp.pid ?? -1,
+    send: (m) => {
+      if (cp.connected) cp.send(m as object);
+    },
+    onMessage: null,
+    kill: (sig) => {
+      cp.kill(sig ?? 'SIGTERM');
+    },
+    exited: new Promise((resolve) => cp.once('exit', (code, signal) => resolve({ code, signal }))),
+  };
+  cp.on('message', (m) => child.onMessage?.(m));
+  return child;
+}
+
+export function processOnSignal(signal: Exclude<Signal, 'SIGKILL'>, handler: () => void): () => void {
+  process.on(signal, handler);
+  return () => process.off(signal, handler);
+}
+
+export function createNodeRuntime(): Runtime {
+  return {
+    name: 'node',
+    version: process.versions.node,
+    socketApi: 'node:net',
+    listenTcp: nodeListenTcp,
+    listenUnix: nodeListenUnix,
+    listenFd: nodeListenFd,
+    connectTcp: (host, port) => nodeConnect({ host, port }),
+    connectUnix: (path) => nodeConnect({ path }),
+    spawnSelf: (o) => spawnChild(process.execPath, ['--import', 'tsx'], o),
+    onSignal: processOnSignal,
+    pid: process.pid,
+    rss: () => process.memoryUsage.rss(),
+    exit: (code) => process.exit(code),
+    execPath: process.execPath,
+    execArgs: ['--import', 'tsx'],
+  };
+}

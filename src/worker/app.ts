@@ -1,0 +1,65 @@
+/**
+ * Loading the user's app: a module whose default export (or the export named by --callable) is
+ * a fetch handler — a function (Request) => Response, or an object with a fetch method (Hono).
+ */
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export type FetchHandler = (req: Request) => Response | Promise<Response>;
+
+export interface LoadedApp {
+  handler: FetchHandler;
+  /** Absolute path of the module. */
+  file: string;
+  /** The export used: "default" or the --callable name. */
+  callable: string;
+}
+
+/** A problem with the app that the user must fix; the message says what to do. */
+export class AppLoadError extends Error {
+  override name = 'AppLoadError';
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object without a fetch method' : `a ${typeof v}`;
+}
+
+/** Turn an export into a handler, or explain why it is not one. */
+export function toHandler(value: unknown, where: string): FetchHandler {
+  if (typeof value === 'function') return value as FetchHandler;
+  if (value !== null && typeof value === 'object') {
+    const fetch = (value as { fetch?: unknown }).fetch;
+    if (typeof fetch === 'function') return (fetch as FetchHandler).bind(value);
+  }
+  throw new AppLoadError(
+    `${where} is ${describe(value)}, not a fetch handler: export a function (req) => Response, or an object with fetch(req) such as a Hono app`,
+  );
+}
+
+export async function loadApp(file: string | undefined, callable: string | undefined, cwd: string): Promise<LoadedApp> {
+  if (!file) throw new AppLoadError('no app given: pass --app FILE (a module whose default export is a fetch handler)');
+  const abs = resolve(cwd, file);
+  if (!existsSync(abs) || !statSync(abs).isFile()) {
+    throw new AppLoadError(`app not found: ${file} (looked for ${abs}; check --app and --chdir)`);
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+  } catch (e) {
+    const err = e as Error;
+    throw new AppLoadError(`cannot load app ${abs}: ${err.message ?? String(e)}`, { cause: e });
+  }
+  const name = callable ?? 'default';
+  if (!(name in mod) || mod[name] === undefined) {
+    const exports = Object.keys(mod).join(', ') || 'none';
+    throw new AppLoadError(
+      callable
+        ? `app ${abs} has no export named '${name}' (its exports: ${exports}); check --callable`
+        : `app ${abs} has no default export (its exports: ${exports}); export default your app, or pass --callable NAME`,
+    );
+  }
+  return { handler: toHandler(mod[name], `export '${name}' of ${abs}`), file: abs, callable: name };
+}

@@ -1,0 +1,161 @@
+/**
+ * Socket addresses as uWSGI users write them, and binding them with clear errors.
+ *
+ * - `host:port`, `:port` (all interfaces, as in uWSGI), `[v6]:port`: TCP;
+ * - anything else (a path, `app.sock`): a UNIX socket, bound at a temporary name and renamed
+ *   into place, so a stale socket file is replaced atomically and a closing server never unlinks
+ *   the live path. A path where a server still answers is refused.
+ */
+import { chmodSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { ConnHandler, Listener, Runtime } from '../../runtimes/types.ts';
+import { BindError } from '../../runtimes/types.ts';
+
+export type SocketAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+/** The longest UNIX socket path Linux takes (sun_path is 108 bytes with the NUL). */
+const UNIX_PATH_MAX = 107;
+const utf8Length = (s: string): number => new TextEncoder().encode(s).length;
+
+export function parseSocketAddress(spec: string, cwd: string): SocketAddress {
+  const s = spec.trim();
+  if (s === '') throw new BindError('empty socket address', 'EINVAL');
+  if (s.startsWith('@')) {
+    throw new BindError(`${s}: abstract UNIX sockets are not supported; use a path such as /run/tsgi/app.sock`, 'EINVAL');
+  }
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^/:\s]*)):(\d+)$/.exec(s);
+  if (m) {
+    const port = Number(m[3]);
+    if (port > 65535) throw new BindError(`${s}: port ${port} is out of range (0-65535)`, 'EINVAL');
+    const host = m[1] ?? (m[2] || '0.0.0.0');
+    return { kind: 'tcp', host, port };
+  }
+  if (s.includes('/') || !s.includes(':')) return { kind: 'unix', path: resolve(cwd, s) };
+  throw new BindError(`${s}: not a socket address (use host:port, :port, or a UNIX socket path)`, 'EINVAL');
+}
+
+export function formatAddress(a: SocketAddress): string {
+  return a.kind === 'unix' ? a.path : a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+export interface BoundSocket {
+  spec: string;
+  address: SocketAddress;
+  listener: Listener;
+}
+
+export interface BindOptions {
+  /** File mode for UNIX sockets (--chmod-socket). */
+  mode?: number;
+  backlog?: number;
+}
+
+function explain(e: unknown, a: SocketAddress): BindError {
+  const where = a.kind === 'unix' ? `UNIX socket ${a.path}` : `TCP address ${formatAddress(a)}`;
+  const code = (e as { code?: string }).code ?? 'EUNKNOWN';
+  const detail = (e as Error).message ?? String(e);
+  switch (code) {
+    case 'EADDRINUSE':
+      return new BindError(
+        `cannot bind ${where}: address already in use (another server listens there: stop it or pick another address)`,
+        code,
+      );
+    case 'EACCES':
+    case 'EPERM':
+      return new BindError(
+        a.kind === 'unix'
+          ? `cannot create ${where}: permission denied (choose a directory this user can write, e.g. /run/tsgi/)`
+          : `cannot bind ${where}: permission denied (ports below 1024 need privileges: use a higher port)`,
+        code,
+      );
+    case 'ENOENT':
+      return new BindError(`cannot create ${where}: directory ${dirname(a.kind === 'unix' ? a.path : '')} does not exist`, code);
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+      return new BindError(`cannot bind ${where}: no such local address`, code);
+    default:
+      return new BindError(`cannot bind ${where}: ${detail}`, code);
+  }
+}
+
+/** Is a live server answering on this UNIX socket path? */
+async function answers(rt: Runtime, path: string): Promise<boolean> {
+  try {
+    const c = await rt.connectUnix(path);
+    c.destroy();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function bindUnix(rt: Runtime, path: string, onConn: ConnHandler, options: BindOptions): Promise<Listener> {
+  const a: SocketAddress = { kind: 'unix', path };
+  if (utf8Length(path) > UNIX_PATH_MAX) {
+    throw new BindError(`cannot create UNIX socket ${path}: path longer than ${UNIX_PATH_MAX} bytes`, 'ENAMETOOLONG');
+  }
+  let exists = false;
+  try {
+    const st = lstatSync(path);
+    exists = true;
+    if (!st.isSocket()) {
+      throw new BindError(`cannot create UNIX socket ${path}: a file that is not a socket is there (remove it or choose another path)`, 'EEXIST');
+    }
+  } catch (e) {
+    if (e instanceof BindError) throw e;
+  }
+  if (exists && (await answers(rt, path))) {
+    throw new BindError(`cannot bind UNIX socket ${path}: a running server answers there (stop it or choose another path)`, 'EADDRINUSE');
+  }
+  // Bind at a temporary name in the same directory, set the mode, then rename into place.
+  let tmp = join(dirname(path), `.${basename(path)}.${process.pid}`);
+  if (utf8Length(tmp) > UNIX_PATH_MAX) {
+    if (exists) unlinkSync(path);
+    tmp = path;
+  }
+  let listener: Listener;
+  try {
+    listener = await rt.listenUnix(tmp, onConn, { backlog: options.backlog });
+  } catch (e) {
+    throw explain(e, a);
+  }
+  try {
+    if (options.mode !== undefined) chmodSync(tmp, options.mode);
+    if (tmp !== path) renameSync(tmp, path);
+  } catch (e) {
+    await listener.close();
+    throw explain(e, a);
+  }
+  return { address: { kind: 'unix', path }, close: () => listener.close() };
+}
+
+export async function bindSocket(
+  rt: Runtime,
+  spec: string,
+  cwd: string,
+  onConn: ConnHandler,
+  options: BindOptions = {},
+): Promise<BoundSocket> {
+  const address = parseSocketAddress(spec, cwd);
+  if (address.kind === 'unix') {
+    return { spec, address, listener: await bindUnix(rt, address.path, onConn, options) };
+  }
+  let listener: Listener;
+  try {
+    listener = await rt.listenTcp(address.host, address.port, onConn, { backlog: options.backlog });
+  } catch (e) {
+    throw explain(e, address);
+  }
+  const bound = listener.address;
+  const actual: SocketAddress = bound.kind === 'tcp' ? { kind: 'tcp', host: address.host, port: bound.port } : address;
+  return { spec, address: actual, listener };
+}
+
+/** --vacuum: remove a UNIX socket file we created, if it is still a socket. */
+export function removeSocketFile(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * The uwsgi protocol server: one request per connection (nginx never reuses uwsgi connections).
+ * Bytes → UwsgiDecoder → Request → app → Response → raw HTTP/1.1 bytes → close.
+ */
+import type { Conn } from '../../runtimes/types.ts';
+import {
+  UwsgiDecoder,
+  UwsgiProtocolError,
+  bodyAllowed,
+  encodeResponseHead,
+  getVar,
+  varsToRequest,
+  type UwsgiVars,
+} from '../codec/index.ts';
+import { describeError, log } from '../log.ts';
+import type { FetchHandler } from './app.ts';
+import { writeBody } from './respond.ts';
+
+export interface RequestCounters {
+  /** A request was handed to the app. */
+  started(): void;
+  /** It finished: status sent, body bytes written, whether the app threw. */
+  finished(status: number, bytes: number, threw: boolean): void;
+}
+
+export interface UwsgiServerOptions {
+  handler: FetchHandler;
+  /** Largest vars block accepted (--buffer-size). */
+  bufferSize: number;
+  counters?: RequestCounters;
+}
+
+const textEncoder = new TextEncoder();
+
+/** A short plain-text response written straight to the connection (errors before the app). */
+function plainResponse(conn: Conn, status: number, reason: string, text: string): void {
+  const body = textEncoder.encode(text + '\n');
+  conn.write(
+    textEncoder.encode(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+    ),
+  );
+  conn.write(body);
+  conn.end();
+}
+
+function peer(conn: Conn): string {
+  return conn.remoteAddress ? `${conn.remoteAddress}:${conn.remotePort}` : 'UNIX socket peer';
+}
+
+export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
+  const gone = new AbortController();
+  let vars: UwsgiVars | null = null;
+  let contentLength = 0;
+  let dispatched = false;
+  let responding = false;
+  // Body bytes that arrived before the request was dispatched, and the stream fed afterwards.
+  let early: Uint8Array[] = [];
+  let earlyBytes = 0;
+  let bodyDone = false;
+  let stream: ReadableStreamDefaultController<Uint8Array> | null = null;
+  let drop = false; // GET/HEAD: the body is read and thrown away
+
+  const decoder = new UwsgiDecoder(
+    {
+      onHead(_head, v, length) {
+        vars = v;
+        contentLength = length;
+        const method = getVar(v, 'REQUEST_METHOD') ?? 'GET';
+        drop = method === 'GET' || method === 'HEAD';
+      },
+      onBody(chunk) {
+        if (drop) return;
+        if (stream) {
+          stream.enqueue(chunk);
+          if ((stream.desiredSize ?? 0) <= 0) conn.pause();
+        } else {
+          early.push(chunk);
+          earlyBytes += chunk.length;
+        }
+      },
+      onBodyEnd() {
+        bodyDone = true;
+        stream?.close();
+      },
+      onError(error) {
+        if (stream) stream.error(error);
+        if (responding) return;
+        if (error.code === 'looks-like-http') {
+          log(`tsgi: HTTP request from ${peer(conn)} on a uwsgi socket: use --http-socket for HTTP clients`);
+          plainResponse(conn, 400, 'Bad Request', 'This is a uwsgi protocol socket (tsgi --socket); HTTP clients need --http-socket or --http.');
+          return;
+        }
+        if (error.code === 'truncated-header' && vars === null && early.length === 0 && !dispatched) {
+          // A connection closed before sending anything whole (health checks, port scans).
+          conn.destroy();
+          return;
+        }
+        log(`tsgi: bad uwsgi packet from ${peer(conn)}: ${error.message}`);
+        conn.destroy();
+      },
+    },
+    { bufferSize: options.bufferSize },
+  );
+
+  conn.onData = (chunk) => {
+    decoder.push(chunk);
+    if (vars !== null && !dispatched) dispatch();
+  };
+  conn.onEnd = () => {
+    if (decoder.state !== 'done' && decoder.state !== 'error') decoder.end();
+  };
+  conn.onClose = () => {
+    if (!gone.signal.aborted) gone.abort(new Error('client closed the connection'));
+  };
+
+  function takeEarly(): Uint8Array {
+    if (early.length === 1) return early[0];
+    const all = new Uint8Array(earlyBytes);
+    let o = 0;
+    for (const c of early) {
+      all.set(c, o);
+      o += c.length;
+    }
+    return all;
+  }
+
+  function dispatch(): void {
+    dispatched = true;
+    const v = vars as UwsgiVars;
+    let body: BodyInit | null = null;
+    if (!drop && contentLength > 0) {
+      if (bodyDone) body = takeEarly();
+      else {
+        const pending = early;
+        body = new ReadableStream<Uint8Array>(
+          {
+            start(controller) {
+              stream = controller;
+              for (const c of pending) controller.enqueue(c);
+            },
+            pull() {
+              conn.resume();
+            },
+            cancel() {
+              // The app does not want the rest: keep reading and dropping it.
+              drop = true;
+              conn.resume();
+            },
+          },
+          { highWaterMark: 64 * 1024, size: (c) => c.byteLength },
+        );
+      }
+      early = [];
+    }
+    let req: Request;
+    try {
+      req = varsToRequest(v, body, { signal: gone.signal });
+    } catch (e) {
+      log(`tsgi: bad request from ${peer(conn)}: ${(e as Error).message}`);
+      responding = true;
+      plainResponse(conn, 400, 'Bad Request', `Bad Request: ${(e as Error).message}`);
+      return;
+    }
+    void respond(req);
+  }
+
+  async function respond(req: Request): Promise<void> {
+    const counters = options.counters;
+    counters?.started();
+    let res: Response;
+    let threw = false;
+    try {
+      res = await options.handler(req);
+      if (!(res instanceof Response)) throw new TypeError(`the app returned ${res === undefined ? 'undefined' : typeof res}, not a Response`);
+    } catch (e) {
+      threw = true;
+      log(`tsgi: app error on ${req.method} ${getVar(vars as UwsgiVars, 'REQUEST_URI') ?? req.url}: ${describeError(e)}`);
+      res = new Response('Internal Server Error\n', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+    }
+    responding = true;
+    if (!bodyDone) {
+      // The app answered without reading all of the body: read the rest and drop it, so
+      // closing never meets unread bytes (which would reset the connection under the answer).
+      drop = true;
+      conn.resume();
+    }
+    const method = req.method;
+    const status = res.status;
+    let bytes = 0;
+    try {
+      if (!bodyAllowed(method, status)) {
+        conn.write(encodeResponseHead(res, { method }));
+        if (res.body) void res.body.cancel().catch(() => {});
+      } else {
+        bytes = await writeBody(conn, res.body, { head: (contentLength) => encodeResponseHead(res, { method, contentLength }) }, gone.signal);
+      }
+      conn.end();
+    } catch (e) {
+      threw = true;
+      log(`tsgi: response body failed on ${method} ${getVar(vars as UwsgiVars, 'REQUEST_URI') ?? req.url}: ${describeError(e)}`);
+      conn.destroy();
+    }
+    counters?.finished(status, bytes, threw);
+  }
+}
+
+export { UwsgiProtocolError };

@@ -1,0 +1,207 @@
+/**
+ * Integration helpers: start tsgi (on the runtime running the tests), nginx, free ports, and
+ * clean up every process started.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { detectRuntime } from '../runtimes/detect.ts';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const RUNTIME = detectRuntime();
+
+/** argv that starts tsgi on this same runtime. */
+export function tsgiCommand(): [string, string[]] {
+  switch (RUNTIME) {
+    case 'bun':
+      return [process.execPath, [join(ROOT, 'mod.ts')]];
+    case 'deno':
+      return [process.execPath, ['run', '-A', join(ROOT, 'mod.ts')]];
+    default:
+      return [process.execPath, [join(ROOT, 'bin/tsgi.js')]];
+  }
+}
+
+const started: ChildProcess[] = [];
+const dirs: string[] = [];
+
+export function tempDir(prefix = 'tsgi-test-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(d, 0o755); // nginx's workers (www-data) must reach sockets in it
+  dirs.push(d);
+  return d;
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Proc {
+  child: ChildProcess;
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  /** Wait for a line matching re (bounded). */
+  waitFor(re: RegExp, ms?: number): Promise<string>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Proc {
+  const child = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(child);
+  let out = '';
+  let waiters: Array<() => void> = [];
+  const onChunk = (b: Buffer) => {
+    out += b.toString();
+    for (const w of waiters) w();
+  };
+  child.stdout?.on('data', onChunk);
+  child.stderr?.on('data', onChunk);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      for (const w of waiters) w();
+      resolve({ code, signal });
+    }),
+  );
+  let done = false;
+  void exited.then(() => (done = true));
+  return {
+    child,
+    output: () => out,
+    exited,
+    waitFor(re, ms = 20_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const m = re.exec(out);
+          if (m) {
+            waiters = waiters.filter((w) => w !== check);
+            clearTimeout(timer);
+            resolve(m[0]);
+          } else if (done) {
+            clearTimeout(timer);
+            reject(new Error(`process exited before printing ${re}; output:\n${out}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters = waiters.filter((w) => w !== check);
+          reject(new Error(`timed out after ${ms} ms waiting for ${re}; output:\n${out}`));
+        }, ms);
+        waiters.push(check);
+        check();
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (!done) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const r = await exited;
+      clearTimeout(timer);
+      return r;
+    },
+  };
+}
+
+/** Start tsgi with these arguments and wait until it says it is ready. */
+export async function startTsgi(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Proc> {
+  const [cmd, pre] = tsgiCommand();
+  const p = run(cmd, [...pre, ...args], opts);
+  await p.waitFor(/tsgi is ready/, 30_000);
+  return p;
+}
+
+/** Run tsgi expecting it to fail at startup; resolves with its exit code and output. */
+export async function tsgiFails(args: string[], opts: { cwd?: string } = {}): Promise<{ code: number | null; output: string }> {
+  const [cmd, pre] = tsgiCommand();
+  const p = run(cmd, [...pre, ...args], opts);
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), 20_000);
+  const { code } = await p.exited;
+  clearTimeout(timer);
+  return { code, output: p.output() };
+}
+
+export const NGINX = '/usr/sbin/nginx';
+export const hasNginx = existsSync(NGINX);
+
+/** Start nginx (workers as www-data when root) with these server blocks; resolves when it answers. */
+export async function startNginx(servers: string, port: number): Promise<Proc> {
+  const dir = tempDir('tsgi-nginx-');
+  for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) {
+    mkdirSync(join(dir, d));
+    chmodSync(join(dir, d), 0o777);
+  }
+  const user = process.getuid?.() === 0 ? 'user www-data;' : '';
+  const conf = `${user}
+worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  client_max_body_size 64m;
+${servers}
+}
+`;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const p = run(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')]);
+  for (let i = 0; i < 100; i++) {
+    if (await canConnect(port)) return p;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nginx did not start on ${port}: ${p.output()}`);
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Send raw bytes to a socket and collect everything until the server closes (bounded). */
+export function rawExchange(target: { port: number } | { path: string }, chunks: Uint8Array[], ms = 10_000): Promise<{ data: Buffer; closed: boolean }> {
+  return new Promise((resolve) => {
+    const s = 'port' in target ? net.connect(target.port, '127.0.0.1') : net.connect(target.path);
+    const parts: Buffer[] = [];
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve({ data: Buffer.concat(parts), closed: false });
+    }, ms);
+    s.on('data', (d) => parts.push(d));
+    s.on('error', () => {});
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ data: Buffer.concat(parts), closed: true });
+    });
+    s.on('connect', () => {
+      for (const c of chunks) s.write(c);
+    });
+  });
+}
+
+/** Kill every process the tests started and remove temp dirs. Call in afterAll. */
+export async function cleanup(): Promise<void> {
+  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  started.length = 0;
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  dirs.length = 0;
+}
