@@ -4,7 +4,7 @@
  * children. Bun's socket.write may write part of a buffer: the rest is queued and flushed on drain.
  */
 import type { Conn, ConnHandler, Listener, ListenOptions, Runtime } from './types.ts';
-import { processOnSignal, spawnChild, toBindError } from './node.ts';
+import { nodeBindInheritable, nodeParentChannel, processOnSignal, spawnChild, toBindError } from './node.ts';
 
 // The slice of Bun's API this adapter uses, typed here so the project needs no bun-types.
 interface BunSocket {
@@ -174,6 +174,8 @@ export function createBunRuntime(): Runtime {
       const l = listen({ fd }, onConn, `fd ${fd}`);
       return { address: { kind: 'fd', fd }, close: async () => l.stop() };
     },
+    bindInheritable: nodeBindInheritable,
+    parentChannel: nodeParentChannel,
     connectTcp: (host, port) => connect({ hostname: host, port }),
     connectUnix: (path) => connect({ unix: path }),
     spawnSelf: (o) => spawnChild(execPath, [], o),

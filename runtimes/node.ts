@@ -4,8 +4,20 @@
  * (inherited fds on Deno, child processes everywhere).
  */
 import net from 'node:net';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import type { Child, Conn, ConnHandler, Listener, ListenOptions, Runtime, Signal, SpawnOptions } from './types.ts';
+import type {
+  Child,
+  Conn,
+  ConnHandler,
+  InheritableSocket,
+  Listener,
+  ListenOptions,
+  ParentChannel,
+  Runtime,
+  Signal,
+  SpawnOptions,
+} from './types.ts';
 import { BindError } from './types.ts';
 
 const HIGH_WATER = 64 * 1024;
@@ -119,11 +131,99 @@ export function nodeConnect(target: net.NetConnectOpts): Promise<Conn> {
   });
 }
 
+/** Socket inodes of listening sockets on this TCP port or UNIX path, from /proc/net. */
+function listeningInodes(target: { kind: 'tcp'; port: number } | { kind: 'unix'; path: string }): Set<string> {
+  const found = new Set<string>();
+  if (target.kind === 'tcp') {
+    const port = ':' + target.port.toString(16).toUpperCase().padStart(4, '0');
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      let text = '';
+      try {
+        text = readFileSync(table, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (f.length > 9 && f[1].endsWith(port) && f[3] === '0A') found.add(f[9]);
+      }
+    }
+  } else {
+    for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length >= 8 && f[7] === target.path) found.add(f[6]);
+    }
+  }
+  return found;
+}
+
+/**
+ * The fd number of a listening node:net Server. Node and Bun expose it on the handle; Deno's
+ * node:net does not, so it is found through /proc (Linux), by the socket's inode.
+ */
+function serverFd(server: net.Server, target: { kind: 'tcp'; port: number } | { kind: 'unix'; path: string }): number {
+  const direct = (server as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof direct === 'number' && direct >= 0) return direct;
+  const inodes = listeningInodes(target);
+  for (const name of readdirSync('/proc/self/fd')) {
+    let link = '';
+    try {
+      link = readlinkSync(`/proc/self/fd/${name}`);
+    } catch {
+      continue;
+    }
+    const m = /^socket:\[(\d+)\]$/.exec(link);
+    if (m && inodes.has(m[1])) return Number(name);
+  }
+  throw new Error('cannot find the file descriptor of a listening socket (needs Linux /proc)');
+}
+
+export async function nodeBindInheritable(
+  target: { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string },
+  options?: ListenOptions,
+): Promise<InheritableSocket> {
+  const what = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.path;
+  const server = await new Promise<net.Server>((resolve, reject) => {
+    // Connections accepted in the moment before the handoff are dropped (the peer retries).
+    const s = net.createServer({ pauseOnConnect: true }, (socket) => socket.destroy());
+    s.once('error', (e) => reject(toBindError(e, what)));
+    const at = target.kind === 'tcp' ? { host: target.host, port: target.port } : { path: target.path };
+    s.listen({ ...at, backlog: options?.backlog }, () => resolve(s));
+  });
+  const addr = server.address();
+  const address: InheritableSocket['address'] =
+    target.kind === 'tcp' && addr && typeof addr === 'object'
+      ? { kind: 'tcp', host: target.host, port: addr.port }
+      : { kind: 'unix', path: target.kind === 'unix' ? target.path : '' };
+  const fd = serverFd(server, address.kind === 'tcp' ? { kind: 'tcp', port: address.port } : { kind: 'unix', path: address.path });
+  return { fd, address, close: () => closeServer(server) };
+}
+
+/** The IPC channel to the parent (node:child_process 'ipc'), on all three runtimes. */
+export function nodeParentChannel(): ParentChannel | null {
+  if (typeof process.send !== 'function') return null;
+  const channel: ParentChannel = {
+    send: (m) => {
+      if (process.connected) process.send?.(m as object);
+    },
+    onMessage: null,
+    onDisconnect: null,
+  };
+  process.on('message', (m) => channel.onMessage?.(m));
+  process.on('disconnect', () => channel.onDisconnect?.());
+  return channel;
+}
+
 /** Spawn with node:child_process: works on Node, Bun and Deno alike. */
 export function spawnChild(execPath: string, execArgs: string[], options: SpawnOptions): Child {
   const stdio: Array<'inherit' | 'ipc' | number> = ['inherit', 'inherit', 'inherit', ...(options.fds ?? [])];
   if (options.ipc) stdio.push('ipc');
-  const cp = spawn(execPath, [...execArgs, ...options.args], { cwd: options.cwd, env: options.env ?? process.env, stdio });
+  const cp = spawn(execPath, [...execArgs, ...options.args], {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio,
+    detached: options.detached ?? false,
+  });
   const child: Child = {
     pid: cp.pid ?? -1,
     send: (m) => {
@@ -152,14 +252,17 @@ export function createNodeRuntime(): Runtime {
     listenTcp: nodeListenTcp,
     listenUnix: nodeListenUnix,
     listenFd: nodeListenFd,
+    bindInheritable: nodeBindInheritable,
+    parentChannel: nodeParentChannel,
     connectTcp: (host, port) => nodeConnect({ host, port }),
     connectUnix: (path) => nodeConnect({ path }),
-    spawnSelf: (o) => spawnChild(process.execPath, ['--import', 'tsx'], o),
+    // Children run bin/tsgi.js (or another entry) that registers tsx itself.
+    spawnSelf: (o) => spawnChild(process.execPath, [], o),
     onSignal: processOnSignal,
     pid: process.pid,
     rss: () => process.memoryUsage.rss(),
     exit: (code) => process.exit(code),
     execPath: process.execPath,
-    execArgs: ['--import', 'tsx'],
+    execArgs: [],
   };
 }

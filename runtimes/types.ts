@@ -55,6 +55,22 @@ export interface ListenOptions {
   backlog?: number;
 }
 
+/** A bound, listening socket held only as a file descriptor, for children to inherit. */
+export interface InheritableSocket {
+  readonly fd: number;
+  readonly address: ListenAddress;
+  /** Close this process's copy (children keep theirs). */
+  close(): Promise<void>;
+}
+
+/** The message channel to the parent, in a process spawned with `ipc: true`. */
+export interface ParentChannel {
+  send(message: unknown): void;
+  onMessage: ((message: unknown) => void) | null;
+  /** The parent is gone (exited or killed): the channel closed. */
+  onDisconnect: (() => void) | null;
+}
+
 export interface SpawnOptions {
   args: string[];
   cwd?: string;
@@ -63,6 +79,8 @@ export interface SpawnOptions {
   fds?: number[];
   /** Open a message channel to the child (JSON values). */
   ipc?: boolean;
+  /** Start the child in a process group of its own (a terminal's Ctrl-C does not reach it). */
+  detached?: boolean;
 }
 
 export interface Child {
@@ -89,10 +107,18 @@ export interface Runtime {
   /** Accept on an inherited, already listening socket fd (from a parent or systemd). */
   listenFd(fd: number, onConn: ConnHandler): Promise<Listener>;
 
+  /**
+   * Bind a listening socket for children to inherit (the launcher of --master). Connections
+   * that arrive before the caller closes it are refused; close it right after spawning.
+   */
+  bindInheritable(target: { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string }, options?: ListenOptions): Promise<InheritableSocket>;
+  /** The channel to the parent, when this process was spawned with `ipc: true`; else null. */
+  parentChannel(): ParentChannel | null;
+
   connectTcp(host: string, port: number): Promise<Conn>;
   connectUnix(path: string): Promise<Conn>;
 
-  /** Spawn this same runtime running `args` (a script and its arguments). */
+  /** Spawn this same runtime running `args` (a script and its arguments). Its stdout and stderr are ours. */
   spawnSelf(options: SpawnOptions): Child;
 
   /** Run handler on a signal. Returns a function that removes it. */

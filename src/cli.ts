@@ -1,16 +1,19 @@
 /**
- * The tsgi command: read the configuration, start serving, handle signals.
+ * The tsgi command: read the configuration, then serve — as one process, or as a launcher,
+ * master and workers with --master. Children (master, workers) come back here with their state
+ * in TSGI_STATE.
  */
 import { getRuntime } from '../runtimes/detect.ts';
 import type { Runtime } from '../runtimes/types.ts';
 import { BindError } from '../runtimes/types.ts';
 import { ConfigError, loadConfig, renderHelp, type TsgiOptions } from './config/index.ts';
 import { describeError, log } from './log.ts';
+import { runLauncher, systemdFds } from './master/launcher.ts';
+import { runMaster } from './master/master.ts';
+import { type ChildState, type MasterOptions, STATE_ENV } from './master/protocol.ts';
+import { runWorker } from './master/worker.ts';
 import { AppLoadError } from './worker/app.ts';
-import { startServer, VERSION, type RunningServer } from './worker/server.ts';
-
-/** How long a graceful stop waits for requests in flight. */
-const STOP_MERCY_MS = 60_000;
+import { prepareProcess, startCore, VERSION, type ServeOptions, type ServingCore, type SocketSource } from './worker/server.ts';
 
 function fail(rt: Runtime, message: string, code: number): never {
   process.stderr.write(`tsgi: ${message}\n`);
@@ -20,11 +23,52 @@ function fail(rt: Runtime, message: string, code: number): never {
 /** Errors in the user's hands (config, app, sockets) are one line; anything else gets a stack. */
 function userMessage(e: unknown): string | null {
   if (e instanceof ConfigError || e instanceof AppLoadError || e instanceof BindError) return e.message;
+  // Our own plain Errors thrown for bad input carry no useful stack either.
+  if (e instanceof Error && e.constructor === Error && /^(nothing to serve|--|systemd)/.test(e.message)) return e.message;
   return null;
+}
+
+export function serveOptions(o: TsgiOptions): ServeOptions {
+  return {
+    sockets: o.socket,
+    app: o.app,
+    callable: o.callable,
+    chdir: o.chdir,
+    chmodSocket: o.chmodSocket,
+    vacuum: o.vacuum,
+    bufferSize: o.bufferSize,
+    listen: o.listen,
+    env: o.env,
+  };
+}
+
+export function masterOptions(o: TsgiOptions): MasterOptions {
+  return {
+    processes: o.processes,
+    threads: o.threads,
+    maxRequests: o.maxRequests ?? 0,
+    harakiri: o.harakiri ?? 0,
+    reloadOnRss: o.reloadOnRss ?? 0,
+    workerReloadMercy: o.workerReloadMercy,
+    reloadMercy: o.reloadMercy,
+    touchReload: o.touchReload,
+    pidfile: o.pidfile,
+  };
 }
 
 export async function main(argv: string[]): Promise<void> {
   const rt = await getRuntime();
+  // A bad request or a bug in one handler must never take the server down.
+  process.on('unhandledRejection', (e) => log(`tsgi: unhandled rejection: ${describeError(e)}`));
+  process.on('uncaughtException', (e) => log(`tsgi: uncaught exception: ${describeError(e)}`));
+
+  const inherited = process.env[STATE_ENV];
+  if (inherited) {
+    delete process.env[STATE_ENV];
+    const state = JSON.parse(inherited) as ChildState;
+    return state.role === 'master' ? runMaster(rt, state) : runWorker(rt, state);
+  }
+
   let options: TsgiOptions;
   try {
     const cmd = loadConfig(argv, process.env, process.cwd());
@@ -38,58 +82,62 @@ export async function main(argv: string[]): Promise<void> {
     }
     options = cmd.options;
   } catch (e) {
-    const m = userMessage(e);
-    return fail(rt, m ?? describeError(e), 2);
+    return fail(rt, userMessage(e) ?? describeError(e), 2);
   }
-
-  // A bad request or a bug in one handler must never take the server down.
-  process.on('unhandledRejection', (e) => log(`tsgi: unhandled rejection: ${describeError(e)}`));
-  process.on('uncaughtException', (e) => log(`tsgi: uncaught exception: ${describeError(e)}`));
 
   log(`*** Starting tsgi ${VERSION} on ${rt.name} ${rt.version} (${rt.socketApi}) ***`);
   log(`current working directory: ${process.cwd()}`);
-  let server: RunningServer;
-  try {
-    server = await startServer(
-      rt,
-      {
-        sockets: options.socket,
-        app: options.app,
-        callable: options.callable,
-        chdir: options.chdir,
-        chmodSocket: options.chmodSocket,
-        vacuum: options.vacuum,
-        bufferSize: options.bufferSize,
-        listen: options.listen,
-        env: options.env,
-      },
-      process.cwd(),
-    );
-  } catch (e) {
-    const m = userMessage(e) ?? (e instanceof Error && !e.stack?.includes('\n    at ') ? e.message : null);
-    return fail(rt, m ?? describeError(e), 1);
+  const serve = serveOptions(options);
+  const cwd = process.cwd();
+  // uWSGI runs several processes only under a master; tsgi starts one for --processes > 1 too.
+  if (options.master || options.processes > 1 || options.threads > 1) {
+    if (!options.master) log('--processes/--threads above 1 need a master: starting one (add --master to say so)');
+    try {
+      return await runLauncher(rt, serve, masterOptions(options), cwd);
+    } catch (e) {
+      return fail(rt, userMessage(e) ?? describeError(e), 1);
+    }
   }
+  return runSingle(rt, serve, cwd);
+}
+
+/** Without --master: this process binds and serves, as uWSGI does without a master. */
+async function runSingle(rt: Runtime, serve: ServeOptions, cwd: string): Promise<void> {
+  const started = Date.now();
+  let core: ServingCore;
+  try {
+    const fds = systemdFds(rt.pid, process.env);
+    let sources: SocketSource[] = serve.sockets.map((spec) => ({ spec }));
+    if (fds) {
+      sources = fds.map((fd, i) => ({ spec: serve.sockets[i] ?? `fd ${fd}`, fd, display: `inherited fd ${fd} (systemd)` }));
+      fds.forEach((fd, i) => log(`uwsgi socket ${i} is inherited fd ${fd} (systemd)`));
+    }
+    if (sources.length === 0) throw new Error('nothing to serve on: give --socket ADDRESS (host:port, :port or a UNIX socket path)');
+    const appDir = prepareProcess(serve, cwd);
+    core = await startCore(rt, serve, appDir, cwd, sources, 0);
+  } catch (e) {
+    return fail(rt, userMessage(e) ?? describeError(e), 1);
+  }
+  log(`app 0 (${core.app.file}, callable: ${core.app.callable}) ready in ${Date.now() - started} ms`);
   log(`tsgi is ready: pid ${rt.pid}, 1 process (no master), ${rt.name} ${rt.version}`);
 
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = (signal: string, mercyMs: number) => {
     if (stopping) {
       log(`${signal} again: stopping now`);
       return rt.exit(1);
     }
     stopping = true;
-    log(`${signal} received: stopping gracefully`);
-    void server.stop(STOP_MERCY_MS).then(() => {
-      log('goodbye');
+    const busy = core.counters.busy;
+    log(`${signal}: stopping${mercyMs > 0 ? ` gracefully${busy ? ` (${busy} request(s) in flight)` : ''}` : ' now'}`);
+    void core.stop(mercyMs).then((done) => {
+      if (!done) log(`requests still running after ${mercyMs / 1000} s: exiting anyway`);
+      log(`served ${core.counters.totals.requests} request(s); goodbye`);
       rt.exit(0);
     });
   };
-  rt.onSignal('SIGTERM', () => stop('SIGTERM'));
-  rt.onSignal('SIGINT', () => stop('SIGINT'));
-  rt.onSignal('SIGQUIT', () => {
-    log('SIGQUIT received: stopping now');
-    if (options.vacuum) void server.stop(0).finally(() => rt.exit(0));
-    else rt.exit(0);
-  });
-  rt.onSignal('SIGHUP', () => log('SIGHUP received: reloading needs --master; ignored'));
+  rt.onSignal('SIGTERM', () => stop('SIGTERM', 60_000));
+  rt.onSignal('SIGINT', () => stop('SIGINT', 60_000));
+  rt.onSignal('SIGQUIT', () => stop('SIGQUIT', 0));
+  rt.onSignal('SIGHUP', () => log('SIGHUP: reloading needs --master; ignored'));
 }

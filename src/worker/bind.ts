@@ -89,7 +89,13 @@ async function answers(rt: Runtime, path: string): Promise<boolean> {
   }
 }
 
-async function bindUnix(rt: Runtime, path: string, onConn: ConnHandler, options: BindOptions): Promise<Listener> {
+/** What is bound: a listener accepting here, or a bare fd for children (the --master launcher). */
+interface Closable {
+  close(): Promise<void>;
+}
+type Opener<T extends Closable> = (target: SocketAddress) => Promise<T>;
+
+async function bindUnix<T extends Closable>(rt: Runtime, path: string, open: Opener<T>, options: BindOptions): Promise<T> {
   const a: SocketAddress = { kind: 'unix', path };
   if (utf8Length(path) > UNIX_PATH_MAX) {
     throw new BindError(`cannot create UNIX socket ${path}: path longer than ${UNIX_PATH_MAX} bytes`, 'ENAMETOOLONG');
@@ -113,9 +119,9 @@ async function bindUnix(rt: Runtime, path: string, onConn: ConnHandler, options:
     if (exists) unlinkSync(path);
     tmp = path;
   }
-  let listener: Listener;
+  let bound: T;
   try {
-    listener = await rt.listenUnix(tmp, onConn, { backlog: options.backlog });
+    bound = await open({ kind: 'unix', path: tmp });
   } catch (e) {
     throw explain(e, a);
   }
@@ -123,10 +129,30 @@ async function bindUnix(rt: Runtime, path: string, onConn: ConnHandler, options:
     if (options.mode !== undefined) chmodSync(tmp, options.mode);
     if (tmp !== path) renameSync(tmp, path);
   } catch (e) {
-    await listener.close();
+    await bound.close();
     throw explain(e, a);
   }
-  return { address: { kind: 'unix', path }, close: () => listener.close() };
+  return bound;
+}
+
+/**
+ * Bind one socket address with `open` (the runtime's listen, or an inheritable bind), handling
+ * stale UNIX socket files, --chmod-socket and errors users can act on.
+ */
+export async function bindWith<T extends Closable>(
+  rt: Runtime,
+  spec: string,
+  cwd: string,
+  open: Opener<T>,
+  options: BindOptions = {},
+): Promise<{ address: SocketAddress; bound: T }> {
+  const address = parseSocketAddress(spec, cwd);
+  if (address.kind === 'unix') return { address, bound: await bindUnix(rt, address.path, open, options) };
+  try {
+    return { address, bound: await open(address) };
+  } catch (e) {
+    throw explain(e, address);
+  }
 }
 
 export async function bindSocket(
@@ -136,18 +162,16 @@ export async function bindSocket(
   onConn: ConnHandler,
   options: BindOptions = {},
 ): Promise<BoundSocket> {
-  const address = parseSocketAddress(spec, cwd);
-  if (address.kind === 'unix') {
-    return { spec, address, listener: await bindUnix(rt, address.path, onConn, options) };
-  }
-  let listener: Listener;
-  try {
-    listener = await rt.listenTcp(address.host, address.port, onConn, { backlog: options.backlog });
-  } catch (e) {
-    throw explain(e, address);
-  }
-  const bound = listener.address;
-  const actual: SocketAddress = bound.kind === 'tcp' ? { kind: 'tcp', host: address.host, port: bound.port } : address;
+  const { address, bound } = await bindWith(
+    rt,
+    spec,
+    cwd,
+    (t) => (t.kind === 'unix' ? rt.listenUnix(t.path, onConn, options) : rt.listenTcp(t.host, t.port, onConn, options)),
+    options,
+  );
+  const listener: Listener = address.kind === 'unix' ? { address: { kind: 'unix', path: address.path }, close: () => bound.close() } : bound;
+  const actual: SocketAddress =
+    address.kind === 'tcp' && bound.address.kind === 'tcp' ? { kind: 'tcp', host: address.host, port: bound.address.port } : address;
   return { spec, address: actual, listener };
 }
 

@@ -17,10 +17,10 @@ import type { FetchHandler } from './app.ts';
 import { writeBody } from './respond.ts';
 
 export interface RequestCounters {
-  /** A request was handed to the app. */
-  started(): void;
+  /** A request was handed to the app; returns its id for finished(). */
+  started(method: string, uri: string): number;
   /** It finished: status sent, body bytes written, whether the app threw. */
-  finished(status: number, bytes: number, threw: boolean): void;
+  finished(id: number, status: number, bytes: number, threw: boolean): void;
 }
 
 export interface UwsgiServerOptions {
@@ -167,7 +167,8 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
 
   async function respond(req: Request): Promise<void> {
     const counters = options.counters;
-    counters?.started();
+    const uri = getVar(vars as UwsgiVars, 'REQUEST_URI') ?? req.url;
+    const id = counters?.started(req.method, uri) ?? 0;
     let res: Response;
     let threw = false;
     try {
@@ -175,7 +176,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
       if (!(res instanceof Response)) throw new TypeError(`the app returned ${res === undefined ? 'undefined' : typeof res}, not a Response`);
     } catch (e) {
       threw = true;
-      log(`tsgi: app error on ${req.method} ${getVar(vars as UwsgiVars, 'REQUEST_URI') ?? req.url}: ${describeError(e)}`);
+      log(`tsgi: app error on ${req.method} ${uri}: ${describeError(e)}`);
       res = new Response('Internal Server Error\n', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } });
     }
     responding = true;
@@ -198,10 +199,10 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
       conn.end();
     } catch (e) {
       threw = true;
-      log(`tsgi: response body failed on ${method} ${getVar(vars as UwsgiVars, 'REQUEST_URI') ?? req.url}: ${describeError(e)}`);
+      log(`tsgi: response body failed on ${method} ${uri}: ${describeError(e)}`);
       conn.destroy();
     }
-    counters?.finished(status, bytes, threw);
+    counters?.finished(id, status, bytes, threw);
   }
 }
 

@@ -1,0 +1,298 @@
+/**
+ * The master: holds the listening sockets as bare fds (it never accepts on them), spawns the
+ * workers, respawns the dead, reloads gracefully, cuts stuck requests (harakiri), recycles
+ * workers (max-requests, reload-on-rss) and answers signals.
+ */
+import { statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Child, Runtime } from '../../runtimes/types.ts';
+import { log } from '../log.ts';
+import { removeSocketFile } from '../worker/bind.ts';
+import { type BusyRequest, type ChildState, type CoreTotals, STATE_ENV, isWorkerMessage, type MasterMessage } from './protocol.ts';
+import { EXIT_APP_FAILED } from './worker.ts';
+
+/** One running worker process. */
+interface Worker {
+  id: number;
+  child: Child;
+  pid: number;
+  spawnedAt: number;
+  readyAt: number | null;
+  /** Set when we asked it to stop (reload, recycle, stop): its exit is expected. */
+  retiring: boolean;
+  totals: CoreTotals[];
+  busy: BusyRequest[];
+  rss: number;
+  /** The worker this one replaces in a reload; told to stop when this one is ready. */
+  replaces: Worker | null;
+}
+
+/** A worker slot (1..N): what survives respawns, as uWSGI's worker ids do. */
+interface Slot {
+  id: number;
+  current: Worker | null;
+  respawns: number;
+  harakiris: number;
+  /** Deaths in a row before becoming ready, for the respawn back-off. */
+  failures: number;
+  /** Requests and exceptions of the workers that ran in this slot before. */
+  pastRequests: number;
+  pastExceptions: number;
+}
+
+const sum = (t: CoreTotals[], k: keyof CoreTotals) => t.reduce((n, c) => n + c[k], 0);
+
+export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
+  const m = state.master;
+  const entry = process.argv[1];
+  const fds = state.sockets.map((s) => s.fd);
+  const slots: Slot[] = [];
+  const alive = new Set<Worker>();
+  let stopping = false;
+  let reloading = false;
+  let announced = false;
+
+  if (m.pidfile) writeFileSync(m.pidfile, `${rt.pid}\n`);
+  log(`tsgi master (pid: ${rt.pid}) on ${rt.name} ${rt.version}: ${m.processes} worker(s) × ${m.threads} core(s)`);
+
+  function spawn(slot: Slot, replaces: Worker | null): Worker {
+    const child = rt.spawnSelf({
+      args: [entry],
+      env: { ...(process.env as Record<string, string>), [STATE_ENV]: JSON.stringify({ ...state, role: 'worker', workerId: slot.id }) },
+      fds,
+      ipc: true,
+    });
+    const w: Worker = {
+      id: slot.id,
+      child,
+      pid: child.pid,
+      spawnedAt: Date.now(),
+      readyAt: null,
+      retiring: false,
+      totals: [],
+      busy: [],
+      rss: 0,
+      replaces,
+    };
+    alive.add(w);
+    if (!replaces) slot.current = w;
+    log(`spawned tsgi worker ${slot.id} (pid: ${w.pid}, cores: ${m.threads})`);
+    child.onMessage = (msg) => onMessage(slot, w, msg);
+    void child.exited.then((how) => onExit(slot, w, how));
+    return w;
+  }
+
+  function onMessage(slot: Slot, w: Worker, msg: unknown): void {
+    if (!isWorkerMessage(msg)) return;
+    switch (msg.t) {
+      case 'ready':
+        w.readyAt = Date.now();
+        slot.failures = 0;
+        log(`tsgi worker ${slot.id} (pid: ${w.pid}) ready in ${w.readyAt - w.spawnedAt} ms (app loaded in ${msg.loadMs} ms)`);
+        if (!announced && slots.every((s) => s.current?.readyAt)) {
+          announced = true;
+          log(`tsgi is ready: master pid ${rt.pid}, ${m.processes} worker(s) × ${m.threads} core(s), ${rt.name} ${rt.version}`);
+        }
+        if (w.replaces) {
+          // Reload: the fresh worker takes over the slot, the old one finishes and leaves.
+          retire(w.replaces);
+          w.replaces = null;
+          slot.current = w;
+          if (reloading && [...slots].every((s) => s.current?.readyAt && !s.current.replaces)) {
+            reloading = false;
+            log('reload done: every worker replaced');
+          }
+        }
+        break;
+      case 'status':
+        w.totals = msg.totals;
+        w.busy = msg.busy;
+        w.rss = msg.rss;
+        break;
+      case 'busy':
+        w.busy = [...w.busy.filter((b) => b.core !== msg.req.core), msg.req];
+        break;
+      case 'recycle':
+        w.retiring = true;
+        log(`tsgi worker ${slot.id} (pid: ${w.pid}): ${msg.reason}, respawning it`);
+        if (slot.current === w && !stopping) {
+          slot.current = null;
+          slot.respawns++;
+          spawn(slot, null);
+        }
+        break;
+    }
+  }
+
+  function retire(w: Worker): void {
+    if (w.retiring) return;
+    w.retiring = true;
+    w.child.send({ t: 'stop' } satisfies MasterMessage);
+    const timer = setTimeout(() => {
+      if (alive.has(w)) {
+        log(`tsgi worker ${w.id} (pid: ${w.pid}) still running after --worker-reload-mercy ${m.workerReloadMercy} s: killing it`);
+        w.child.kill('SIGKILL');
+      }
+    }, m.workerReloadMercy * 1000);
+    void w.child.exited.then(() => clearTimeout(timer));
+  }
+
+  function onExit(slot: Slot, w: Worker, how: { code: number | null; signal: string | null }): void {
+    alive.delete(w);
+    slot.pastRequests += sum(w.totals, 'requests');
+    slot.pastExceptions += sum(w.totals, 'exceptions');
+    if (stopping) return;
+    const what = how.signal ? `killed by ${how.signal}` : `exit code ${how.code}`;
+    if (w.retiring) {
+      log(`tsgi worker ${slot.id} (pid: ${w.pid}) left (${what})`);
+      return;
+    }
+    if (w.replaces) {
+      // A fresh worker of a reload died before taking over: keep the old one, try again.
+      log(`tsgi worker ${slot.id} (pid: ${w.pid}) died during reload (${what}); the old worker keeps serving`);
+      slot.failures++;
+      later(slot, () => spawn(slot, w.replaces));
+      return;
+    }
+    if (slot.current !== w) return;
+    slot.current = null;
+    slot.respawns++;
+    if (!w.readyAt) slot.failures++;
+    const why = how.code === EXIT_APP_FAILED ? 'the app failed to load (see above)' : what;
+    log(`DAMN ! tsgi worker ${slot.id} (pid: ${w.pid}) died: ${why}`);
+    later(slot, () => spawn(slot, null));
+  }
+
+  /** Respawn at once, or after a growing pause when a worker keeps dying at startup. */
+  function later(slot: Slot, f: () => void): void {
+    if (slot.failures <= 1) return void f();
+    const secs = Math.min(30, 2 ** (slot.failures - 2));
+    log(`tsgi worker ${slot.id} died at startup ${slot.failures} times in a row: respawning in ${secs} s`);
+    setTimeout(() => {
+      if (!stopping) f();
+    }, secs * 1000);
+  }
+
+  function reload(why: string): void {
+    if (stopping) return;
+    log(`${why}: reloading workers gracefully`);
+    reloading = true;
+    for (const slot of slots) {
+      const old = slot.current;
+      if (!old || !old.readyAt) {
+        if (old) retire(old);
+        slot.current = null;
+        spawn(slot, null);
+        continue;
+      }
+      spawn(slot, old);
+    }
+  }
+
+  /** uWSGI's harakiri: a request running too long gets its whole worker killed and replaced. */
+  function harakiri(): void {
+    if (m.harakiri <= 0) return;
+    const now = Date.now();
+    for (const w of alive) {
+      const stuck = w.busy.find((b) => now - b.since > m.harakiri * 1000);
+      if (!stuck || w.child.pid <= 0) continue;
+      const slot = slots[w.id - 1];
+      slot.harakiris++;
+      log(
+        `HARAKIRI ON WORKER ${w.id} (pid: ${w.pid}): ${stuck.method} ${stuck.uri} running for ${((now - stuck.since) / 1000).toFixed(1)} s (--harakiri ${m.harakiri})`,
+      );
+      w.busy = [];
+      w.child.kill('SIGKILL');
+    }
+  }
+
+  function statsLine(): void {
+    for (const slot of slots) {
+      const w = slot.current;
+      const reqs = slot.pastRequests + (w ? sum(w.totals, 'requests') : 0);
+      const ms = w ? sum(w.totals, 'totalMs') : 0;
+      const n = w ? sum(w.totals, 'requests') : 0;
+      log(
+        `worker ${slot.id}: pid ${w?.pid ?? '-'}, ${w?.busy.length ? 'busy' : 'idle'}, requests ${reqs}, exceptions ${slot.pastExceptions + (w ? sum(w.totals, 'exceptions') : 0)}, avg ${n ? (ms / n).toFixed(1) : 0} ms, rss ${Math.round((w?.rss ?? 0) / 1048576)} MiB, respawns ${slot.respawns}, harakiri ${slot.harakiris}`,
+      );
+    }
+  }
+
+  async function stop(signal: string, graceful: boolean): Promise<void> {
+    if (stopping) {
+      log(`${signal} again: stopping now`);
+      for (const w of alive) w.child.kill('SIGKILL');
+      return finish(1);
+    }
+    stopping = true;
+    log(graceful ? `${signal}: stopping gracefully (workers finish their requests)` : `${signal}: stopping now`);
+    const workers = [...alive];
+    for (const w of workers) {
+      if (graceful) w.child.send({ t: 'stop' } satisfies MasterMessage);
+      else w.child.kill('SIGKILL');
+    }
+    const all = Promise.all(workers.map((w) => w.child.exited));
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), m.reloadMercy * 1000));
+    if ((await Promise.race([all, timeout])) === 'timeout') {
+      log(`workers still running after --reload-mercy ${m.reloadMercy} s: killing them`);
+      for (const w of alive) w.child.kill('SIGKILL');
+      await all;
+    }
+    finish(0);
+  }
+
+  function finish(code: number): never {
+    if (state.serve.vacuum) {
+      for (const s of state.sockets) if (s.unixPath) removeSocketFile(s.unixPath);
+      if (m.pidfile) {
+        try {
+          unlinkSync(m.pidfile);
+        } catch {
+          // already gone
+        }
+      }
+    }
+    log(`goodbye from the tsgi master (pid: ${rt.pid})`);
+    return rt.exit(code);
+  }
+
+  rt.onSignal('SIGTERM', () => void stop('SIGTERM', true));
+  rt.onSignal('SIGINT', () => void stop('SIGINT', true));
+  rt.onSignal('SIGQUIT', () => void stop('SIGQUIT', false));
+  rt.onSignal('SIGHUP', () => reload('SIGHUP'));
+  rt.onSignal('SIGUSR2', statsLine);
+  // SIGUSR1 as in uWSGI, where the runtime lets us have it (Deno opens its inspector on it).
+  if (rt.name !== 'deno') rt.onSignal('SIGUSR1', statsLine);
+
+  const parent = rt.parentChannel();
+  if (parent) parent.onDisconnect = () => void stop('the launcher is gone', true);
+
+  for (let id = 1; id <= m.processes; id++) {
+    const slot: Slot = { id, current: null, respawns: 0, harakiris: 0, failures: 0, pastRequests: 0, pastExceptions: 0 };
+    slots.push(slot);
+    spawn(slot, null);
+  }
+  setInterval(harakiri, 250);
+
+  // --touch-reload: reload when a file's mtime changes (polled each second, as uWSGI does).
+  if (m.touchReload.length > 0) {
+    const mtime = (f: string) => {
+      try {
+        return statSync(f).mtimeMs;
+      } catch {
+        return 0;
+      }
+    };
+    const files = m.touchReload.map((f) => resolve(state.cwd, f));
+    const seen = files.map(mtime);
+    setInterval(() => {
+      files.forEach((f, i) => {
+        const t = mtime(f);
+        if (t !== seen[i]) {
+          seen[i] = t;
+          reload(`${f} touched`);
+        }
+      });
+    }, 1000);
+  }
+}

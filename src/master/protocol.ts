@@ -1,0 +1,78 @@
+/**
+ * What the launcher, the master and the workers tell each other. The state a child starts from
+ * travels in the TSGI_STATE environment variable; the rest goes over the IPC channel as JSON.
+ */
+import type { ServeOptions } from '../worker/server.ts';
+
+/** Options of the master and its workers (beyond what one serving process needs). */
+export interface MasterOptions {
+  processes: number;
+  threads: number;
+  /** Recycle a worker after this many requests (0: never). */
+  maxRequests: number;
+  /** Kill a worker whose request runs longer than this many seconds (0: never). */
+  harakiri: number;
+  /** Recycle a worker above this resident size in MiB (0: never). */
+  reloadOnRss: number;
+  /** Seconds a worker may take to finish its requests when it is reloaded or recycled. */
+  workerReloadMercy: number;
+  /** Seconds the whole reload or stop may take. */
+  reloadMercy: number;
+  touchReload: string[];
+  pidfile?: string;
+}
+
+/** A listening socket as a child inherits it. */
+export interface InheritedSocket {
+  /** What the user wrote (--socket …), shown in logs. */
+  spec: string;
+  /** The fd number in the child (3, 4, …). */
+  fd: number;
+  /** A UNIX socket's path, for --vacuum. */
+  unixPath?: string;
+  /** How it is shown: "TCP address 127.0.0.1:3031" or "UNIX address /run/app.sock". */
+  display: string;
+}
+
+export interface ChildState {
+  role: 'master' | 'worker';
+  serve: ServeOptions;
+  master: MasterOptions;
+  sockets: InheritedSocket[];
+  /** For workers: their id (1..N), as in uWSGI. */
+  workerId?: number;
+  /** The directory tsgi was started in. */
+  cwd: string;
+}
+
+export const STATE_ENV = 'TSGI_STATE';
+
+/** A request running on a core, as the master sees it (for harakiri and stats). */
+export interface BusyRequest {
+  core: number;
+  /** ms since the epoch. */
+  since: number;
+  method: string;
+  uri: string;
+}
+
+export interface CoreTotals {
+  requests: number;
+  exceptions: number;
+  /** Body bytes sent. */
+  tx: number;
+  /** Sum of request durations in ms, for averages. */
+  totalMs: number;
+}
+
+export type WorkerMessage =
+  | { t: 'ready'; cores: number; loadMs: number }
+  | { t: 'status'; totals: CoreTotals[]; busy: BusyRequest[]; rss: number }
+  | { t: 'busy'; req: BusyRequest }
+  | { t: 'recycle'; reason: string };
+
+export type MasterMessage = { t: 'stop' };
+
+export function isWorkerMessage(m: unknown): m is WorkerMessage {
+  return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
+}

@@ -1,0 +1,186 @@
+/**
+ * --master: workers sharing one socket, respawn, graceful reload under load, harakiri,
+ * max-requests, graceful stop, and no orphans — with real processes and real signals.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { encodePacket } from '../src/codec/index.ts';
+import { cleanup, freePort, rawExchange, run, RUNTIME, startTsgi, tempDir, tsgiCommand, type Proc } from './helpers.ts';
+
+afterAll(cleanup);
+
+const APP = 'test/fixtures/apps/echo.ts';
+const get = (path: string) => encodePacket({ REQUEST_METHOD: 'GET', REQUEST_URI: path, HTTP_HOST: 'x' });
+
+/** One request over the uwsgi protocol; the body on success, null on failure. */
+async function ask(target: { port: number } | { path: string }, path: string, ms = 15_000): Promise<string | null> {
+  const r = await rawExchange(target, [get(path)], ms);
+  const text = r.data.toString();
+  if (!text.startsWith('HTTP/1.1 200 ')) return null;
+  return text.slice(text.indexOf('\r\n\r\n') + 4);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(cond: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return cond();
+}
+
+function workerPids(p: Proc): number[] {
+  return [...p.output().matchAll(/spawned tsgi worker \d+ \(pid: (\d+)/g)].map((m) => Number(m[1]));
+}
+function masterPid(p: Proc): number {
+  return Number(/tsgi master \(pid: (\d+)\)/.exec(p.output())?.[1]);
+}
+async function readyWorkers(p: Proc, n: number): Promise<void> {
+  await until(() => (p.output().match(/ready in \d+ ms \(app loaded/g) ?? []).length >= n, 30_000);
+}
+
+describe(`--master (${RUNTIME})`, () => {
+  test('two workers both answer: distinct pids, neither the master nor the launcher', async () => {
+    const port = await freePort();
+    const p = await startTsgi(['--master', '--processes', '2', '--socket', `127.0.0.1:${port}`, '--app', APP]);
+    await readyWorkers(p, 2);
+    const seen = new Set<string>();
+    for (let i = 0; i < 60 && seen.size < 2; i++) {
+      const [a, b] = await Promise.all([ask({ port }, '/pid'), ask({ port }, '/sleep?ms=20')]);
+      if (a) seen.add(a);
+      if (b) seen.add(b.split(' in ')[1].trim());
+    }
+    expect(seen.size).toBe(2);
+    const pids = [...seen].map(Number);
+    expect(pids).not.toContain(masterPid(p));
+    expect(pids).not.toContain(p.child.pid);
+    for (const pid of pids) expect(workerPids(p)).toContain(pid);
+    expect(await p.stop()).toEqual({ code: 0, signal: null });
+    for (const pid of [...pids, masterPid(p)]) expect(alive(pid)).toBe(false);
+  });
+
+  test('kill -9 of a worker is repaired and service goes on', async () => {
+    const port = await freePort();
+    const p = await startTsgi(['--master', '--processes', '2', '--socket', `127.0.0.1:${port}`, '--app', APP]);
+    await readyWorkers(p, 2);
+    const victim = workerPids(p)[0];
+    process.kill(victim, 'SIGKILL');
+    await p.waitFor(new RegExp(`worker 1 \\(pid: ${victim}\\) died: killed by SIGKILL`));
+    await until(() => workerPids(p).length === 3, 10_000);
+    for (let i = 0; i < 20; i++) expect(await ask({ port }, '/echo')).not.toBeNull();
+    await p.stop();
+  });
+
+  test('SIGHUP under load: no failed request, every worker pid replaced', async () => {
+    const port = await freePort();
+    const p = await startTsgi(['--master', '--processes', '2', '--socket', `127.0.0.1:${port}`, '--app', APP]);
+    await readyWorkers(p, 2);
+    const before = workerPids(p);
+    let sent = 0;
+    let failed = 0;
+    let running = true;
+    const client = async () => {
+      while (running) {
+        sent++;
+        if ((await ask({ port }, '/sleep?ms=30')) === null) failed++;
+      }
+    };
+    const clients = [client(), client(), client(), client()];
+    await new Promise((r) => setTimeout(r, 500));
+    p.child.kill('SIGHUP');
+    await p.waitFor(/reload done: every worker replaced/, 30_000);
+    await new Promise((r) => setTimeout(r, 500));
+    running = false;
+    await Promise.all(clients);
+    const after = workerPids(p).filter((pid) => !before.includes(pid));
+    expect(after).toHaveLength(2);
+    await until(() => before.every((pid) => !alive(pid)), 10_000);
+    for (const pid of before) expect(alive(pid)).toBe(false);
+    console.log(`[${RUNTIME}] SIGHUP reload under load: ${sent} requests sent, ${failed} failed`);
+    expect(sent).toBeGreaterThan(20);
+    expect(failed).toBe(0);
+    await p.stop();
+  });
+
+  test('harakiri cuts a 10 s request after about 2 s and the next request works', async () => {
+    const port = await freePort();
+    const p = await startTsgi(['--master', '--processes', '1', '--harakiri', '2', '--socket', `127.0.0.1:${port}`, '--app', APP]);
+    await readyWorkers(p, 1);
+    const t0 = Date.now();
+    const r = await rawExchange({ port }, [get('/sleep?ms=10000')], 15_000);
+    const took = Date.now() - t0;
+    expect(r.closed).toBe(true);
+    expect(r.data.toString()).not.toMatch(/^HTTP\/1\.1 200/);
+    expect(took).toBeGreaterThan(1900);
+    expect(took).toBeLessThan(8000);
+    expect(p.output()).toMatch(/HARAKIRI ON WORKER 1 \(pid: \d+\): GET \/sleep\?ms=10000/);
+    expect(await ask({ port }, '/echo')).not.toBeNull();
+    await p.stop();
+  });
+
+  test('--max-requests recycles a worker', async () => {
+    const port = await freePort();
+    const p = await startTsgi(['--master', '--processes', '1', '--max-requests', '5', '--socket', `127.0.0.1:${port}`, '--app', APP]);
+    await readyWorkers(p, 1);
+    const pids = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const pid = await ask({ port }, '/pid');
+      expect(pid).not.toBeNull();
+      pids.add(pid as string);
+    }
+    expect(pids.size).toBeGreaterThanOrEqual(2);
+    expect(p.output()).toMatch(/max-requests 5 reached/);
+    await p.stop();
+  });
+
+  test('SIGTERM: exit 0, no process left, UNIX socket and pidfile gone with --vacuum', async () => {
+    const dir = tempDir();
+    const sock = join(dir, 'm.sock');
+    const pidfile = join(dir, 'tsgi.pid');
+    const p = await startTsgi(['--master', '--processes', '2', '--socket', sock, '--vacuum', '--pidfile', pidfile, '--app', APP]);
+    await readyWorkers(p, 2);
+    expect(Number(readFileSync(pidfile, 'utf8'))).toBe(masterPid(p));
+    expect(await ask({ path: sock }, '/echo')).not.toBeNull();
+    const pids = [...workerPids(p), masterPid(p)];
+    expect(await p.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    await until(() => pids.every((pid) => !alive(pid)), 5000);
+    for (const pid of pids) expect(alive(pid)).toBe(false);
+    expect(existsSync(sock)).toBe(false);
+    expect(existsSync(pidfile)).toBe(false);
+  });
+
+  test('kill -9 of the master: no worker left after a few seconds', async () => {
+    const port = await freePort();
+    const p = await startTsgi(['--master', '--processes', '2', '--socket', `127.0.0.1:${port}`, '--app', APP]);
+    await readyWorkers(p, 2);
+    const workers = workerPids(p);
+    process.kill(masterPid(p), 'SIGKILL');
+    expect(await until(() => workers.every((pid) => !alive(pid)), 8000)).toBe(true);
+    const { code } = await p.exited;
+    expect(code).not.toBe(0);
+  });
+
+  test('a worker whose app fails at startup is not respawned in a tight loop', async () => {
+    const dir = tempDir();
+    const app = join(dir, 'bad.mjs');
+    writeFileSync(app, 'throw new Error("no database configured");\nexport default () => new Response("x");\n');
+    const port = await freePort();
+    const [cmd, pre] = tsgiCommand();
+    const p = run(cmd, [...pre, '--master', '--processes', '1', '--socket', `127.0.0.1:${port}`, '--app', app]);
+    await p.waitFor(/respawning in \d+ s/, 20_000);
+    const spawned = workerPids(p).length;
+    expect(spawned).toBeLessThan(6);
+    await p.stop();
+  });
+});
+
