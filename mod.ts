@@ -8,7 +8,7 @@ export { main } from './src/cli.ts';
 export * from './src/codec/index.ts';
 export { loadConfig, renderHelp, ConfigError, type TsgiOptions } from './src/config/index.ts';
 export { loadApp, type FetchHandler } from './src/worker/app.ts';
-export { startServer, type ServeOptions, type RunningServer } from './src/worker/server.ts';
+export { startCore, type ServeOptions, type ServingCore } from './src/worker/server.ts';
 import { main } from './src/cli.ts';
 
 if ((import.meta as ImportMeta & { main?: boolean }).main) {

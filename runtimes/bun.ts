@@ -4,7 +4,7 @@
  * children. Bun's socket.write may write part of a buffer: the rest is queued and flushed on drain.
  */
 import type { Conn, ConnHandler, Listener, ListenOptions, Runtime } from './types.ts';
-import { nodeBindInheritable, nodeParentChannel, processOnSignal, spawnChild, toBindError } from './node.ts';
+import { nodeBindInheritable, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, processOnSignal, spawnChild, toBindError } from './node.ts';
 
 // The slice of Bun's API this adapter uses, typed here so the project needs no bun-types.
 interface BunSocket {
@@ -176,6 +176,8 @@ export function createBunRuntime(): Runtime {
     },
     bindInheritable: nodeBindInheritable,
     parentChannel: nodeParentChannel,
+    spawnThread: nodeSpawnThread,
+    threadChannel: nodeThreadChannel,
     connectTcp: (host, port) => connect({ hostname: host, port }),
     connectUnix: (path) => connect({ unix: path }),
     spawnSelf: (o) => spawnChild(execPath, [], o),

@@ -4,7 +4,7 @@
  * Deno.listen cannot take; node:child_process for children.
  */
 import type { Conn, ConnHandler, Listener, ListenOptions, Runtime, Signal } from './types.ts';
-import { LINGER_MS, nodeBindInheritable, nodeListenFd, nodeParentChannel, spawnChild, toBindError } from './node.ts';
+import { LINGER_MS, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild, toBindError } from './node.ts';
 
 // The slice of Deno's API this adapter uses, typed here so the project needs no Deno types.
 interface DenoConn {
@@ -254,6 +254,8 @@ export function createDenoRuntime(): Runtime {
     listenFd: nodeListenFd,
     bindInheritable: nodeBindInheritable,
     parentChannel: nodeParentChannel,
+    spawnThread: nodeSpawnThread,
+    threadChannel: nodeThreadChannel,
     connectTcp: (host, port) => connect({ hostname: host, port }),
     connectUnix: (path) => connect({ transport: 'unix', path }),
     spawnSelf: (o) => spawnChild(execPath, execArgs, o),

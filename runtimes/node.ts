@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type {
   Child,
   Conn,
@@ -17,6 +18,8 @@ import type {
   Runtime,
   Signal,
   SpawnOptions,
+  Thread,
+  ThreadChannel,
 } from './types.ts';
 import { BindError } from './types.ts';
 
@@ -214,6 +217,32 @@ export function nodeParentChannel(): ParentChannel | null {
   return channel;
 }
 
+/** Threads through node:worker_threads (Node, Bun and Deno), booted by thread-boot.mjs. */
+export function nodeSpawnThread(moduleUrl: string, data: unknown): Thread {
+  const w = new Worker(new URL('./thread-boot.mjs', import.meta.url), { workerData: { module: moduleUrl, data } });
+  const t: Thread = {
+    send: (m) => w.postMessage(m),
+    onMessage: null,
+    exited: new Promise((resolve) => w.once('exit', resolve)),
+    terminate: () => void w.terminate(),
+  };
+  w.on('message', (m) => t.onMessage?.(m));
+  w.on('error', (e) => process.stderr.write(`tsgi: thread failed: ${e.stack ?? e.message}\n`));
+  return t;
+}
+
+export function nodeThreadChannel(): ThreadChannel | null {
+  if (isMainThread || !parentPort) return null;
+  const port = parentPort;
+  const ch: ThreadChannel = {
+    data: (workerData as { data: unknown }).data,
+    send: (m) => port.postMessage(m),
+    onMessage: null,
+  };
+  port.on('message', (m) => ch.onMessage?.(m));
+  return ch;
+}
+
 /** Spawn with node:child_process: works on Node, Bun and Deno alike. */
 export function spawnChild(execPath: string, execArgs: string[], options: SpawnOptions): Child {
   const stdio: Array<'inherit' | 'ipc' | number> = ['inherit', 'inherit', 'inherit', ...(options.fds ?? [])];
@@ -254,6 +283,8 @@ export function createNodeRuntime(): Runtime {
     listenFd: nodeListenFd,
     bindInheritable: nodeBindInheritable,
     parentChannel: nodeParentChannel,
+    spawnThread: nodeSpawnThread,
+    threadChannel: nodeThreadChannel,
     connectTcp: (host, port) => nodeConnect({ host, port }),
     connectUnix: (path) => nodeConnect({ path }),
     // Children run bin/tsgi.js (or another entry) that registers tsx itself.

@@ -71,6 +71,22 @@ export interface ParentChannel {
   onDisconnect: (() => void) | null;
 }
 
+/** A thread (another event loop in this process) started with spawnThread. */
+export interface Thread {
+  send(message: unknown): void;
+  onMessage: ((message: unknown) => void) | null;
+  /** Resolves with the thread's exit code. */
+  readonly exited: Promise<number>;
+  terminate(): void;
+}
+
+/** Inside a thread: what it was started with, and the channel to its parent. */
+export interface ThreadChannel {
+  readonly data: unknown;
+  send(message: unknown): void;
+  onMessage: ((message: unknown) => void) | null;
+}
+
 export interface SpawnOptions {
   args: string[];
   cwd?: string;
@@ -120,6 +136,11 @@ export interface Runtime {
 
   /** Spawn this same runtime running `args` (a script and its arguments). Its stdout and stderr are ours. */
   spawnSelf(options: SpawnOptions): Child;
+
+  /** Start a thread running `moduleUrl` (a file: URL); it reads `data` through threadChannel(). */
+  spawnThread(moduleUrl: string, data: unknown): Thread;
+  /** In a thread started with spawnThread: its data and channel; null on a main thread. */
+  threadChannel(): ThreadChannel | null;
 
   /** Run handler on a signal. Returns a function that removes it. */
   onSignal(signal: Exclude<Signal, 'SIGKILL'>, handler: () => void): () => void;

@@ -118,9 +118,6 @@ async function runSingle(rt: Runtime, serve: ServeOptions, cwd: string): Promise
   } catch (e) {
     return fail(rt, userMessage(e) ?? describeError(e), 1);
   }
-  log(`app 0 (${core.app.file}, callable: ${core.app.callable}) ready in ${Date.now() - started} ms`);
-  log(`tsgi is ready: pid ${rt.pid}, 1 process (no master), ${rt.name} ${rt.version}`);
-
   let stopping = false;
   const stop = (signal: string, mercyMs: number) => {
     if (stopping) {
@@ -140,4 +137,7 @@ async function runSingle(rt: Runtime, serve: ServeOptions, cwd: string): Promise
   rt.onSignal('SIGINT', () => stop('SIGINT', 60_000));
   rt.onSignal('SIGQUIT', () => stop('SIGQUIT', 0));
   rt.onSignal('SIGHUP', () => log('SIGHUP: reloading needs --master; ignored'));
+  log(`app 0 (${core.app.file}, callable: ${core.app.callable}) ready in ${Date.now() - started} ms`);
+  log(`tsgi is ready: pid ${rt.pid}, 1 process (no master), ${rt.name} ${rt.version}`);
+
 }

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { encodePacket } from '../src/codec/index.ts';
-import { cleanup, freePort, rawExchange, RUNTIME, startTsgi, tempDir, tsgiFails } from './helpers.ts';
+import { cleanup, freePort, rawExchange, RUNTIME, startTsgi, tempDir, tsgiFails, exitedCleanly } from './helpers.ts';
 
 afterAll(cleanup);
 
@@ -24,7 +24,7 @@ describe(`tsgi startup (${RUNTIME})`, () => {
     const r = await rawExchange({ port }, [get('/hello/tsgi')]);
     expect(r.data.toString()).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(r.data.toString()).toContain('{"hello":"tsgi"}');
-    expect(await p.stop()).toEqual({ code: 0, signal: null });
+    expect(exitedCleanly(p, await p.stop())).toBe(true);
   });
 
   test('--chdir and --wsgi-file (alias of --app), an object with fetch', async () => {
@@ -65,7 +65,7 @@ describe(`tsgi startup (${RUNTIME})`, () => {
     const second = await tsgiFails(['--socket', path, '--app', 'examples/hello.ts']);
     expect(second.code).not.toBe(0);
     expect(second.output).toMatch(/a running server answers there/);
-    expect(await p.stop()).toEqual({ code: 0, signal: null });
+    expect(exitedCleanly(p, await p.stop())).toBe(true);
     expect(existsSync(path)).toBe(false);
   });
 

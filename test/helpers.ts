@@ -111,6 +111,17 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Rec
   };
 }
 
+/**
+ * Did the process exit 0 after a signal we sent? Deno's node:child_process reports a child we
+ * signalled as killed by that signal even when the child handled it and exited 0 (seen with
+ * Deno 2.9, with a plain Deno.addSignalListener child too), so on Deno the log line the
+ * process writes last is the evidence instead.
+ */
+export function exitedCleanly(p: Proc, r: { code: number | null; signal: NodeJS.Signals | null }, lastLine = /goodbye/): boolean {
+  if (r.code === 0 && r.signal === null) return true;
+  return RUNTIME === 'deno' && r.code === null && lastLine.test(p.output());
+}
+
 /** Start tsgi with these arguments and wait until it says it is ready. */
 export async function startTsgi(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Proc> {
   const [cmd, pre] = tsgiCommand();

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { encodePacket } from '../src/codec/index.ts';
-import { cleanup, freePort, rawExchange, run, RUNTIME, startTsgi, tempDir, tsgiCommand, type Proc } from './helpers.ts';
+import { cleanup, freePort, rawExchange, run, RUNTIME, startTsgi, tempDir, tsgiCommand, type Proc, exitedCleanly } from './helpers.ts';
 
 afterAll(cleanup);
 
@@ -65,7 +65,7 @@ describe(`--master (${RUNTIME})`, () => {
     expect(pids).not.toContain(masterPid(p));
     expect(pids).not.toContain(p.child.pid);
     for (const pid of pids) expect(workerPids(p)).toContain(pid);
-    expect(await p.stop()).toEqual({ code: 0, signal: null });
+    expect(exitedCleanly(p, await p.stop())).toBe(true);
     for (const pid of [...pids, masterPid(p)]) expect(alive(pid)).toBe(false);
   });
 
@@ -152,7 +152,7 @@ describe(`--master (${RUNTIME})`, () => {
     expect(Number(readFileSync(pidfile, 'utf8'))).toBe(masterPid(p));
     expect(await ask({ path: sock }, '/echo')).not.toBeNull();
     const pids = [...workerPids(p), masterPid(p)];
-    expect(await p.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(exitedCleanly(p, await p.stop('SIGTERM'))).toBe(true);
     await until(() => pids.every((pid) => !alive(pid)), 5000);
     for (const pid of pids) expect(alive(pid)).toBe(false);
     expect(existsSync(sock)).toBe(false);

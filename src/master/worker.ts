@@ -6,7 +6,61 @@ import type { Runtime } from '../../runtimes/types.ts';
 import { describeError, log } from '../log.ts';
 import { prepareProcess, startCore, type ServingCore } from '../worker/server.ts';
 import { AppLoadError } from '../worker/app.ts';
-import type { ChildState, MasterMessage, WorkerMessage } from './protocol.ts';
+import type { BusyRequest, ChildState, CoreTotals, MasterMessage, WorkerMessage } from './protocol.ts';
+import type { ThreadData, ThreadMessage } from './thread.ts';
+
+/** A core as the worker's main thread sees it: its own, or a thread's (from its reports). */
+interface CoreView {
+  totals(): CoreTotals;
+  oldest(): BusyRequest | undefined;
+  stop(mercyMs: number): Promise<boolean>;
+}
+
+function localCore(core: ServingCore): CoreView {
+  return { totals: () => core.counters.totals, oldest: () => core.counters.oldest(), stop: (ms) => core.stop(ms) };
+}
+
+/** Start core `id` as a thread; resolves when its app is loaded and it accepts. */
+function threadCore(rt: Runtime, data: ThreadData, onBusy: (req: BusyRequest) => void): Promise<CoreView> {
+  const thread = rt.spawnThread(new URL('./thread.ts', import.meta.url).href, data);
+  let totals: CoreTotals = { requests: 0, exceptions: 0, tx: 0, totalMs: 0 };
+  let oldest: BusyRequest | undefined;
+  let stopped: ((done: boolean) => void) | null = null;
+  return new Promise((resolve, reject) => {
+    thread.onMessage = (raw) => {
+      const m = raw as ThreadMessage;
+      switch (m.t) {
+        case 'ready':
+          resolve({
+            totals: () => totals,
+            oldest: () => oldest,
+            stop: (ms) =>
+              new Promise<boolean>((done) => {
+                stopped = done;
+                thread.send({ t: 'stop' });
+                setTimeout(() => done(false), ms + 1000);
+              }),
+          });
+          break;
+        case 'failed':
+          reject(new Error(m.error));
+          break;
+        case 'status':
+          totals = m.totals;
+          oldest = m.oldest ?? undefined;
+          break;
+        case 'busy':
+          oldest = oldest && oldest.since < m.req.since ? oldest : m.req;
+          onBusy(m.req);
+          break;
+        case 'stopped':
+          stopped?.(m.done);
+          break;
+      }
+    };
+    void thread.exited.then((code) => reject(new Error(`core ${data.core} thread exited with code ${code}`)));
+  });
+}
 
 /** Exit code of a worker whose app could not be loaded (the master backs off on repeats). */
 export const EXIT_APP_FAILED = 22;
@@ -24,18 +78,24 @@ export async function runWorker(rt: Runtime, state: ChildState): Promise<void> {
   rt.onSignal('SIGHUP', () => {});
 
   const started = Date.now();
-  let core: ServingCore;
+  const m = state.master;
+  const busy = (req: BusyRequest) => send({ t: 'busy', req });
+  let cores: CoreView[];
+  let main: ServingCore;
   try {
     const appDir = prepareProcess(state.serve, state.cwd);
     const sources = state.sockets.map((s) => ({ spec: s.spec, fd: s.fd, display: s.display }));
-    core = await startCore(rt, state.serve, appDir, state.cwd, sources, 0, true);
+    main = await startCore(rt, state.serve, appDir, state.cwd, sources, 0, true);
+    main.counters.onBusy = busy;
+    const threads = await Promise.all(
+      Array.from({ length: m.threads - 1 }, (_, i) => threadCore(rt, { state, core: i + 1, appDir }, busy)),
+    );
+    cores = [localCore(main), ...threads];
   } catch (e) {
     const msg = e instanceof AppLoadError ? e.message : describeError(e);
     log(`tsgi worker ${id} (pid: ${rt.pid}): ${msg}`);
     return rt.exit(EXIT_APP_FAILED);
   }
-  const cores = [core];
-  const m = state.master;
 
   let stopping = false;
   const stop = async (why: string) => {
@@ -53,12 +113,13 @@ export async function runWorker(rt: Runtime, state: ChildState): Promise<void> {
     void stop(`${reason}: recycling`);
   };
 
+  const totalRequests = () => cores.reduce((n, c) => n + c.totals().requests, 0);
   const status = () => {
-    const busy = cores.flatMap((c) => {
-      const o = c.counters.oldest();
+    const inflight = cores.flatMap((c) => {
+      const o = c.oldest();
       return o ? [o] : [];
     });
-    return { t: 'status' as const, totals: cores.map((c) => c.counters.totals), busy, rss: rt.rss() };
+    return { t: 'status' as const, totals: cores.map((c) => c.totals()), busy: inflight, rss: rt.rss() };
   };
   const beat = setInterval(() => {
     const s = status();
@@ -66,16 +127,13 @@ export async function runWorker(rt: Runtime, state: ChildState): Promise<void> {
     if (m.reloadOnRss > 0 && s.rss > m.reloadOnRss * 1024 * 1024) {
       recycle(`rss ${Math.round(s.rss / 1048576)} MiB above --reload-on-rss ${m.reloadOnRss}`);
     }
+    if (m.maxRequests > 0 && totalRequests() >= m.maxRequests) recycle(`max-requests ${m.maxRequests} reached`);
   }, 1000);
-
-  for (const c of cores) {
-    c.counters.onBusy = (req) => send({ t: 'busy', req });
-    if (m.maxRequests > 0) {
-      c.counters.onFinished = () => {
-        const total = cores.reduce((n, k) => n + k.counters.totals.requests, 0);
-        if (total >= m.maxRequests) recycle(`max-requests ${m.maxRequests} reached`);
-      };
-    }
+  // The main core's count is known at once; threads' counts arrive with their reports.
+  if (m.maxRequests > 0) {
+    main.counters.onFinished = () => {
+      if (totalRequests() >= m.maxRequests) recycle(`max-requests ${m.maxRequests} reached`);
+    };
   }
 
   channel.onMessage = (msg) => {

@@ -66,7 +66,8 @@ export async function writeBody(
       conn.write(w.head(0));
       return 0;
     }
-    const second = await settlesSoon(reader.read());
+    const secondRead = reader.read();
+    const second = await settlesSoon(secondRead);
     if (second && second.value.done) {
       conn.write(concat(w.head(first.value.length), first.value));
       return first.value.length;
@@ -79,7 +80,7 @@ export async function writeBody(
       conn.write(firstOut);
     }
     let sent = first.value.length;
-    let next: Promise<Chunk> = second ? Promise.resolve(second.value) : reader.read();
+    let next: Promise<Chunk> = secondRead;
     for (;;) {
       const r = await next;
       if (r.done || gone.aborted) break;

@@ -130,7 +130,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
     const v = vars as UwsgiVars;
     let body: BodyInit | null = null;
     if (!drop && contentLength > 0) {
-      if (bodyDone) body = takeEarly();
+      if (bodyDone) body = takeEarly() as Uint8Array<ArrayBuffer>;
       else {
         const pending = early;
         body = new ReadableStream<Uint8Array>(

@@ -1,0 +1,46 @@
+/**
+ * One extra core (--threads) of a worker process: its own event loop and its own copy of the
+ * app, accepting on the same inherited sockets, reporting to the worker's main thread.
+ */
+import { getRuntime } from '../../runtimes/detect.ts';
+import { describeError, log } from '../log.ts';
+import { startCore } from '../worker/server.ts';
+import type { BusyRequest, ChildState, CoreTotals } from './protocol.ts';
+
+export interface ThreadData {
+  state: ChildState;
+  core: number;
+  appDir: string;
+}
+
+export type ThreadMessage =
+  | { t: 'ready' }
+  | { t: 'failed'; error: string }
+  | { t: 'status'; totals: CoreTotals; oldest: BusyRequest | null }
+  | { t: 'busy'; req: BusyRequest }
+  | { t: 'stopped'; done: boolean };
+
+const rt = await getRuntime();
+const channel = rt.threadChannel();
+if (!channel) throw new Error('src/master/thread.ts runs only as a thread');
+const { state, core: id, appDir } = channel.data as ThreadData;
+const send = (m: ThreadMessage) => channel.send(m);
+
+try {
+  const sources = state.sockets.map((s) => ({ spec: s.spec, fd: s.fd, display: s.display }));
+  const core = await startCore(rt, state.serve, appDir, state.cwd, sources, id, true);
+  core.counters.onBusy = (req) => send({ t: 'busy', req });
+  const beat = setInterval(() => send({ t: 'status', totals: core.counters.totals, oldest: core.counters.oldest() ?? null }), 500);
+  channel.onMessage = (m) => {
+    if ((m as { t?: string }).t !== 'stop') return;
+    clearInterval(beat);
+    void core.stop(state.master.workerReloadMercy * 1000).then((done) => {
+      send({ t: 'status', totals: core.counters.totals, oldest: null });
+      send({ t: 'stopped', done });
+    });
+  };
+  send({ t: 'ready' });
+} catch (e) {
+  log(`tsgi worker ${state.workerId} core ${id}: ${describeError(e)}`);
+  send({ t: 'failed', error: (e as Error).message });
+}
