@@ -70,6 +70,7 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   let options: TsgiOptions;
+  let notes: string[];
   try {
     const cmd = loadConfig(argv, process.env, process.cwd());
     if (cmd.kind === 'help') {
@@ -81,12 +82,14 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     options = cmd.options;
+    notes = cmd.notes;
   } catch (e) {
     return fail(rt, userMessage(e) ?? describeError(e), 2);
   }
 
   log(`*** Starting tsgi ${VERSION} on ${rt.name} ${rt.version} (${rt.socketApi}) ***`);
   log(`current working directory: ${process.cwd()}`);
+  for (const n of notes) log(n);
   const serve = serveOptions(options);
   const cwd = process.cwd();
   // uWSGI runs several processes only under a master; tsgi starts one for --processes > 1 too.

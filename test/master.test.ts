@@ -16,6 +16,7 @@ const get = (path: string) => encodePacket({ REQUEST_METHOD: 'GET', REQUEST_URI:
 /** One request over the uwsgi protocol; the body on success, null on failure. */
 async function ask(target: { port: number } | { path: string }, path: string, ms = 15_000): Promise<string | null> {
   const r = await rawExchange(target, [get(path)], ms);
+  if (!r.data.toString().startsWith("HTTP/1.1 200 ")) console.log("DEBUG ask", path, r.closed, JSON.stringify(r.data.toString().slice(0, 200)));
   const text = r.data.toString();
   if (!text.startsWith('HTTP/1.1 200 ')) return null;
   return text.slice(text.indexOf('\r\n\r\n') + 4);
@@ -77,7 +78,7 @@ describe(`--master (${RUNTIME})`, () => {
     process.kill(victim, 'SIGKILL');
     await p.waitFor(new RegExp(`worker 1 \\(pid: ${victim}\\) died: killed by SIGKILL`));
     await until(() => workerPids(p).length === 3, 10_000);
-    for (let i = 0; i < 20; i++) expect(await ask({ port }, '/echo')).not.toBeNull();
+    for (let i = 0; i < 20; i++) { const a = await ask({ port }, "/echo"); if (a === null) console.log("DEBUG", i, p.output()); expect(a).not.toBeNull(); }
     await p.stop();
   });
 

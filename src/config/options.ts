@@ -1,0 +1,209 @@
+/**
+ * The option table: the single source of truth for command-line flags, ini and JSON keys,
+ * environment variables (UWSGI_NAME / TSGI_NAME), `tsgi --help` and the README's table.
+ */
+
+export type OptionType = 'string' | 'int' | 'bool' | 'size' | 'seconds' | 'address' | 'mode' | 'path';
+
+/**
+ * implemented: does what uWSGI users expect.
+ * noop: accepted, and documented as having nothing to do in tsgi.
+ * planned: known, not implemented yet: refused with a clear line.
+ * unsupported: makes no sense here: refused with the reason and what to do instead.
+ */
+export type OptionStatus = 'implemented' | 'noop' | 'planned' | 'unsupported';
+
+export type OptionGroup = 'Application' | 'Sockets' | 'Processes' | 'HTTP' | 'Logging' | 'Stats' | 'Config';
+
+export interface OptionSpec {
+  /** The long name, as in uWSGI: `processes` is `--processes`, ini `processes = …`. */
+  name: string;
+  /** Other long names (`workers`) and short ones (`-p`). */
+  aliases: readonly string[];
+  type: OptionType;
+  repeatable: boolean;
+  /** The default, as shown to users (undefined: unset). */
+  default?: string | number | boolean;
+  /** For a flag-like option with a value: what a bare `--name` means (`--chmod-socket` = 666). */
+  bare?: string;
+  group: OptionGroup;
+  help: string;
+  /** What the option means in uWSGI, for the README. */
+  uwsgi: string;
+  status: OptionStatus;
+  /** For unsupported and noop options: why, and what to do instead. */
+  why?: string;
+  /** Placeholder for the value in --help. */
+  metavar?: string;
+}
+
+const o = (spec: Omit<OptionSpec, 'aliases' | 'repeatable' | 'status'> & Partial<Pick<OptionSpec, 'aliases' | 'repeatable' | 'status'>>): OptionSpec => ({
+  aliases: [],
+  repeatable: false,
+  status: 'implemented',
+  ...spec,
+});
+
+export const OPTIONS: readonly OptionSpec[] = [
+  // Application
+  o({ name: 'app', aliases: ['wsgi-file', 'file'], type: 'path', group: 'Application', metavar: 'FILE',
+    help: 'the module to serve: its default export (or --callable) is a fetch handler; resolved after --chdir',
+    uwsgi: 'wsgi-file: load a WSGI file' }),
+  o({ name: 'callable', type: 'string', group: 'Application', metavar: 'NAME', default: 'default',
+    help: 'the export to serve instead of the default export (a function or an object with fetch)',
+    uwsgi: 'callable: the WSGI callable name (default "application")' }),
+  o({ name: 'chdir', type: 'path', group: 'Application', metavar: 'DIR',
+    help: 'change to this directory before loading the app',
+    uwsgi: 'chdir: chdir to the directory before apps loading' }),
+  o({ name: 'env', type: 'string', repeatable: true, group: 'Application', metavar: 'KEY=VALUE',
+    help: 'set an environment variable for the app (repeatable)',
+    uwsgi: 'env: set an environment variable' }),
+  o({ name: 'module', aliases: ['-w'], type: 'string', group: 'Application', status: 'unsupported',
+    why: 'tsgi loads a file: use --app FILE --callable NAME',
+    help: 'Python module to load', uwsgi: 'module: load a WSGI module' }),
+  o({ name: 'plugin', aliases: ['plugins'], type: 'string', repeatable: true, group: 'Application', status: 'unsupported',
+    why: 'tsgi has no plugins: the runtime is the one that started tsgi (node, bun or deno)',
+    help: 'load plugins', uwsgi: 'plugins: load uWSGI plugins' }),
+  o({ name: 'virtualenv', aliases: ['venv', 'home', '-H'], type: 'path', group: 'Application', status: 'unsupported',
+    why: 'there is no Python virtualenv here: install the app\'s packages with npm, bun or deno',
+    help: 'Python virtualenv', uwsgi: 'virtualenv: set PYTHONHOME/virtualenv' }),
+  o({ name: 'pythonpath', aliases: ['python-path', 'pp'], type: 'path', repeatable: true, group: 'Application', status: 'unsupported',
+    why: 'imports resolve as your runtime resolves them (package.json, deno.json)',
+    help: 'Python import path', uwsgi: 'pythonpath: add a directory to the Python path' }),
+  o({ name: 'py-autoreload', type: 'int', group: 'Application', status: 'unsupported',
+    why: 'use --touch-reload FILE, or your runtime\'s watch mode while developing',
+    help: 'reload on Python module changes', uwsgi: 'py-autoreload: monitor Python modules and reload' }),
+  o({ name: 'need-app', type: 'bool', group: 'Application', status: 'noop', default: true,
+    why: 'tsgi always needs the app: it exits with a clear error when the app cannot be loaded',
+    help: 'exit if no app can be loaded (always so in tsgi)', uwsgi: 'need-app: exit if no app can be loaded' }),
+  o({ name: 'single-interpreter', type: 'bool', group: 'Application', status: 'noop',
+    why: 'each core runs one copy of the app', help: 'accepted; nothing to do (one app per core)',
+    uwsgi: 'single-interpreter: do not use multiple interpreters' }),
+
+  // Sockets
+  o({ name: 'socket', aliases: ['uwsgi-socket', '-s'], type: 'address', repeatable: true, group: 'Sockets', metavar: 'ADDR',
+    help: 'serve the uwsgi protocol (nginx uwsgi_pass) on host:port, :port or a UNIX socket path (repeatable)',
+    uwsgi: 'socket: bind to the specified UNIX/TCP socket using the default protocol (uwsgi)' }),
+  o({ name: 'http-socket', type: 'address', repeatable: true, group: 'Sockets', status: 'planned', metavar: 'ADDR',
+    help: 'workers speak HTTP on this address (repeatable)', uwsgi: 'http-socket: bind to the socket using the HTTP protocol' }),
+  o({ name: 'chmod-socket', type: 'mode', group: 'Sockets', metavar: 'MODE', bare: '666',
+    help: 'file mode of UNIX sockets, octal; a bare --chmod-socket means 666',
+    uwsgi: 'chmod-socket: chmod the socket (bare: 666)' }),
+  o({ name: 'vacuum', type: 'bool', group: 'Sockets', default: false,
+    help: 'remove UNIX sockets (and the pidfile) at exit', uwsgi: 'vacuum: try to remove all of the generated files/sockets' }),
+  o({ name: 'buffer-size', aliases: ['-b'], type: 'size', group: 'Sockets', default: 65535, metavar: 'BYTES',
+    help: 'largest uwsgi vars block (all request headers) accepted; at most 65535, the protocol\'s maximum',
+    uwsgi: 'buffer-size: set internal buffer size (default 4096, a classic cause of 502s)' }),
+  o({ name: 'listen', aliases: ['-l'], type: 'int', group: 'Sockets', default: 100, metavar: 'N',
+    help: 'listen queue (backlog) of sockets tsgi binds with node:net (--master; Node in one process); Bun.listen and Deno.listen use the kernel\'s default',
+    uwsgi: 'listen: set the socket listen queue size' }),
+  o({ name: 'protocol', type: 'string', group: 'Sockets', status: 'unsupported',
+    why: 'choose the protocol per socket: --socket (uwsgi), --http-socket (HTTP)',
+    help: 'default protocol', uwsgi: 'protocol: force the specified protocol for default sockets' }),
+
+  // Processes
+  o({ name: 'master', aliases: ['-M'], type: 'bool', group: 'Processes', default: false,
+    help: 'start a master that supervises, respawns and reloads the workers', uwsgi: 'master: enable master process' }),
+  o({ name: 'processes', aliases: ['workers', '-p'], type: 'int', group: 'Processes', default: 1, metavar: 'N',
+    help: 'number of worker processes (above 1, a master is started)', uwsgi: 'processes: spawn the specified number of workers/processes' }),
+  o({ name: 'threads', type: 'int', group: 'Processes', default: 1, metavar: 'N',
+    help: 'event loops (worker threads) per worker process, each with its own copy of the app', uwsgi: 'threads: run each worker in prethreaded mode with the specified number of threads' }),
+  o({ name: 'enable-threads', type: 'bool', group: 'Processes', status: 'noop',
+    why: 'there is no GIL to release: --threads works without it',
+    help: 'accepted; nothing to do (no GIL)', uwsgi: 'enable-threads: enable threads (Python GIL)' }),
+  o({ name: 'max-requests', type: 'int', group: 'Processes', default: 0, metavar: 'N',
+    help: 'recycle a worker gracefully after N requests (0: never)', uwsgi: 'max-requests: reload workers after the specified amount of managed requests' }),
+  o({ name: 'harakiri', type: 'seconds', group: 'Processes', default: 0, metavar: 'SECS',
+    help: 'kill (and respawn) a worker whose request runs longer than SECS (0: never)', uwsgi: 'harakiri: set harakiri timeout' }),
+  o({ name: 'reload-on-rss', type: 'int', group: 'Processes', default: 0, metavar: 'MB',
+    help: 'recycle a worker whose resident memory is above MB (0: never)', uwsgi: 'reload-on-rss: reload if rss memory is higher than specified megabytes' }),
+  o({ name: 'worker-reload-mercy', type: 'seconds', group: 'Processes', default: 60, metavar: 'SECS',
+    help: 'how long a reloaded or recycled worker may finish its requests before it is killed', uwsgi: 'worker-reload-mercy: set the maximum time a worker can take to reload/shutdown' }),
+  o({ name: 'reload-mercy', type: 'seconds', group: 'Processes', default: 60, metavar: 'SECS',
+    help: 'how long a stop may wait for the workers before killing them', uwsgi: 'reload-mercy: set the maximum time (in seconds) we wait for workers during reload' }),
+  o({ name: 'die-on-term', type: 'bool', group: 'Processes', status: 'noop',
+    why: 'SIGTERM already stops tsgi gracefully (uWSGI 2.0 reloads on SIGTERM)',
+    help: 'accepted; SIGTERM always stops gracefully', uwsgi: 'die-on-term: exit instead of brutal reload on SIGTERM' }),
+  o({ name: 'touch-reload', type: 'path', repeatable: true, group: 'Processes', metavar: 'FILE',
+    help: 'reload the workers gracefully when this file\'s mtime changes (repeatable)', uwsgi: 'touch-reload: reload uWSGI if the specified file is modified/touched' }),
+  o({ name: 'pidfile', type: 'path', group: 'Processes', metavar: 'FILE',
+    help: 'write the master\'s pid to FILE', uwsgi: 'pidfile: create pidfile (before privileges drop)' }),
+  o({ name: 'lazy-apps', type: 'bool', group: 'Processes', status: 'noop',
+    why: 'each worker always loads the app itself (there is no fork of a loaded app)',
+    help: 'accepted; workers always load the app themselves', uwsgi: 'lazy-apps: load apps in each worker instead of the master' }),
+  o({ name: 'daemonize', type: 'path', group: 'Processes', status: 'unsupported',
+    why: 'run tsgi under systemd or your supervisor (see the README\'s unit)',
+    help: 'daemonize', uwsgi: 'daemonize: daemonize uWSGI' }),
+
+  // HTTP router
+  o({ name: 'http', type: 'address', group: 'HTTP', status: 'planned', metavar: 'ADDR',
+    help: 'an HTTP router in front of the workers', uwsgi: 'http: add an HTTP router/server on the specified address' }),
+  o({ name: 'http-keepalive', type: 'bool', group: 'HTTP', status: 'planned', default: true,
+    help: 'keep-alive with HTTP clients', uwsgi: 'http-keepalive: HTTP 1.1 keepalive support' }),
+  o({ name: 'http-timeout', type: 'seconds', group: 'HTTP', status: 'planned', default: 60, metavar: 'SECS',
+    help: 'router timeout waiting for a worker (504)', uwsgi: 'http-timeout: set internal HTTP socket timeout' }),
+  o({ name: 'static-map', type: 'string', repeatable: true, group: 'HTTP', status: 'planned', metavar: '/PREFIX=DIR',
+    help: 'serve files of DIR under /PREFIX', uwsgi: 'static-map: map mountpoint to static directory' }),
+  o({ name: 'mount', type: 'string', repeatable: true, group: 'HTTP', status: 'planned', metavar: '/PREFIX=FILE',
+    help: 'serve another app under /PREFIX', uwsgi: 'mount: load application under mountpoint' }),
+  o({ name: 'limit-post', type: 'size', group: 'HTTP', status: 'planned', default: 0, metavar: 'BYTES',
+    help: 'largest request body (413 above; 0: no limit)', uwsgi: 'limit-post: limit request body' }),
+
+  // Logging
+  o({ name: 'disable-logging', type: 'bool', group: 'Logging', status: 'planned', default: false,
+    help: 'no per-request log lines', uwsgi: 'disable-logging: disable request logging' }),
+  o({ name: 'logto', type: 'path', group: 'Logging', status: 'planned', metavar: 'FILE',
+    help: 'log to FILE', uwsgi: 'logto: set logfile/udp address' }),
+  o({ name: 'log-format', aliases: ['logformat'], type: 'string', group: 'Logging', status: 'planned', metavar: 'FORMAT',
+    help: 'request log format', uwsgi: 'log-format: set advanced format for request logging' }),
+
+  // Stats
+  o({ name: 'stats', aliases: ['stats-server'], type: 'address', group: 'Stats', status: 'planned', metavar: 'ADDR',
+    help: 'serve uWSGI\'s JSON stats on ADDR', uwsgi: 'stats: enable the stats server on the specified address' }),
+  o({ name: 'stats-http', type: 'bool', group: 'Stats', status: 'planned', default: false,
+    help: 'serve the stats over HTTP', uwsgi: 'stats-http: prefix stats server json output with http headers' }),
+  o({ name: 'stats-minified', aliases: ['stats-min'], type: 'bool', group: 'Stats', status: 'planned', default: false,
+    help: 'minified stats JSON', uwsgi: 'stats-minified: minify statistics json output' }),
+  o({ name: 'memory-report', type: 'bool', group: 'Stats', status: 'noop',
+    why: 'tsgi always reports rss and vsz', help: 'accepted; memory is always reported', uwsgi: 'memory-report: enable memory report' }),
+
+  // Config
+  o({ name: 'ini', type: 'path', repeatable: true, group: 'Config', metavar: 'FILE[:SECTION]',
+    help: 'read options from an ini file (section [uwsgi] unless FILE:SECTION); `tsgi FILE.ini` does the same', uwsgi: 'ini: load config from ini file' }),
+  o({ name: 'json', aliases: ['js'], type: 'path', repeatable: true, group: 'Config', metavar: 'FILE[:SECTION]',
+    help: 'read options from a JSON file ({"uwsgi": {…}}); `tsgi FILE.json` does the same', uwsgi: 'json: load config from json file' }),
+  o({ name: 'inherit', type: 'path', repeatable: true, group: 'Config', metavar: 'FILE',
+    help: 'in a config file: take another file\'s options as a base (this file overrides them)', uwsgi: 'inherit: use the specified file as config template' }),
+  o({ name: 'set-placeholder', type: 'string', repeatable: true, group: 'Config', metavar: 'NAME=VALUE',
+    help: 'set a %(NAME) placeholder for config files', uwsgi: 'set-placeholder: set a placeholder' }),
+  o({ name: 'help', aliases: ['-h', 'usage'], type: 'bool', group: 'Config',
+    help: 'show this help', uwsgi: 'help: show this help' }),
+  o({ name: 'version', type: 'bool', group: 'Config',
+    help: 'print the version and runtime', uwsgi: 'version: print uWSGI version' }),
+];
+
+const byName = new Map<string, OptionSpec>();
+for (const spec of OPTIONS) {
+  byName.set(spec.name, spec);
+  for (const a of spec.aliases) byName.set(a.replace(/^-/, ''), spec);
+}
+
+/** Look an option up by any of its names (without dashes; `p` finds processes). */
+export function findOption(name: string): OptionSpec | undefined {
+  return byName.get(name);
+}
+
+/** Every name an option can be given by (for suggestions). */
+export function allNames(): string[] {
+  return OPTIONS.flatMap((s) => [s.name, ...s.aliases.filter((a) => !a.startsWith('-'))]);
+}
+
+/** camelCase field of TsgiOptions for an option name. */
+export function fieldName(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** The environment variable suffix: UWSGI_<X> / TSGI_<X>. */
+export function envName(name: string): string {
+  return name.toUpperCase().replaceAll('-', '_');
+}
