@@ -245,7 +245,11 @@ export function nodeThreadChannel(): ThreadChannel | null {
 
 /** Spawn with node:child_process: works on Node, Bun and Deno alike. */
 export function spawnChild(execPath: string, execArgs: string[], options: SpawnOptions): Child {
-  const stdio: Array<'inherit' | 'ipc' | number> = ['inherit', 'inherit', 'inherit', ...(options.fds ?? [])];
+  // An fd the child gets at the same number is passed as 'inherit': Deno's child_process wraps
+  // an fd given by number and, while spawning, accepted a connection on a listening one
+  // (seen with Deno 2.9: a request sent during a respawn hung in the master).
+  const fds = (options.fds ?? []).map((fd, i) => (fd === 3 + i ? ('inherit' as const) : fd));
+  const stdio: Array<'inherit' | 'ipc' | number> = ['inherit', 'inherit', 'inherit', ...fds];
   if (options.ipc) stdio.push('ipc');
   const cp = spawn(execPath, [...execArgs, ...options.args], {
     cwd: options.cwd,
@@ -259,10 +263,36 @@ export function spawnChild(execPath: string, execArgs: string[], options: SpawnO
       if (cp.connected) cp.send(m as object);
     },
     onMessage: null,
+    // process.kill, not cp.kill: Deno's ChildProcess.kill also closes the IPC channel and
+    // reports the child as exited, though a child that handles the signal lives on.
     kill: (sig) => {
-      cp.kill(sig ?? 'SIGTERM');
+      try {
+        if (cp.pid) process.kill(cp.pid, sig ?? 'SIGTERM');
+      } catch {
+        // already gone
+      }
     },
-    exited: new Promise((resolve) => cp.once('exit', (code, signal) => resolve({ code, signal }))),
+    // Deno's node:child_process reports a child it signalled as exited at once, even when the
+    // child handles the signal and lives on (Deno 2.9): believe 'exit' once the pid is gone.
+    exited: new Promise((resolve) =>
+      cp.once('exit', (code, signal) => {
+        const pid = cp.pid ?? -1;
+        const gone = () => {
+          try {
+            process.kill(pid, 0);
+            return false;
+          } catch {
+            return true;
+          }
+        };
+        if (pid <= 0 || gone()) return resolve({ code, signal });
+        const timer = setInterval(() => {
+          if (!gone()) return;
+          clearInterval(timer);
+          resolve({ code: null, signal: null });
+        }, 100);
+      }),
+    ),
   };
   cp.on('message', (m) => child.onMessage?.(m));
   return child;

@@ -54,6 +54,8 @@ export interface Proc {
   /** Wait for a line matching re (bounded). */
   waitFor(re: RegExp, ms?: number): Promise<string>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Send a signal with process.kill (Deno's ChildProcess.kill marks the child exited at once). */
+  signal(sig: NodeJS.Signals): void;
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -76,6 +78,21 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Rec
   );
   let done = false;
   void exited.then(() => (done = true));
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      if (child.pid) process.kill(child.pid, sig);
+    } catch {
+      // gone
+    }
+  };
+  const gone = () => {
+    try {
+      process.kill(child.pid ?? -1, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  };
   return {
     child,
     output: () => out,
@@ -101,10 +118,13 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Rec
         check();
       });
     },
-    async stop(signal = 'SIGTERM') {
-      if (!done) child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    signal,
+    async stop(sig = 'SIGTERM') {
+      signal(sig);
+      const timer = setTimeout(() => signal('SIGKILL'), 10_000);
       const r = await exited;
+      // Deno may report the exit before it happens: wait (bounded) until the pid is gone.
+      for (let i = 0; i < 120 && !gone(); i++) await new Promise((res) => setTimeout(res, 100));
       clearTimeout(timer);
       return r;
     },
@@ -211,7 +231,13 @@ export function rawExchange(target: { port: number } | { path: string }, chunks:
 
 /** Kill every process the tests started and remove temp dirs. Call in afterAll. */
 export async function cleanup(): Promise<void> {
-  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const c of started) {
+    try {
+      if (c.pid) process.kill(c.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   started.length = 0;
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   dirs.length = 0;

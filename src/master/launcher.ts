@@ -76,6 +76,10 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
   const forward: Array<Exclude<Signal, 'SIGKILL'>> = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
   if (rt.name !== 'deno') forward.push('SIGUSR1');
   for (const sig of forward) rt.onSignal(sig, () => child.kill(sig));
+  let reported: number | undefined;
+  child.onMessage = (m) => {
+    if ((m as { t?: string }).t === 'exit') reported = (m as { code: number }).code;
+  };
   const how = await child.exited;
-  rt.exit(how.code ?? 1);
+  rt.exit(reported ?? how.code ?? 1);
 }

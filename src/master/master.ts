@@ -51,6 +51,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   let stopping = false;
   let reloading = false;
   let announced = false;
+  const parent = rt.parentChannel();
 
   if (m.pidfile) writeFileSync(m.pidfile, `${rt.pid}\n`);
   log(`tsgi master (pid: ${rt.pid}) on ${rt.name} ${rt.version}: ${m.processes} worker(s) × ${m.threads} core(s)`);
@@ -241,7 +242,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     finish(0);
   }
 
-  function finish(code: number): never {
+  function finish(code: number): void {
     if (state.serve.vacuum) {
       for (const s of state.sockets) if (s.unixPath) removeSocketFile(s.unixPath);
       if (m.pidfile) {
@@ -253,7 +254,10 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
       }
     }
     log(`goodbye from the tsgi master (pid: ${rt.pid})`);
-    return rt.exit(code);
+    // Tell the launcher how we end (some runtimes misreport a signalled child's exit), and
+    // give the message a moment to leave.
+    parent?.send({ t: 'exit', code });
+    setTimeout(() => rt.exit(code), parent ? 50 : 0);
   }
 
   rt.onSignal('SIGTERM', () => void stop('SIGTERM', true));
@@ -264,7 +268,6 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   // SIGUSR1 as in uWSGI, where the runtime lets us have it (Deno opens its inspector on it).
   if (rt.name !== 'deno') rt.onSignal('SIGUSR1', statsLine);
 
-  const parent = rt.parentChannel();
   if (parent) parent.onDisconnect = () => void stop('the launcher is gone', true);
 
   for (let id = 1; id <= m.processes; id++) {
