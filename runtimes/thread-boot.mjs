@@ -3,5 +3,12 @@
 import { workerData } from 'node:worker_threads';
 
 const g = globalThis;
-if (g.Bun === undefined && g.Deno === undefined) await import('tsx');
+if (g.Bun === undefined && g.Deno === undefined) {
+  // tsx's main entry registers nothing in a worker thread: register its ESM and CommonJS
+  // hooks here (the CommonJS ones for apps outside a "type": "module" package).
+  const { register } = await import('tsx/esm/api');
+  register();
+  const { createRequire } = await import('node:module');
+  createRequire(import.meta.url)('tsx/cjs/api').register();
+}
 await import(workerData.module);

@@ -171,6 +171,25 @@ describe(`--master (${RUNTIME})`, () => {
     expect(code).not.toBe(0);
   });
 
+  test('--threads 2: two event loops in one worker accept on the same socket', async () => {
+    const port = await freePort();
+    const p = await startTsgi(['--master', '--processes', '1', '--threads', '2', '--socket', `127.0.0.1:${port}`, '--app', APP]);
+    expect(p.output()).toMatch(/spawned tsgi worker 1 \(pid: \d+, cores: 2\)/);
+    // The first request blocks its event loop for 1.5 s; the one sent while it spins can only be
+    // taken by the other thread.
+    const first = ask({ port }, '/spin?ms=1500');
+    await new Promise((r) => setTimeout(r, 300));
+    const second = await ask({ port }, '/spin?ms=10');
+    const a = (await first) as string;
+    expect(a).not.toBeNull();
+    expect(second).not.toBeNull();
+    const [pidA, threadA] = a.split(':');
+    const [pidB, threadB] = (second as string).split(':');
+    expect(pidA).toBe(pidB);
+    expect(threadA).not.toBe(threadB);
+    expect(exitedCleanly(p, await p.stop())).toBe(true);
+  });
+
   test('a worker whose app fails at startup is not respawned in a tight loop', async () => {
     const dir = tempDir();
     const app = join(dir, 'bad.mjs');
