@@ -159,6 +159,14 @@ describe('ini dialect', () => {
     expect(o.chmodSocket).toBe(0o660);
   });
 
+  test('examples/app.ini, the Django-style deployment, reads as written', () => {
+    const o = options([join(ROOT, 'examples/app.ini')]);
+    expect(o.socket).toEqual(['127.0.0.1:3031']);
+    expect(o.chdir).toBe(join(ROOT, 'examples') + '/');
+    expect(o.app).toBe('hello.ts');
+    expect([o.master, o.processes, o.threads, o.vacuum]).toEqual([true, 4, 2, true]);
+  });
+
   test('file.ini:section picks another section', () => {
     expect(options([`${fx('placeholders.ini')}:other`], env).socket).toEqual([':9999']);
     expect(error([`${fx('base.ini')}:nope`])).toMatch(/has no \[nope\] section/);
