@@ -79,7 +79,9 @@ export async function runWorker(rt: Runtime, state: ChildState): Promise<void> {
 
   const started = Date.now();
   const m = state.master;
-  const busy = (req: BusyRequest) => send({ t: 'busy', req });
+  // A core going busy is told to the master at once only for --harakiri (a blocked event loop
+  // sends no more reports); it costs an IPC message per idle→busy change, up to one a request.
+  const busy = m.harakiri > 0 ? (req: BusyRequest) => send({ t: 'busy', req }) : () => {};
   let cores: CoreView[];
   let main: ServingCore;
   try {
