@@ -190,6 +190,33 @@ describe(`--master (${RUNTIME})`, () => {
     expect(exitedCleanly(p, await p.stop())).toBe(true);
   });
 
+  test('--touch-reload reloads when the file is touched; SIGUSR2 writes worker stats to the log', async () => {
+    const port = await freePort();
+    const touch = join(tempDir(), 'reload.txt');
+    writeFileSync(touch, 'x');
+    const p = await startTsgi(['--master', '--processes', '1', '--touch-reload', touch, '--socket', `127.0.0.1:${port}`, '--app', APP]);
+    await readyWorkers(p, 1);
+    expect(await ask({ port }, '/echo')).not.toBeNull();
+    await new Promise((r) => setTimeout(r, 1100)); // a new mtime second
+    writeFileSync(touch, 'y');
+    await p.waitFor(/reload\.txt touched: reloading workers gracefully/, 10_000);
+    await p.waitFor(/reload done: every worker replaced/, 20_000);
+    expect(workerPids(p)).toHaveLength(2);
+    await new Promise((r) => setTimeout(r, 1100)); // let a status report arrive
+    process.kill(masterPid(p), 'SIGUSR2');
+    await p.waitFor(/worker 1: pid \d+, (idle|busy), requests 1, exceptions 0, avg [\d.]+ ms, rss \d+ MiB, respawns 0, harakiri 0/, 10_000);
+    await p.stop();
+  });
+
+  test('--reload-on-rss recycles a worker above the limit', async () => {
+    const port = await freePort();
+    const p = await startTsgi(['--master', '--processes', '1', '--reload-on-rss', '1', '--socket', `127.0.0.1:${port}`, '--app', APP]);
+    await p.waitFor(/rss \d+ MiB above --reload-on-rss 1: recycling/, 10_000);
+    await until(() => workerPids(p).length >= 2, 10_000);
+    expect(await ask({ port }, '/echo')).not.toBeNull();
+    await p.stop();
+  });
+
   test('a worker whose app fails at startup is not respawned in a tight loop', async () => {
     const dir = tempDir();
     const app = join(dir, 'bad.mjs');
