@@ -6,25 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10}
-W=$(mktemp -d /tmp/tsgi-bench-XXXX); chmod 755 "$W"
-for d in body proxy fastcgi uwsgi scgi; do mkdir -p "$W/$d"; chmod 777 "$W/$d"; done
 PORT=${BENCH_PORT:-18180}
-cleanup() { [ -f "$W/nginx.pid" ] && kill "$(cat "$W/nginx.pid")" 2>/dev/null || true; [ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null || true; sleep 1; rm -rf "$W"; }
-trap cleanup EXIT
-cat > "$W/nginx.conf" <<CONF
-user www-data;
-worker_processes 1;
-pid $W/nginx.pid;
-error_log $W/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $W/body; proxy_temp_path $W/proxy; fastcgi_temp_path $W/fastcgi;
-  uwsgi_temp_path $W/uwsgi; scgi_temp_path $W/scgi;
-  server { listen 127.0.0.1:$PORT; location / { include /etc/nginx/uwsgi_params; uwsgi_pass unix:$W/app.sock; } }
-}
-CONF
-nginx -p "$W" -c "$W/nginx.conf" -e "$W/error.log"
+. bench/nginx.sh
 # Sum of RSS (KiB) of a process and all its descendants.
 tree_rss() { local total=0 p; for p in $(pstree -p -T "$1" | grep -o '([0-9]\+)' | tr -d '()'); do total=$((total + $(awk '/VmRSS/ {print $2}' /proc/$p/status 2>/dev/null || echo 0))); done; echo $total; }
 measure() { # label, processes, threads, command…

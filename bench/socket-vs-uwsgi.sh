@@ -7,31 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10}
 CONN=${2:-64}
-W=$(mktemp -d /tmp/tsgi-bench-XXXX)
-chmod 755 "$W"
-for d in body proxy fastcgi uwsgi scgi; do mkdir -p "$W/$d"; chmod 777 "$W/$d"; done
 PORT=${BENCH_PORT:-18080}
-cleanup() {
-  [ -f "$W/nginx.pid" ] && kill "$(cat "$W/nginx.pid")" 2>/dev/null || true
-  [ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null || true
-  sleep 0.5
-  rm -rf "$W"
-}
-trap cleanup EXIT
-cat > "$W/nginx.conf" <<CONF
-user www-data;
-worker_processes 1;
-pid $W/nginx.pid;
-error_log $W/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $W/body; proxy_temp_path $W/proxy; fastcgi_temp_path $W/fastcgi;
-  uwsgi_temp_path $W/uwsgi; scgi_temp_path $W/scgi;
-  server { listen 127.0.0.1:$PORT; location / { include /etc/nginx/uwsgi_params; uwsgi_pass unix:$W/app.sock; } }
-}
-CONF
-nginx -p "$W" -c "$W/nginx.conf" -e "$W/error.log"
+. bench/nginx.sh
 
 wait_sock() { for _ in $(seq 1 200); do [ -S "$W/app.sock" ] && curl -sf "http://127.0.0.1:$PORT/" >/dev/null && return 0; sleep 0.1; done; echo "backend did not start" >&2; cat "$W/srv.log" >&2; return 1; }
 

@@ -4,6 +4,7 @@
  * children. Bun's socket.write may write part of a buffer: the rest is queued and flushed on drain.
  */
 import type { Conn, ConnHandler, Listener, ListenOptions, Runtime } from './types.ts';
+import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
 import { nodeBindInheritable, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, processOnSignal, spawnChild, toBindError } from './node.ts';
 
 // The slice of Bun's API this adapter uses, typed here so the project needs no bun-types.
@@ -39,25 +40,10 @@ interface BunGlobal {
 }
 const Bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
 
-const HIGH_WATER = 64 * 1024;
-
 /** Per-socket state: the Conn handed to the core, with its pending-write queue. */
-class BunConn implements Conn {
-  onData: Conn['onData'] = null;
-  onEnd: Conn['onEnd'] = null;
-  onClose: Conn['onClose'] = null;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  private queue: Uint8Array[] = [];
-  private queued = 0;
-  private ending = false;
-  private closed = false;
-  private ended = false;
-  private waiters: Array<() => void> = [];
-
+class BunConn extends QueuedConn {
   constructor(private readonly socket: BunSocket) {
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
+    super(socket.remoteAddress ?? '', socket.remotePort ?? 0);
   }
   pause(): void {
     this.socket.pause();
@@ -75,10 +61,6 @@ class BunConn implements Conn {
     this.queue.push(chunk);
     this.queued += chunk.length;
     return this.queued < HIGH_WATER;
-  }
-  drained(): Promise<void> {
-    if (this.closed || this.queued < HIGH_WATER) return Promise.resolve();
-    return new Promise((r) => this.waiters.push(r));
   }
   end(): void {
     if (this.closed || this.ending) return;
@@ -104,24 +86,9 @@ class BunConn implements Conn {
     if (this.queued < HIGH_WATER) this.wake();
     if (this.queued === 0 && this.ending) this.socket.end();
   }
-  inputEnded(): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.onEnd?.();
-  }
-  closedBy(error?: Error): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.queue = [];
-    this.queued = 0;
-    this.wake();
-    this.inputEnded();
-    this.onClose?.(error);
-  }
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
+  /** Bun closed the socket (either side, or an error). */
+  gone(error?: Error): void {
+    this.closedBy(error);
   }
 }
 
@@ -135,8 +102,8 @@ function handler(onOpen: (conn: BunConn) => void): BunSocketHandler {
     data: (s, chunk) => s.data.onData?.(chunk),
     drain: (s) => s.data.flush(),
     end: (s) => s.data.inputEnded(),
-    close: (s, error) => s.data?.closedBy(error),
-    error: (s, error) => s.data?.closedBy(error),
+    close: (s, error) => s.data?.gone(error),
+    error: (s, error) => s.data?.gone(error),
   };
 }
 

@@ -4,6 +4,7 @@
  * Deno.listen cannot take; node:child_process for children.
  */
 import type { Conn, ConnHandler, Listener, ListenOptions, Runtime, Signal } from './types.ts';
+import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
 import { LINGER_MS, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild, toBindError } from './node.ts';
 
 // The slice of Deno's API this adapter uses, typed here so the project needs no Deno types.
@@ -34,27 +35,14 @@ interface DenoGlobal {
 const Deno = (globalThis as unknown as { Deno: DenoGlobal }).Deno;
 
 const READ_SIZE = 64 * 1024;
-const HIGH_WATER = 64 * 1024;
 
-class DenoStreamConn implements Conn {
-  onData: Conn['onData'] = null;
-  onEnd: Conn['onEnd'] = null;
-  onClose: Conn['onClose'] = null;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
+class DenoStreamConn extends QueuedConn {
   private paused = false;
   private resumeReading: (() => void) | null = null;
-  private queue: Uint8Array[] = [];
-  private queued = 0;
   private writing = false;
-  private ending = false;
-  private closed = false;
-  private ended = false;
-  private waiters: Array<() => void> = [];
 
   constructor(private readonly conn: DenoConn) {
-    this.remoteAddress = conn.remoteAddr.hostname ?? '';
-    this.remotePort = conn.remoteAddr.port ?? 0;
+    super(conn.remoteAddr.hostname ?? '', conn.remoteAddr.port ?? 0);
     try {
       conn.setNoDelay?.(true);
     } catch {
@@ -97,10 +85,6 @@ class DenoStreamConn implements Conn {
     this.queued += chunk.length;
     if (!this.writing) void this.pump();
     return this.queued < HIGH_WATER;
-  }
-  drained(): Promise<void> {
-    if (this.closed || this.queued < HIGH_WATER) return Promise.resolve();
-    return new Promise((r) => this.waiters.push(r));
   }
   end(): void {
     if (this.closed || this.ending) return;
@@ -156,30 +140,15 @@ class DenoStreamConn implements Conn {
       this.shut();
     };
   }
-  private inputEnded(): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.onEnd?.();
-  }
   private shut(error?: Error): void {
     if (this.closed) return;
-    this.closed = true;
-    this.queue = [];
-    this.queued = 0;
     try {
       this.conn.close();
     } catch {
       // already closed by the peer
     }
-    this.wake();
+    this.closedBy(error);
     this.resume();
-    this.inputEnded();
-    this.onClose?.(error);
-  }
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
   }
 }
 
