@@ -160,6 +160,22 @@ describe(`--master (${RUNTIME})`, () => {
     expect(existsSync(pidfile)).toBe(false);
   });
 
+  test('SIGQUIT stops now: a request in flight is cut, no worker is left', async () => {
+    const port = await freePort();
+    const p = await startTsgi(['--master', '--processes', '2', '--socket', `127.0.0.1:${port}`, '--app', APP]);
+    await readyWorkers(p, 2);
+    const workers = [...workerPids(p), masterPid(p)];
+    const slow = rawExchange({ port }, [get('/sleep?ms=8000')], 15_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    p.signal('SIGQUIT');
+    const cut = await slow;
+    expect(cut.data.toString()).not.toMatch(/^HTTP\/1\.1 200/);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await p.waitFor(/SIGQUIT: stopping now/);
+    expect(await until(() => workers.every((pid) => !alive(pid)), 5000)).toBe(true);
+  });
+
   test('kill -9 of the master: no worker left after a few seconds', async () => {
     const port = await freePort();
     const p = await startTsgi(['--master', '--processes', '2', '--socket', `127.0.0.1:${port}`, '--app', APP]);

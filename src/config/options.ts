@@ -95,7 +95,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'largest uwsgi vars block (all request headers) accepted; at most 65535, the protocol\'s maximum',
     uwsgi: 'buffer-size: set internal buffer size (default 4096, a classic cause of 502s)' }),
   o({ name: 'listen', aliases: ['-l'], type: 'int', group: 'Sockets', default: 100, metavar: 'N',
-    help: 'listen queue (backlog) of sockets tsgi binds with node:net (--master; Node in one process); Bun.listen and Deno.listen use the kernel\'s default',
+    help: 'listen queue (backlog) of sockets tsgi binds with node:net (--master; Node in one process); the Bun and Deno listeners take the kernel\'s default',
     uwsgi: 'listen: set the socket listen queue size' }),
   o({ name: 'protocol', type: 'string', group: 'Sockets', status: 'unsupported',
     why: 'choose the protocol per socket: --socket (uwsgi), --http-socket (HTTP)',
