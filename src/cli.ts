@@ -13,7 +13,7 @@ import { runMaster } from './master/master.ts';
 import { type ChildState, type MasterOptions, STATE_ENV } from './master/protocol.ts';
 import { runWorker } from './master/worker.ts';
 import { AppLoadError } from './worker/app.ts';
-import { prepareProcess, startCore, VERSION, type ServeOptions, type ServingCore, type SocketSource } from './worker/server.ts';
+import { NOTHING_TO_SERVE, prepareProcess, startCore, VERSION, type ServeOptions, type ServingCore, type SocketSource } from './worker/server.ts';
 
 function fail(rt: Runtime, message: string, code: number): never {
   process.stderr.write(`tsgi: ${message}\n`);
@@ -23,8 +23,6 @@ function fail(rt: Runtime, message: string, code: number): never {
 /** Errors in the user's hands (config, app, sockets) are one line; anything else gets a stack. */
 function userMessage(e: unknown): string | null {
   if (e instanceof ConfigError || e instanceof AppLoadError || e instanceof BindError) return e.message;
-  // Our own plain Errors thrown for bad input carry no useful stack either.
-  if (e instanceof Error && e.constructor === Error && /^(nothing to serve|--|systemd)/.test(e.message)) return e.message;
   return null;
 }
 
@@ -115,7 +113,7 @@ async function runSingle(rt: Runtime, serve: ServeOptions, cwd: string): Promise
       sources = fds.map((fd, i) => ({ spec: serve.sockets[i] ?? `fd ${fd}`, fd, display: `inherited fd ${fd} (systemd)` }));
       fds.forEach((fd, i) => log(`uwsgi socket ${i} is inherited fd ${fd} (systemd)`));
     }
-    if (sources.length === 0) throw new Error('nothing to serve on: give --socket ADDRESS (host:port, :port or a UNIX socket path)');
+    if (sources.length === 0) throw new ConfigError(NOTHING_TO_SERVE);
     const appDir = prepareProcess(serve, cwd);
     core = await startCore(rt, serve, appDir, cwd, sources, 0);
   } catch (e) {

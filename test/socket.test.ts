@@ -64,6 +64,12 @@ describe.each(['tcp', 'unix'] as const)(`nginx → tsgi --socket over %s (${RUNT
     expect(await res.json()).toEqual({ length: body.length, sha256: sha256(body) });
   });
 
+  test('a 2 MiB POST the app ignores, answered with 5 MiB', async () => {
+    const res = await fetch(url('/big'), { method: 'POST', body: new Uint8Array(2 * 1024 * 1024) });
+    expect(res.status).toBe(200);
+    expect((await res.arrayBuffer()).byteLength).toBe(5 * 1024 * 1024);
+  });
+
   test('HEAD: headers and no body', async () => {
     const res = await fetch(url('/head'), { method: 'HEAD' });
     expect(res.status).toBe(200);
@@ -176,6 +182,26 @@ describe(`malformed packets straight to the socket (${RUNTIME})`, () => {
     const g = await rawExchange(target(), [crypto.getRandomValues(new Uint8Array(3000))]);
     expect(g.closed).toBe(true);
     await stillAnswers();
+  });
+
+  test('a 1 MiB body streamed back while it arrives (full duplex, straight to the socket)', async () => {
+    // nginx sends a whole request body before it reads the answer, so this is for direct clients.
+    const body = new Uint8Array(1024 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 13 + 5) & 255;
+    const pkt = encodePacket({ REQUEST_METHOD: 'POST', REQUEST_URI: '/stream-echo', CONTENT_LENGTH: String(body.length), HTTP_HOST: 'x' });
+    const r = await rawExchange(target(), [pkt, body]);
+    const got = r.data.subarray(r.data.indexOf('\r\n\r\n') + 4);
+    expect(r.data.toString('latin1', 0, 15)).toBe('HTTP/1.1 200 OK');
+    expect(got.length).toBe(body.length);
+    expect(sha256(got)).toBe(sha256(body));
+  });
+
+  test('a POST whose body the app ignores, with a 5 MiB answer: no deadlock with a sender that reads late', async () => {
+    const body = new Uint8Array(2 * 1024 * 1024);
+    const pkt = encodePacket({ REQUEST_METHOD: 'POST', REQUEST_URI: '/big', CONTENT_LENGTH: String(body.length), HTTP_HOST: 'x' });
+    const r = await rawExchange(target(), [pkt, body]);
+    expect(r.closed).toBe(true);
+    expect(r.data.length).toBeGreaterThan(5 * 1024 * 1024);
   });
 
   test('the body is read exactly, never to end of stream (nginx keeps its side open)', async () => {

@@ -8,9 +8,10 @@
  * master itself.
  */
 import type { InheritableSocket, Runtime, Signal } from '../../runtimes/types.ts';
+import { ConfigError } from '../config/index.ts';
 import { log } from '../log.ts';
 import { bindWith, formatAddress } from '../worker/bind.ts';
-import type { ServeOptions } from '../worker/server.ts';
+import { NOTHING_TO_SERVE, type ServeOptions } from '../worker/server.ts';
 import { runMaster } from './master.ts';
 import { type ChildState, type InheritedSocket, type MasterOptions, STATE_ENV } from './protocol.ts';
 
@@ -26,7 +27,7 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
   const activated = systemdFds(rt.pid, process.env);
   if (activated) {
     if (serve.sockets.length > 0 && serve.sockets.length !== activated.length) {
-      throw new Error(
+      throw new ConfigError(
         `systemd passed ${activated.length} socket(s) (LISTEN_FDS) but ${serve.sockets.length} --socket option(s) are given: make them match, or give none`,
       );
     }
@@ -43,7 +44,7 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
   }
 
   if (serve.sockets.length === 0) {
-    throw new Error('nothing to serve on: give --socket ADDRESS (host:port, :port or a UNIX socket path)');
+    throw new ConfigError(NOTHING_TO_SERVE);
   }
   const bound: Array<{ socket: InheritedSocket; handle: InheritableSocket }> = [];
   try {

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Listener, Runtime } from '../../runtimes/types.ts';
+import { ConfigError } from '../config/index.ts';
 import { log } from '../log.ts';
 import { loadApp, type LoadedApp } from './app.ts';
 import { bindSocket, formatAddress, removeSocketFile } from './bind.ts';
@@ -13,6 +14,8 @@ import { handleUwsgiConn } from './uwsgi.ts';
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
+
+export const NOTHING_TO_SERVE = 'nothing to serve on: give --socket ADDRESS (host:port, :port or a UNIX socket path)';
 
 export interface ServeOptions {
   /** uwsgi protocol sockets (--socket). */
@@ -34,14 +37,14 @@ export interface ServeOptions {
 export function prepareProcess(options: ServeOptions, cwd: string): string {
   for (const pair of options.env) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new Error(`--env ${pair}: expected KEY=VALUE`);
+    if (eq <= 0) throw new ConfigError(`--env ${pair}: expected KEY=VALUE`);
     process.env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   if (!options.chdir) return cwd;
   try {
     process.chdir(options.chdir);
   } catch (e) {
-    throw new Error(`--chdir ${options.chdir}: ${(e as Error).message}`);
+    throw new ConfigError(`--chdir ${options.chdir}: ${(e as Error).message}`);
   }
   return process.cwd();
 }

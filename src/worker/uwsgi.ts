@@ -5,7 +5,6 @@
 import type { Conn } from '../../runtimes/types.ts';
 import {
   UwsgiDecoder,
-  UwsgiProtocolError,
   bodyAllowed,
   encodeResponseHead,
   getVar,
@@ -60,6 +59,20 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
   let bodyDone = false;
   let stream: ReadableStreamDefaultController<Uint8Array> | null = null;
   let drop = false; // GET/HEAD: the body is read and thrown away
+  let bodyWaiter: (() => void) | null = null;
+
+  /** Resolves when the body has been read to its end (or the peer is gone), or after `ms`. */
+  function bodyRead(ms: number): Promise<void> {
+    if (bodyDone) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      bodyWaiter = () => {
+        clearTimeout(timer);
+        bodyWaiter = null;
+        resolve();
+      };
+    });
+  }
 
   const decoder = new UwsgiDecoder(
     {
@@ -82,8 +95,10 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
       onBodyEnd() {
         bodyDone = true;
         stream?.close();
+        bodyWaiter?.();
       },
       onError(error) {
+        bodyWaiter?.();
         if (stream) stream.error(error);
         if (responding) return;
         if (error.code === 'looks-like-http') {
@@ -111,6 +126,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
     if (decoder.state !== 'done' && decoder.state !== 'error') decoder.end();
   };
   conn.onClose = () => {
+    bodyWaiter?.();
     if (!gone.signal.aborted) gone.abort(new Error('client closed the connection'));
   };
 
@@ -180,9 +196,12 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
       res = new Response('Internal Server Error\n', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } });
     }
     responding = true;
-    if (!bodyDone) {
-      // The app answered without reading all of the body: read the rest and drop it, so
-      // closing never meets unread bytes (which would reset the connection under the answer).
+    // An answer that leaves the request body alone: read the rest of it and drop it as the answer
+    // goes out, so neither side waits on the other (nginx sends the whole body before it reads)
+    // and closing never meets unread bytes, which would reset the connection under the answer.
+    // An app that reads the body, or streams it back, keeps it.
+    const untouched = req.body === null || (!req.bodyUsed && !req.body.locked && res.body !== req.body);
+    if (!bodyDone && untouched) {
       drop = true;
       conn.resume();
     }
@@ -196,6 +215,13 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
       } else {
         bytes = await writeBody(conn, res.body, { head: (contentLength) => encodeResponseHead(res, { method, contentLength }) }, gone.signal);
       }
+      if (!bodyDone) {
+        // The app took part of the body and no more: drop the rest, and close only once it is
+        // in (closing over unread bytes resets the connection, and nginx would answer 502).
+        drop = true;
+        conn.resume();
+        await bodyRead(5000);
+      }
       conn.end();
     } catch (e) {
       threw = true;
@@ -206,4 +232,3 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
   }
 }
 
-export { UwsgiProtocolError };
