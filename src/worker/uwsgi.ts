@@ -58,7 +58,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
   let earlyBytes = 0;
   let bodyDone = false;
   let stream: ReadableStreamDefaultController<Uint8Array> | null = null;
-  let drop = false; // GET/HEAD: the body is read and thrown away
+  let drop = false; // read the body and throw it away (GET/HEAD, or an answer that ignores it)
   let bodyWaiter: (() => void) | null = null;
 
   /** Resolves when the body has been read to its end (or the peer is gone), or after `ms`. */
