@@ -35,6 +35,7 @@ export function serveOptions(o: TsgiOptions): ServeOptions {
     chmodSocket: o.chmodSocket,
     vacuum: o.vacuum,
     bufferSize: o.bufferSize,
+    socketTimeout: o.socketTimeout,
     listen: o.listen,
     env: o.env,
   };

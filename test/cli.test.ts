@@ -51,6 +51,19 @@ describe(`tsgi startup (${RUNTIME})`, () => {
     await p.stop();
   });
 
+  test('--socket-timeout closes a connection that sends no whole request head', async () => {
+    const port = await freePort();
+    const p = await startTsgi(['--socket', `127.0.0.1:${port}`, '--app', 'examples/hello.ts', '-z', '1']);
+    const t0 = Date.now();
+    const r = await rawExchange({ port }, [new Uint8Array([0, 100])], 10_000);
+    expect(r.closed).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await p.waitFor(/sent no whole request within --socket-timeout 1 s: closing/);
+    const ok = await rawExchange({ port }, [get('/')]);
+    expect(ok.data.toString()).toMatch(/^HTTP\/1\.1 200 OK/);
+    await p.stop();
+  });
+
   test('a UNIX socket: bare --chmod-socket means 666, a stale file is replaced, --vacuum removes it', async () => {
     const dir = tempDir();
     const path = join(dir, 's.sock');

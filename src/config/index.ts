@@ -24,6 +24,7 @@ export interface TsgiOptions {
   chmodSocket?: number;
   vacuum: boolean;
   bufferSize: number;
+  socketTimeout: number;
   listen: number;
   master: boolean;
   processes: number;

@@ -27,6 +27,8 @@ export interface ServeOptions {
   chmodSocket?: number;
   vacuum: boolean;
   bufferSize: number;
+  /** Seconds a connection may take to send its request head (--socket-timeout). */
+  socketTimeout: number;
   /** Listen backlog (--listen). */
   listen?: number;
   /** KEY=VALUE pairs for the app's environment (--env). */
@@ -71,7 +73,7 @@ export async function startCore(
   const app = await loadApp(options.app, options.callable, appDir);
   const counters = new CoreCounters(core);
   const onConn = (conn: Parameters<typeof handleUwsgiConn>[0]) =>
-    handleUwsgiConn(conn, { handler: app.handler, bufferSize: options.bufferSize, counters });
+    handleUwsgiConn(conn, { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs: options.socketTimeout * 1000, counters });
   const listeners: Listener[] = [];
   const unixPaths: string[] = [];
   try {

@@ -26,6 +26,8 @@ export interface UwsgiServerOptions {
   handler: FetchHandler;
   /** Largest vars block accepted (--buffer-size). */
   bufferSize: number;
+  /** A connection that has not sent its whole request head by then is closed (--socket-timeout). */
+  headTimeoutMs: number;
   counters?: RequestCounters;
 }
 
@@ -118,6 +120,13 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
     { bufferSize: options.bufferSize },
   );
 
+  // Slow or idle clients must not hold connections forever.
+  const headTimer = setTimeout(() => {
+    if (vars !== null) return;
+    log(`tsgi: ${peer(conn)} sent no whole request within --socket-timeout ${options.headTimeoutMs / 1000} s: closing`);
+    conn.destroy();
+  }, options.headTimeoutMs);
+
   conn.onData = (chunk) => {
     decoder.push(chunk);
     if (vars !== null && !dispatched) dispatch();
@@ -126,6 +135,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
     if (decoder.state !== 'done' && decoder.state !== 'error') decoder.end();
   };
   conn.onClose = () => {
+    clearTimeout(headTimer);
     bodyWaiter?.();
     if (!gone.signal.aborted) gone.abort(new Error('client closed the connection'));
   };
@@ -143,6 +153,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
 
   function dispatch(): void {
     dispatched = true;
+    clearTimeout(headTimer);
     const v = vars as UwsgiVars;
     let body: BodyInit | null = null;
     if (!drop && contentLength > 0) {
