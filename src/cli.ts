@@ -52,6 +52,7 @@ export function masterOptions(o: TsgiOptions): MasterOptions {
     reloadMercy: o.reloadMercy,
     touchReload: o.touchReload,
     pidfile: o.pidfile,
+    stats: o.stats ? { address: o.stats, http: o.statsHttp, minified: o.statsMinified } : undefined,
   };
 }
 
@@ -92,8 +93,8 @@ export async function main(argv: string[]): Promise<void> {
   const serve = serveOptions(options);
   const cwd = process.cwd();
   // uWSGI runs several processes only under a master; tsgi starts one for --processes > 1 too.
-  if (options.master || options.processes > 1 || options.threads > 1) {
-    if (!options.master) log('--processes/--threads above 1 need a master: starting one (add --master to say so)');
+  if (options.master || options.processes > 1 || options.threads > 1 || options.stats) {
+    if (!options.master) log('--processes, --threads above 1 and --stats need a master: starting one (add --master to say so)');
     try {
       return await runLauncher(rt, serve, masterOptions(options), cwd);
     } catch (e) {

@@ -161,12 +161,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'request log format', uwsgi: 'log-format: set advanced format for request logging' }),
 
   // Stats
-  o({ name: 'stats', aliases: ['stats-server'], type: 'address', group: 'Stats', status: 'planned', metavar: 'ADDR',
-    help: 'serve uWSGI\'s JSON stats on ADDR', uwsgi: 'stats: enable the stats server on the specified address' }),
-  o({ name: 'stats-http', type: 'bool', group: 'Stats', status: 'planned', default: false,
-    help: 'serve the stats over HTTP', uwsgi: 'stats-http: prefix stats server json output with http headers' }),
-  o({ name: 'stats-minified', aliases: ['stats-min'], type: 'bool', group: 'Stats', status: 'planned', default: false,
-    help: 'minified stats JSON', uwsgi: 'stats-minified: minify statistics json output' }),
+  o({ name: 'stats', aliases: ['stats-server'], type: 'address', group: 'Stats', metavar: 'ADDR',
+    help: 'serve uWSGI\'s JSON stats on ADDR (host:port or a UNIX path; keep it off public addresses); starts a master',
+    uwsgi: 'stats: enable the stats server on the specified address' }),
+  o({ name: 'stats-http', type: 'bool', group: 'Stats', default: false,
+    help: 'answer HTTP on the stats address: the JSON at /, Prometheus text at /metrics', uwsgi: 'stats-http: prefix stats server json output with http headers' }),
+  o({ name: 'stats-minified', aliases: ['stats-min'], type: 'bool', group: 'Stats', default: false,
+    help: 'write the stats JSON on one line', uwsgi: 'stats-minified: minify statistics json output' }),
   o({ name: 'memory-report', type: 'bool', group: 'Stats', status: 'noop',
     why: 'tsgi always reports rss and vsz', help: 'accepted; memory is always reported', uwsgi: 'memory-report: enable memory report' }),
 

@@ -8,7 +8,12 @@ import { resolve } from 'node:path';
 import type { Child, Runtime } from '../../runtimes/types.ts';
 import { log } from '../log.ts';
 import { removeSocketFile } from '../worker/bind.ts';
-import { type BusyRequest, type ChildState, type CoreTotals, STATE_ENV, isWorkerMessage, type MasterMessage } from './protocol.ts';
+import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, STATE_ENV, isWorkerMessage, type MasterMessage } from './protocol.ts';
+import { type StatsInput } from '../stats/document.ts';
+import { listenQueue, procMemory } from '../stats/proc.ts';
+import { startStatsServer, stopStatsServer } from '../stats/server.ts';
+import { VERSION } from '../worker/server.ts';
+import type { BoundSocket } from '../worker/bind.ts';
 import { EXIT_APP_FAILED } from './worker.ts';
 
 /** One running worker process. */
@@ -18,6 +23,7 @@ interface Worker {
   pid: number;
   spawnedAt: number;
   readyAt: number | null;
+  loadMs: number;
   /** Set when we asked it to stop (reload, recycle, stop): its exit is expected. */
   retiring: boolean;
   totals: CoreTotals[];
@@ -35,12 +41,26 @@ interface Slot {
   harakiris: number;
   /** Deaths in a row before becoming ready, for the respawn back-off. */
   failures: number;
-  /** Requests and exceptions of the workers that ran in this slot before. */
-  pastRequests: number;
-  pastExceptions: number;
+  /** What the workers that ran in this slot before had done. */
+  past: CoreTotals;
+  /** Requests at the previous stats document, for delta_requests. */
+  seenRequests: number;
 }
 
-const sum = (t: CoreTotals[], k: keyof CoreTotals) => t.reduce((n, c) => n + c[k], 0);
+/** Add the totals of several cores (and of a slot's past) together. */
+function addTotals(into: CoreTotals, from: CoreTotals[]): CoreTotals {
+  const t = { ...into, buckets: into.buckets.slice() };
+  for (const c of from) {
+    t.requests += c.requests;
+    t.exceptions += c.exceptions;
+    t.tx += c.tx;
+    t.totalMs += c.totalMs;
+    c.buckets.forEach((n, i) => (t.buckets[i] = (t.buckets[i] ?? 0) + n));
+  }
+  return t;
+}
+
+const sum = (t: CoreTotals[], k: 'requests' | 'exceptions' | 'tx' | 'totalMs') => t.reduce((n, c) => n + c[k], 0);
 
 export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   const m = state.master;
@@ -69,6 +89,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
       pid: child.pid,
       spawnedAt: Date.now(),
       readyAt: null,
+      loadMs: 0,
       retiring: false,
       totals: [],
       busy: [],
@@ -88,6 +109,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     switch (msg.t) {
       case 'ready':
         w.readyAt = Date.now();
+        w.loadMs = msg.loadMs;
         slot.failures = 0;
         log(`tsgi worker ${slot.id} (pid: ${w.pid}) ready in ${w.readyAt - w.spawnedAt} ms (app loaded in ${msg.loadMs} ms)`);
         if (!announced && slots.every((s) => s.current?.readyAt)) {
@@ -140,8 +162,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
 
   function onExit(slot: Slot, w: Worker, how: { code: number | null; signal: string | null }): void {
     alive.delete(w);
-    slot.pastRequests += sum(w.totals, 'requests');
-    slot.pastExceptions += sum(w.totals, 'exceptions');
+    slot.past = addTotals(slot.past, w.totals);
     if (stopping) return;
     const what = how.signal ? `killed by ${how.signal}` : `exit code ${how.code}`;
     if (w.retiring) {
@@ -210,13 +231,61 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   function statsLine(): void {
     for (const slot of slots) {
       const w = slot.current;
-      const reqs = slot.pastRequests + (w ? sum(w.totals, 'requests') : 0);
+      const all = addTotals(slot.past, w?.totals ?? []);
       const ms = w ? sum(w.totals, 'totalMs') : 0;
       const n = w ? sum(w.totals, 'requests') : 0;
       log(
-        `worker ${slot.id}: pid ${w?.pid ?? '-'}, ${w?.busy.length ? 'busy' : 'idle'}, requests ${reqs}, exceptions ${slot.pastExceptions + (w ? sum(w.totals, 'exceptions') : 0)}, avg ${n ? (ms / n).toFixed(1) : 0} ms, rss ${Math.round((w?.rss ?? 0) / 1048576)} MiB, respawns ${slot.respawns}, harakiri ${slot.harakiris}`,
+        `worker ${slot.id}: pid ${w?.pid ?? '-'}, ${w?.busy.length ? 'busy' : 'idle'}, requests ${all.requests}, exceptions ${all.exceptions}, avg ${n ? (ms / n).toFixed(1) : 0} ms, rss ${Math.round((w?.rss ?? 0) / 1048576)} MiB, respawns ${slot.respawns}, harakiri ${slot.harakiris}`,
       );
     }
+  }
+
+  /** The figures of every slot, for --stats (uWSGI's schema) and /metrics. */
+  function snapshot(): StatsInput {
+    const now = Date.now();
+    return {
+      version: VERSION,
+      pid: rt.pid,
+      uid: process.getuid?.() ?? 0,
+      gid: process.getgid?.() ?? 0,
+      cwd: process.cwd(),
+      chdir: state.serve.chdir ?? '',
+      sockets: state.sockets.map((s) => ({ name: s.spec, proto: 'uwsgi', queue: listenQueue(s.fd), maxQueue: state.serve.listen ?? 100 })),
+      runtime: { name: rt.name, version: rt.version, socketApi: rt.socketApi },
+      workers: slots.map((slot) => {
+        const w = slot.current;
+        const all = addTotals(slot.past, w?.totals ?? []);
+        const delta = all.requests - slot.seenRequests;
+        slot.seenRequests = all.requests;
+        const mem = w ? procMemory(w.pid) : { rss: 0, vsz: 0 };
+        const inFlight = w?.busy.length ?? 0;
+        return {
+          id: slot.id,
+          pid: w?.pid ?? 0,
+          busy: inFlight > 0,
+          requests: all.requests,
+          deltaRequests: delta,
+          exceptions: all.exceptions,
+          harakiriCount: slot.harakiris,
+          respawnCount: slot.respawns,
+          rss: mem.rss,
+          vsz: mem.vsz,
+          runningTimeUs: all.totalMs * 1000,
+          lastSpawn: Math.floor((w?.spawnedAt ?? now) / 1000),
+          tx: all.tx,
+          avgRtUs: all.requests ? Math.round((all.totalMs * 1000) / all.requests) : 0,
+          inFlight,
+          buckets: all.buckets,
+          durationSum: all.totalMs / 1000,
+          cores: Array.from({ length: m.threads }, (_, id) => ({
+            id,
+            requests: w?.totals[id]?.requests ?? 0,
+            inRequest: w?.busy.some((b) => b.core === id) ?? false,
+          })),
+          appStartupMs: w?.loadMs ?? 0,
+        };
+      }),
+    };
   }
 
   async function stop(signal: string, graceful: boolean): Promise<void> {
@@ -243,6 +312,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   }
 
   function finish(code: number): void {
+    if (stats) stopStatsServer(stats);
     if (state.serve.vacuum) {
       for (const s of state.sockets) if (s.unixPath) removeSocketFile(s.unixPath);
       if (m.pidfile) {
@@ -270,8 +340,18 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
 
   if (parent) parent.onDisconnect = () => void stop('the launcher is gone', true);
 
+  // The stats server is bound before any worker starts, so a bad address stops tsgi at once.
+  let stats: BoundSocket | null = null;
+  if (m.stats) {
+    try {
+      stats = await startStatsServer(rt, m.stats, state.cwd, snapshot);
+    } catch (e) {
+      log(`tsgi: --stats ${m.stats.address}: ${(e as Error).message}`);
+      return finish(1);
+    }
+  }
   for (let id = 1; id <= m.processes; id++) {
-    const slot: Slot = { id, current: null, respawns: 0, harakiris: 0, failures: 0, pastRequests: 0, pastExceptions: 0 };
+    const slot: Slot = { id, current: null, respawns: 0, harakiris: 0, failures: 0, past: emptyTotals(), seenRequests: 0 };
     slots.push(slot);
     spawn(slot, null);
   }

@@ -20,6 +20,8 @@ export interface MasterOptions {
   reloadMercy: number;
   touchReload: string[];
   pidfile?: string;
+  /** --stats ADDR, served by the master (--stats-http, --stats-minified). */
+  stats?: { address: string; http: boolean; minified: boolean };
 }
 
 /** A listening socket as a child inherits it. */
@@ -54,6 +56,8 @@ export interface BusyRequest {
   since: number;
   method: string;
   uri: string;
+  /** performance.now() at the start, for durations finer than a millisecond (this process only). */
+  t?: number;
 }
 
 export interface CoreTotals {
@@ -63,6 +67,15 @@ export interface CoreTotals {
   tx: number;
   /** Sum of request durations in ms, for averages. */
   totalMs: number;
+  /** Requests per duration bucket (DURATION_BUCKETS, then +Inf), for the Prometheus histogram. */
+  buckets: number[];
+}
+
+/** Upper bounds (seconds) of the request-duration histogram. */
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export function emptyTotals(): CoreTotals {
+  return { requests: 0, exceptions: 0, tx: 0, totalMs: 0, buckets: new Array<number>(DURATION_BUCKETS.length + 1).fill(0) };
 }
 
 export type WorkerMessage =

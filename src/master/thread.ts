@@ -29,7 +29,7 @@ const send = (m: ThreadMessage) => channel.send(m);
 try {
   const sources = state.sockets.map((s) => ({ spec: s.spec, fd: s.fd, display: s.display }));
   const core = await startCore(rt, state.serve, appDir, state.cwd, sources, id, true);
-  if (state.master.harakiri > 0) core.counters.onBusy = (req) => send({ t: 'busy', req });
+  core.counters.onBusy = (req) => send({ t: 'busy', req });
   const beat = setInterval(() => send({ t: 'status', totals: core.counters.totals, oldest: core.counters.oldest() ?? null }), 500);
   channel.onMessage = (m) => {
     if ((m as { t?: string }).t !== 'stop') return;

@@ -6,7 +6,7 @@ import type { Runtime } from '../../runtimes/types.ts';
 import { describeError, log } from '../log.ts';
 import { prepareProcess, startCore, type ServingCore } from '../worker/server.ts';
 import { AppLoadError } from '../worker/app.ts';
-import type { BusyRequest, ChildState, CoreTotals, MasterMessage, WorkerMessage } from './protocol.ts';
+import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, type MasterMessage, type WorkerMessage } from './protocol.ts';
 import type { ThreadData, ThreadMessage } from './thread.ts';
 
 /** A core as the worker's main thread sees it: its own, or a thread's (from its reports). */
@@ -23,7 +23,7 @@ function localCore(core: ServingCore): CoreView {
 /** Start core `id` as a thread; resolves when its app is loaded and it accepts. */
 function threadCore(rt: Runtime, data: ThreadData, onBusy: (req: BusyRequest) => void): Promise<CoreView> {
   const thread = rt.spawnThread(new URL('./thread.ts', import.meta.url).href, data);
-  let totals: CoreTotals = { requests: 0, exceptions: 0, tx: 0, totalMs: 0 };
+  let totals: CoreTotals = emptyTotals();
   let oldest: BusyRequest | undefined;
   let stopped: ((done: boolean) => void) | null = null;
   return new Promise((resolve, reject) => {
@@ -79,9 +79,7 @@ export async function runWorker(rt: Runtime, state: ChildState): Promise<void> {
 
   const started = Date.now();
   const m = state.master;
-  // A core going busy is told to the master at once only for --harakiri (a blocked event loop
-  // sends no more reports); it costs an IPC message per idle→busy change, up to one a request.
-  const busy = m.harakiri > 0 ? (req: BusyRequest) => send({ t: 'busy', req }) : () => {};
+  const busy = (req: BusyRequest) => send({ t: 'busy', req });
   let cores: CoreView[];
   let main: ServingCore;
   try {

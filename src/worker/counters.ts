@@ -2,15 +2,23 @@
  * Per-core request accounting: totals for stats, requests in flight for harakiri and for
  * graceful stops. One instance per event loop (core).
  */
-import type { BusyRequest, CoreTotals } from '../master/protocol.ts';
+import { type BusyRequest, type CoreTotals, DURATION_BUCKETS, emptyTotals } from '../master/protocol.ts';
+
+const BUSY_EVERY_MS = 100;
 
 export class CoreCounters {
-  readonly totals: CoreTotals = { requests: 0, exceptions: 0, tx: 0, totalMs: 0 };
+  readonly totals: CoreTotals = emptyTotals();
   private readonly inflight = new Map<number, BusyRequest>();
   private nextId = 1;
   private idleWaiters: Array<() => void> = [];
-  /** Called when the core goes from idle to busy (the master must know at once, for harakiri). */
+  /**
+   * Called when the core goes from idle to busy, at most every BUSY_EVERY_MS: the master must
+   * learn it even if the request then blocks the event loop (harakiri, stats), but a message per
+   * request would cost much (it halved Node's throughput). A blocked loop sends nothing more, so
+   * the master keeps the last news: busy.
+   */
   onBusy: ((req: BusyRequest) => void) | null = null;
+  private lastBusyNews = 0;
   /** Called after each finished request with the running count (for --max-requests). */
   onFinished: ((requests: number) => void) | null = null;
 
@@ -18,9 +26,12 @@ export class CoreCounters {
 
   started(method: string, uri: string): number {
     const id = this.nextId++;
-    const req: BusyRequest = { core: this.core, since: Date.now(), method, uri };
+    const req: BusyRequest = { core: this.core, since: Date.now(), method, uri, t: performance.now() };
     this.inflight.set(id, req);
-    if (this.inflight.size === 1) this.onBusy?.(req);
+    if (this.inflight.size === 1 && this.onBusy && req.since - this.lastBusyNews >= BUSY_EVERY_MS) {
+      this.lastBusyNews = req.since;
+      this.onBusy(req);
+    }
     return id;
   }
 
@@ -31,7 +42,11 @@ export class CoreCounters {
     const t = this.totals;
     t.requests++;
     t.tx += bytes;
-    t.totalMs += Date.now() - req.since;
+    const ms = performance.now() - (req.t ?? 0);
+    t.totalMs += ms;
+    let b = 0;
+    while (b < DURATION_BUCKETS.length && ms / 1000 > DURATION_BUCKETS[b]) b++;
+    t.buckets[b]++;
     if (threw) t.exceptions++;
     if (this.inflight.size === 0 && this.idleWaiters.length > 0) {
       const w = this.idleWaiters;
