@@ -145,8 +145,16 @@ describe('ini dialect', () => {
     expect(entries.find((e) => e.key === 'processes')?.origin).toBe(`${fx('django.ini')}:6`);
   });
 
-  test('the Django-style file loads, except the option not implemented yet, named with file:line', () => {
-    expect(error([fx('django.ini')])).toBe(`${fx('django.ini')}:8: tsgi knows --stats (uWSGI stats: enable the stats server on the specified address) but does not implement it yet`);
+  test('the Django-style file loads whole', () => {
+    const o = options([fx('django.ini')]);
+    expect([o.socket, o.chdir, o.app, o.processes, o.threads, o.stats]).toEqual([['127.0.0.1:3031'], '/srv/mysite', 'app.ts', 4, 2, '127.0.0.1:9191']);
+  });
+
+  test('an option not implemented yet is refused naming file:line', () => {
+    const dir = tempDir();
+    const f = join(dir, 'h.ini');
+    writeFileSync(f, '[uwsgi]\nsocket = :3031\nhttp = :9090 ; the router\n');
+    expect(error([f])).toBe(`${f}:3: tsgi knows --http (uWSGI http: add an HTTP router/server on the specified address) but does not implement it yet`);
   });
 
   test('two sockets, %(placeholders) of non-option keys, set-placeholder, $(ENV), magic %d %n %c %%', () => {
@@ -164,7 +172,7 @@ describe('ini dialect', () => {
     expect(o.socket).toEqual(['127.0.0.1:3031']);
     expect(o.chdir).toBe(join(ROOT, 'examples') + '/');
     expect(o.app).toBe('hello.ts');
-    expect([o.master, o.processes, o.threads, o.vacuum]).toEqual([true, 4, 2, true]);
+    expect([o.master, o.processes, o.threads, o.vacuum, o.stats]).toEqual([true, 4, 2, true, '127.0.0.1:9191']);
   });
 
   test('file.ini:section picks another section', () => {
