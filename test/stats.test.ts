@@ -35,6 +35,7 @@ async function httpGet(port: number, path: string): Promise<{ head: string; body
 function sameShape(ours: unknown, theirs: unknown, at: string): void {
   const kind = (v: unknown) => (Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v);
   expect(kind(ours), at).toBe(kind(theirs));
+  if (Number.isInteger(theirs)) expect(Number.isInteger(ours), `${at} is not a whole number: ${String(ours)}`).toBe(true);
   if (Array.isArray(theirs) && theirs.length > 0 && Array.isArray(ours) && at !== '.locks') {
     expect(ours.length, `${at} is empty`).toBeGreaterThan(0);
     sameShape(ours[0], theirs[0], `${at}[0]`);
@@ -64,16 +65,18 @@ describe(`--stats (${RUNTIME})`, () => {
     expect((first.doc.tsgi as Record<string, string>).runtime).toBe(RUNTIME);
 
     for (let i = 0; i < 8; i++) await rawExchange({ port }, [get('/big?bytes=1000')]);
+    await rawExchange({ port }, [get('/sleep?ms=3')]); // sub-millisecond sums must stay whole µs
     await rawExchange({ port }, [get('/throw')]);
     await rawExchange({ port }, [get('/reject')]);
     await pause(1300); // workers report every second
     const { doc } = await readStats({ port: stats });
     const total = (k: string) => doc.workers.reduce((n, w) => n + (w[k] as number), 0);
-    expect(total('requests')).toBe(10);
-    expect(total('delta_requests')).toBe(10);
+    sameShape(doc, UWSGI, '');
+    expect(total('requests')).toBe(11);
+    expect(total('delta_requests')).toBe(11);
     expect(total('exceptions')).toBe(2);
     expect(total('tx')).toBeGreaterThanOrEqual(8000);
-    expect(doc.workers.reduce((n, w) => n + w.cores.reduce((m, c) => m + (c.requests as number), 0), 0)).toBe(10);
+    expect(doc.workers.reduce((n, w) => n + w.cores.reduce((m, c) => m + (c.requests as number), 0), 0)).toBe(11);
     for (const w of doc.workers) if ((w.requests as number) > 0) expect(w.avg_rt as number).toBeGreaterThan(0);
     const again = await readStats({ port: stats });
     expect(again.doc.workers.reduce((n, w) => n + (w.delta_requests as number), 0)).toBe(0);

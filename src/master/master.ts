@@ -270,7 +270,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
           respawnCount: slot.respawns,
           rss: mem.rss,
           vsz: mem.vsz,
-          runningTimeUs: all.totalMs * 1000,
+          runningTimeUs: Math.round(all.totalMs * 1000),
           lastSpawn: Math.floor((w?.spawnedAt ?? now) / 1000),
           tx: all.tx,
           avgRtUs: all.requests ? Math.round((all.totalMs * 1000) / all.requests) : 0,
