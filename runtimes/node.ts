@@ -4,7 +4,8 @@
  * (inherited fds on Deno, child processes everywhere).
  */
 import net from 'node:net';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { socketInode, tcpListeners, unixInodes } from './procnet.ts';
 import { spawn } from 'node:child_process';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type {
@@ -134,32 +135,6 @@ export function nodeConnect(target: net.NetConnectOpts): Promise<Conn> {
   });
 }
 
-/** Socket inodes of listening sockets on this TCP port or UNIX path, from /proc/net. */
-function listeningInodes(target: { kind: 'tcp'; port: number } | { kind: 'unix'; path: string }): Set<string> {
-  const found = new Set<string>();
-  if (target.kind === 'tcp') {
-    const port = ':' + target.port.toString(16).toUpperCase().padStart(4, '0');
-    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-      let text = '';
-      try {
-        text = readFileSync(table, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const line of text.split('\n').slice(1)) {
-        const f = line.trim().split(/\s+/);
-        if (f.length > 9 && f[1].endsWith(port) && f[3] === '0A') found.add(f[9]);
-      }
-    }
-  } else {
-    for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length >= 8 && f[7] === target.path) found.add(f[6]);
-    }
-  }
-  return found;
-}
-
 /**
  * The fd number of a listening node:net Server. Node and Bun expose it on the handle; Deno's
  * node:net does not, so it is found through /proc (Linux), by the socket's inode.
@@ -167,16 +142,12 @@ function listeningInodes(target: { kind: 'tcp'; port: number } | { kind: 'unix';
 function serverFd(server: net.Server, target: { kind: 'tcp'; port: number } | { kind: 'unix'; path: string }): number {
   const direct = (server as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
   if (typeof direct === 'number' && direct >= 0) return direct;
-  const inodes = listeningInodes(target);
+  const inodes = new Set(
+    target.kind === 'tcp' ? tcpListeners().filter((l) => l.port === target.port).map((l) => l.inode) : unixInodes(target.path),
+  );
   for (const name of readdirSync('/proc/self/fd')) {
-    let link = '';
-    try {
-      link = readlinkSync(`/proc/self/fd/${name}`);
-    } catch {
-      continue;
-    }
-    const m = /^socket:\[(\d+)\]$/.exec(link);
-    if (m && inodes.has(m[1])) return Number(name);
+    const inode = socketInode(name);
+    if (inode && inodes.has(inode)) return Number(name);
   }
   throw new Error('cannot find the file descriptor of a listening socket (needs Linux /proc)');
 }

@@ -1,7 +1,8 @@
 /**
  * Figures the OS keeps (Linux /proc): a process's memory, a listening socket's queue.
  */
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { socketInode, tcpListeners } from '../../runtimes/procnet.ts';
 
 /** Resident and virtual size of a process, in bytes (0 when it is gone). */
 export function procMemory(pid: number): { rss: number; vsz: number } {
@@ -16,28 +17,9 @@ export function procMemory(pid: number): { rss: number; vsz: number } {
 
 /**
  * Connections waiting in a listening TCP socket's accept queue (this process's fd), as uWSGI's
- * listen_queue: the rx_queue column of /proc/net/tcp for a socket in LISTEN state. 0 for UNIX
- * sockets, whose queue /proc does not show.
+ * listen_queue. 0 for UNIX sockets, whose queue /proc does not show.
  */
 export function listenQueue(fd: number): number {
-  let inode = '';
-  try {
-    inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1] ?? '';
-  } catch {
-    return 0;
-  }
-  if (!inode) return 0;
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length > 9 && f[9] === inode && f[3] === '0A') return parseInt(f[4].split(':')[1] ?? '0', 16);
-    }
-  }
-  return 0;
+  const inode = socketInode(fd);
+  return (inode && tcpListeners().find((l) => l.inode === inode)?.queue) || 0;
 }
