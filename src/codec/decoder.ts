@@ -2,9 +2,12 @@
  * The incremental uwsgi request decoder: bytes in any chunking (one at a time too) → the head
  * and vars, then exactly CONTENT_LENGTH body bytes. It never waits for the end of the stream:
  * nginx keeps its side open.
+ *
+ * Copies are made only when the header or the vars block arrive split across chunks (then once,
+ * into a buffer of the announced size); body chunks are handed on as subarrays of pushed chunks.
  */
+import { latin1, latin1Key } from './bytes.ts';
 import { MAX_VARS_SIZE, type PacketHead, UwsgiProtocolError, type UwsgiVars } from './types.ts';
-import { latin1 } from './vars.ts';
 
 export interface DecoderHandlers {
   /** Once, when the whole vars block is in. */
@@ -17,147 +20,208 @@ export interface DecoderHandlers {
   onError(error: UwsgiProtocolError): void;
 }
 
-/** First four bytes of the HTTP methods a misdirected HTTP client would send. */
-const HTTP_STARTS = new Set(['GET ', 'POST', 'HEAD', 'PUT ', 'DELE', 'OPTI', 'PATC', 'CONN', 'TRAC', 'PRI ']);
+export type DecoderState = 'head' | 'vars' | 'body' | 'done' | 'error';
+
+const isUpper = (c: number) => c >= 0x41 && c <= 0x5a;
 
 export class UwsgiDecoder {
-  state: 'head' | 'vars' | 'body' | 'done' | 'error' = 'head';
+  private readonly handlers: DecoderHandlers;
   private readonly bufferSize: number;
-  /** Header and vars bytes gathered so far (only while they arrive split). */
-  private pending: Uint8Array | null = null;
+  private st: DecoderState = 'head';
+  /** Header bytes, when the header arrives split. */
+  private headBytes: Uint8Array | null = null;
+  /** The vars block, when it arrives split. */
+  private block: Uint8Array | null = null;
+  /** Bytes gathered in headBytes or block. */
+  private have = 0;
   private head: PacketHead | null = null;
+  /** Body bytes still to come. */
   private remaining = 0;
 
-  constructor(
-    private readonly handlers: DecoderHandlers,
-    options: { bufferSize?: number } = {},
-  ) {
+  /** `bufferSize`: the largest vars block accepted (--buffer-size), at most and by default 65535. */
+  constructor(handlers: DecoderHandlers, options: { bufferSize?: number } = {}) {
+    this.handlers = handlers;
     this.bufferSize = Math.min(options.bufferSize ?? MAX_VARS_SIZE, MAX_VARS_SIZE);
   }
 
-  push(chunk: Uint8Array): void {
-    if (chunk.length === 0) return;
-    if (this.state === 'body') return this.body(chunk);
-    if (this.state !== 'head' && this.state !== 'vars') return;
-    // Gather until the 4-byte header, then until the whole vars block, is in.
-    let buf = chunk;
-    if (this.pending) {
-      buf = new Uint8Array(this.pending.length + chunk.length);
-      buf.set(this.pending, 0);
-      buf.set(chunk, this.pending.length);
-      this.pending = null;
-    }
-    if (this.state === 'head') {
-      if (buf.length < 4) {
-        this.pending = buf;
-        return;
-      }
-      if (!this.readHead(buf)) return;
-      this.state = 'vars';
-    }
-    const size = (this.head as PacketHead).size;
-    if (buf.length < 4 + size) {
-      this.pending = buf;
-      return;
-    }
-    if (!this.readVars(buf, size)) return;
-    if ((this.state as string) === 'body' && buf.length > 4 + size) this.body(buf.subarray(4 + size));
+  /** head → vars → body → done, or error. */
+  get state(): DecoderState {
+    return this.st;
   }
 
+  /** Bytes from the peer. The decoder keeps (subarrays of) the chunk: the caller must not reuse it. */
+  push(chunk: Uint8Array): void {
+    const n = chunk.length;
+    if (n === 0) return;
+    const st = this.st;
+    if (st === 'body') return this.body(chunk);
+    if (st === 'done' || st === 'error') return;
+    let off = 0;
+    if (st === 'head') {
+      if (this.have === 0 && n >= 4) {
+        if (!this.readHead(chunk, 0)) return;
+        off = 4;
+      } else {
+        const hb = (this.headBytes ??= new Uint8Array(4));
+        while (this.have < 4 && off < n) hb[this.have++] = chunk[off++];
+        if (this.have < 4) return;
+        this.have = 0;
+        this.headBytes = null;
+        if (!this.readHead(hb, 0)) return;
+      }
+    }
+    const size = (this.head as PacketHead).size;
+    let block = this.block;
+    if (block === null) {
+      if (n - off >= size) {
+        // The usual case: the whole block is in this chunk; parse it in place.
+        if (!this.readVars(chunk, off, off + size)) return;
+        off += size;
+      } else {
+        block = this.block = new Uint8Array(size);
+        block.set(off === 0 ? chunk : chunk.subarray(off));
+        this.have = n - off;
+        return;
+      }
+    } else {
+      const take = Math.min(size - this.have, n - off);
+      if (take < 16) for (let i = 0; i < take; i++) block[this.have + i] = chunk[off + i];
+      else block.set(chunk.subarray(off, off + take), this.have);
+      this.have += take;
+      off += take;
+      if (this.have < size) return;
+      this.block = null;
+      this.have = 0;
+      if (!this.readVars(block, 0, size)) return;
+    }
+    if (this.st === 'body' && off < n) this.body(chunk.subarray(off));
+  }
+
+  /** The peer closed its side. Only an error when the packet is incomplete. */
   end(): void {
-    if (this.state === 'head' || this.state === 'vars') {
-      const got = this.pending?.length ?? 0;
-      const want = this.head ? `${4 + this.head.size}` : 'at least 4';
-      this.fail(new UwsgiProtocolError('truncated-header', `connection closed after ${got} of ${want} header bytes`));
-    } else if (this.state === 'body') {
+    const st = this.st;
+    if (st === 'head') {
+      this.fail(new UwsgiProtocolError('truncated-header', `connection closed after ${this.have} of at least 4 header bytes`));
+    } else if (st === 'vars') {
+      const size = (this.head as PacketHead).size;
+      this.fail(new UwsgiProtocolError('truncated-header', `connection closed after ${4 + this.have} of ${4 + size} header and vars bytes`));
+    } else if (st === 'body') {
       this.fail(new UwsgiProtocolError('truncated-body', `connection closed with ${this.remaining} body bytes missing (CONTENT_LENGTH)`));
     }
   }
 
-  private readHead(buf: Uint8Array): boolean {
-    const m1 = buf[0];
-    const size = buf[1] | (buf[2] << 8);
-    const m2 = buf[3];
-    if (m1 >= 0x41 && m1 <= 0x5a && HTTP_STARTS.has(latin1(buf, 0, 4))) {
+  private readHead(buf: Uint8Array, at: number): boolean {
+    const m1 = buf[at];
+    const size = buf[at + 1] | (buf[at + 2] << 8);
+    const m2 = buf[at + 3];
+    // "GET ", "POST", "PUT ", "PROPFIND"…: an HTTP request line (methods are upper case).
+    if (isUpper(m1) && isUpper(buf[at + 1]) && isUpper(buf[at + 2]) && (isUpper(m2) || m2 === 0x20)) {
       return this.fail(
-        new UwsgiProtocolError('looks-like-http', 'an HTTP request came to a uwsgi socket: HTTP clients need --http-socket or --http'),
+        new UwsgiProtocolError(
+          'looks-like-http',
+          `an HTTP request (${JSON.stringify(latin1(buf, at, at + 4))}…) came to a uwsgi socket: this is a uwsgi socket (for nginx's uwsgi_pass); HTTP clients need --http-socket or --http`,
+        ),
       );
     }
     if (m1 !== 0) {
-      return this.fail(new UwsgiProtocolError('unsupported-modifier', `unsupported modifier1 ${m1} (tsgi serves modifier1 0, a vars block)`));
+      const tls = m1 === 0x16 && buf[at + 1] === 0x03 ? ' (this looks like a TLS handshake)' : '';
+      return this.fail(
+        new UwsgiProtocolError('unsupported-modifier', `unsupported modifier1 ${m1}${tls}: tsgi serves modifier1 0 (a vars block, as nginx's uwsgi_pass sends)`),
+      );
     }
     if (size > this.bufferSize) {
       return this.fail(
         new UwsgiProtocolError(
           'block-too-large',
           `invalid request block size: ${size} (max ${this.bufferSize}); raise --buffer-size (at most ${MAX_VARS_SIZE})`,
-          size,
-          this.bufferSize,
+          { size, limit: this.bufferSize },
         ),
       );
     }
     this.head = { modifier1: m1, size, modifier2: m2 };
+    this.st = 'vars';
     return true;
   }
 
-  private readVars(buf: Uint8Array, size: number): boolean {
+  /** Parse the vars block buf[start, end); `start` is packet offset 4. */
+  private readVars(buf: Uint8Array, start: number, end: number): boolean {
     const vars: UwsgiVars = [];
-    const end = 4 + size;
-    let o = 4;
-    let contentLength = '';
+    let o = start;
+    let contentLength: string | undefined;
     while (o < end) {
-      if (o + 2 > end) return this.badVars(o, 'a key length');
+      if (o + 2 > end) return this.badVars(o - start + 4, 'a name length');
       const kl = buf[o] | (buf[o + 1] << 8);
+      if (o + 2 + kl > end) return this.badVars(o - start + 4, `a name length of ${kl}`);
       o += 2;
-      if (o + kl > end) return this.badVars(o, `a key of ${kl} bytes`);
-      const key = latin1(buf, o, o + kl);
+      const key = latin1Key(buf, o, o + kl);
       o += kl;
-      if (o + 2 > end) return this.badVars(o, `the value length of ${key}`);
+      if (o + 2 > end) return this.badVars(o - start + 4, `the value length of ${key}`);
       const vl = buf[o] | (buf[o + 1] << 8);
+      if (o + 2 + vl > end) return this.badVars(o - start + 4, `a value length of ${vl} for ${key}`);
       o += 2;
-      if (o + vl > end) return this.badVars(o, `a value of ${vl} bytes for ${key}`);
       const value = latin1(buf, o, o + vl);
       o += vl;
       vars.push([key, value]);
-      if (key === 'CONTENT_LENGTH') contentLength = value;
-    }
-    let length = 0;
-    if (contentLength !== '') {
-      for (let i = 0; i < contentLength.length; i++) {
-        const c = contentLength.charCodeAt(i);
-        if (c < 0x30 || c > 0x39) {
-          return this.fail(new UwsgiProtocolError('bad-content-length', `CONTENT_LENGTH ${JSON.stringify(contentLength.slice(0, 40))} is not a number`));
+      if (key === 'CONTENT_LENGTH') {
+        if (contentLength === undefined) contentLength = value;
+        else if (value !== contentLength) {
+          return this.fail(
+            new UwsgiProtocolError('bad-content-length', `two different CONTENT_LENGTH vars (${show(contentLength)} and ${show(value)})`),
+          );
         }
       }
-      length = Number(contentLength);
-      if (!Number.isSafeInteger(length)) {
-        return this.fail(new UwsgiProtocolError('bad-content-length', `CONTENT_LENGTH ${contentLength.slice(0, 40)} is too large`));
+    }
+    let length = 0;
+    if (contentLength !== undefined) {
+      for (let i = 0; i < contentLength.length; i++) {
+        const d = contentLength.charCodeAt(i) - 0x30;
+        if (d < 0 || d > 9) {
+          return this.fail(new UwsgiProtocolError('bad-content-length', `CONTENT_LENGTH ${show(contentLength)} is not a number of bytes`));
+        }
+        length = length * 10 + d;
+      }
+      if (length > Number.MAX_SAFE_INTEGER) {
+        return this.fail(new UwsgiProtocolError('bad-content-length', `CONTENT_LENGTH ${show(contentLength)} is too large`));
       }
     }
     this.remaining = length;
-    this.state = length > 0 ? 'body' : 'done';
+    this.st = length > 0 ? 'body' : 'done';
     this.handlers.onHead(this.head as PacketHead, vars, length);
-    if (length === 0 && this.state === 'done') this.handlers.onBodyEnd();
+    if (length === 0) this.handlers.onBodyEnd();
     return true;
   }
 
   private body(chunk: Uint8Array): void {
-    if (chunk.length > this.remaining) chunk = chunk.subarray(0, this.remaining);
+    if (chunk.length >= this.remaining) {
+      // The last body bytes; anything after them is not ours.
+      const last = chunk.length === this.remaining ? chunk : chunk.subarray(0, this.remaining);
+      this.remaining = 0;
+      this.st = 'done';
+      this.handlers.onBody(last);
+      this.handlers.onBodyEnd();
+      return;
+    }
     this.remaining -= chunk.length;
-    if (this.remaining === 0) this.state = 'done';
     this.handlers.onBody(chunk);
-    if (this.remaining === 0) this.handlers.onBodyEnd();
   }
 
   private badVars(offset: number, what: string): false {
-    return this.fail(new UwsgiProtocolError('bad-vars', `malformed vars block: ${what} at offset ${offset} runs past the block's end`));
+    return this.fail(
+      new UwsgiProtocolError('bad-vars', `malformed vars block: ${what} at offset ${offset} runs past the block's end`, { offset }),
+    );
   }
 
   private fail(error: UwsgiProtocolError): false {
-    if (this.state === 'error') return false;
-    this.state = 'error';
-    this.pending = null;
+    if (this.st === 'error') return false;
+    this.st = 'error';
+    this.headBytes = null;
+    this.block = null;
     this.handlers.onError(error);
     return false;
   }
+}
+
+/** A peer-supplied value, quoted and cut short for a log line. */
+function show(s: string): string {
+  return JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s);
 }

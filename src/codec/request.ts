@@ -1,158 +1,312 @@
 /**
  * uwsgi vars ⇄ fetch Request, as nginx's stock uwsgi_params fill them.
+ *
+ * Which vars win: for every CGI var read here (REQUEST_METHOD, REQUEST_URI, HTTP_HOST…) the first
+ * occurrence, as getVar() and the decoder's CONTENT_LENGTH; repeated HTTP_* vars all become
+ * header values.
  */
+import { latin1 } from './bytes.ts';
 import type { UwsgiVars } from './types.ts';
-import { fromLatin1, latin1 } from './vars.ts';
 
-const utf8 = new TextDecoder('utf-8');
+const utf8Decoder = new TextDecoder('utf-8');
 const utf8Encoder = new TextEncoder();
+const HEX = '0123456789ABCDEF';
 
-/** A byte string that may carry UTF-8 (a raw URI) → text. ASCII, the common case, is returned as is. */
+/**
+ * A raw request target (a byte string: the URI bytes as the client sent them) → a string the URL
+ * parser takes byte for byte. Bytes ≥ 0x80 are percent-encoded: for UTF-8 URIs this is exactly
+ * what the parser would make of the decoded text, and other bytes survive instead of becoming
+ * U+FFFD. "#" (never part of a request target) is encoded so nothing becomes a fragment, and "\"
+ * in the path too, which the URL parser would otherwise turn into "/" ("/static/..\x" → "/x").
+ */
+function targetForUrl(s: string): string {
+  let i = 0;
+  let inPath = true;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80 || c === 0x23 || (inPath && c === 0x5c)) break;
+    if (c === 0x3f) inPath = false;
+  }
+  if (i === s.length) return s;
+  let out = s.slice(0, i);
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80 || c === 0x23 || (inPath && c === 0x5c)) out += `%${HEX[c >> 4]}${HEX[c & 15]}`;
+    else {
+      if (c === 0x3f) inPath = false;
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+function hasHighBytes(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return true;
+  return false;
+}
+
+/** A byte string carrying UTF-8 → text (for a host name, which the URL parser IDNA-encodes). */
 function utf8Text(s: string): string {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return utf8.decode(fromLatin1(s));
-  return s;
+  if (!hasHighBytes(s)) return s;
+  const b = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
+  return utf8Decoder.decode(b);
 }
 
-/** Text → byte string of its UTF-8 bytes (for URIs going into vars). */
+/** Text → the byte string of its UTF-8 bytes (for values going into vars). */
 function utf8Bytes(s: string): string {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return latin1(utf8Encoder.encode(s));
-  return s;
+  return hasHighBytes(s) ? latin1(utf8Encoder.encode(s)) : s;
 }
 
-/** HTTP_ACCEPT_LANGUAGE → accept-language. */
+/** A Host that would move the URL's path, userinfo or query ("evil/x?", "a@b"): refused. */
+function badHost(h: string): boolean {
+  for (let i = 0; i < h.length; i++) {
+    const c = h.charCodeAt(i);
+    if (c <= 0x20 || c === 0x2f || c === 0x5c || c === 0x3f || c === 0x23 || c === 0x40) return true;
+  }
+  return false;
+}
+
+/** "http://" or "https://", any case. */
+function isAbsoluteHttp(s: string): boolean {
+  const c = s.charCodeAt(0);
+  if (c !== 0x68 && c !== 0x48) return false;
+  const p = s.slice(0, 8).toLowerCase();
+  return p.startsWith('http://') || p === 'https://';
+}
+
+/** HTTP_ACCEPT_LANGUAGE → accept-language; memoized for the names that recur on every request. */
+const headerNames = new Map<string, string>();
 function headerName(cgi: string): string {
-  return cgi.slice(5).toLowerCase().replaceAll('_', '-');
+  let name = headerNames.get(cgi);
+  if (name === undefined) {
+    name = cgi.slice(5).toLowerCase().replaceAll('_', '-');
+    // Names come from peers: bound the memo.
+    if (headerNames.size < 256) headerNames.set(cgi, name);
+  }
+  return name;
 }
 
-function isOn(v: string | undefined): boolean {
-  if (!v) return false;
+function isOn(v: string): boolean {
+  if (v.length === 0 || v.length > 3) return false;
   const l = v.toLowerCase();
-  return l === 'on' || l === '1' || l === 'yes' || l === 'true';
+  return l === 'on' || l === '1' || l === 'yes';
+}
+
+/** GET and HEAD, any case: the methods that never get a body. */
+function bodyless(method: string): boolean {
+  if (method.length === 3) return method === 'GET' || method.toUpperCase() === 'GET';
+  if (method.length === 4) return method === 'HEAD' || method.toUpperCase() === 'HEAD';
+  return false;
 }
 
 /**
- * Build the Request the app sees. `body` is ignored for GET and HEAD (the server drains it).
- * Throws a TypeError with a clear message when the vars make no valid URL.
+ * The Request the app sees.
  *
- * Seen on Node 20 (undici), Bun 1.4 and Deno 2.9: `content-length` set here stays readable in
- * `req.headers` on all three.
+ * - method: REQUEST_METHOD, else GET.
+ * - URL: scheme from REQUEST_SCHEME (http or https), else HTTPS (on, 1, yes) → https, else http;
+ *   host from HTTP_HOST, else SERVER_NAME[:SERVER_PORT unless the scheme's default], else
+ *   localhost; path from REQUEST_URI (used as is when absolute), else PATH_INFO[?QUERY_STRING].
+ * - headers: every HTTP_* var (HTTP_X_A → x-a; repeated ones appended), CONTENT_TYPE and
+ *   CONTENT_LENGTH when non-empty. nginx sends those two again as HTTP_CONTENT_TYPE and
+ *   HTTP_CONTENT_LENGTH: these are used only when the CGI var is missing altogether.
+ * - body: `body`, except for GET and HEAD (the server drains those bodies; their content-length
+ *   header, if any, still says what the client sent).
+ *
+ * Throws a TypeError that says what is wrong when the vars make no valid URL, method or header;
+ * the server answers 400. CONNECT, TRACE and TRACK are refused on every runtime (Node and Deno
+ * refuse them, Bun would take them), and so is a method the runtime would change: Bun makes GET
+ * of any method it does not know ("FOO", "G T") where Node and Deno keep or refuse it.
+ *
+ * `content-length` set here stays in `req.headers` on all three runtimes (measured on Node 20's
+ * undici, Bun 1.4 and Deno 2.9; browsers would drop it as a forbidden header, servers do not), and
+ * a Request whose body is a ReadableStream keeps it too: apps can read the length they will get.
  */
 export function varsToRequest(vars: UwsgiVars, body: BodyInit | null, init: { signal?: AbortSignal } = {}): Request {
-  let method = 'GET';
-  let scheme = '';
-  let https = false;
-  let host = '';
-  let serverName = '';
-  let serverPort = '';
+  let method: string | undefined;
+  let scheme: string | undefined;
+  let https: string | undefined;
+  let host: string | undefined;
+  let serverName: string | undefined;
+  let serverPort: string | undefined;
   let uri: string | undefined;
-  let pathInfo = '';
-  let query = '';
-  let contentType = '';
-  let contentLength = '';
+  let pathInfo: string | undefined;
+  let query: string | undefined;
+  let contentType: string | undefined;
+  let contentLength: string | undefined;
+  let httpContentType: string | undefined;
+  let httpContentLength: string | undefined;
   const headers = new Headers();
-  const httpContent: Array<[string, string]> = [];
-  for (let i = 0; i < vars.length; i++) {
-    const [k, v] = vars[i];
-    if (k.length > 5 && k.charCodeAt(0) === 72 /* H */ && k.startsWith('HTTP_')) {
-      if (k === 'HTTP_HOST') host = v;
-      if (k === 'HTTP_CONTENT_TYPE' || k === 'HTTP_CONTENT_LENGTH') {
-        httpContent.push([k, v]);
+  let i = 0;
+  try {
+    for (; i < vars.length; i++) {
+      const k = vars[i][0];
+      const v = vars[i][1];
+      if (k.length > 5 && k.charCodeAt(0) === 0x48 /* H */ && k.startsWith('HTTP_')) {
+        if (k === 'HTTP_CONTENT_TYPE') httpContentType ??= v;
+        else if (k === 'HTTP_CONTENT_LENGTH') httpContentLength ??= v;
+        else {
+          if (k === 'HTTP_HOST') host ??= v;
+          headers.append(headerName(k), v);
+        }
         continue;
       }
-      headers.append(headerName(k), v);
-      continue;
+      switch (k) {
+        case 'REQUEST_METHOD':
+          method ??= v;
+          break;
+        case 'REQUEST_URI':
+          uri ??= v;
+          break;
+        case 'PATH_INFO':
+          pathInfo ??= v;
+          break;
+        case 'QUERY_STRING':
+          query ??= v;
+          break;
+        case 'CONTENT_TYPE':
+          contentType ??= v;
+          break;
+        case 'CONTENT_LENGTH':
+          contentLength ??= v;
+          break;
+        case 'REQUEST_SCHEME':
+          scheme ??= v;
+          break;
+        case 'HTTPS':
+          https ??= v;
+          break;
+        case 'SERVER_NAME':
+          serverName ??= v;
+          break;
+        case 'SERVER_PORT':
+          serverPort ??= v;
+          break;
+      }
     }
-    switch (k) {
-      case 'REQUEST_METHOD':
-        if (v) method = v;
-        break;
-      case 'REQUEST_SCHEME':
-        scheme = v;
-        break;
-      case 'HTTPS':
-        https = isOn(v);
-        break;
-      case 'SERVER_NAME':
-        serverName = v;
-        break;
-      case 'SERVER_PORT':
-        serverPort = v;
-        break;
-      case 'REQUEST_URI':
-        uri = v;
-        break;
-      case 'PATH_INFO':
-        pathInfo = v;
-        break;
-      case 'QUERY_STRING':
-        query = v;
-        break;
-      case 'CONTENT_TYPE':
-        contentType = v;
-        break;
-      case 'CONTENT_LENGTH':
-        contentLength = v;
-        break;
-    }
+    const type = contentType ?? httpContentType;
+    if (type) headers.set('content-type', type);
+    const length = contentLength ?? httpContentLength;
+    if (length) headers.set('content-length', length);
+  } catch (error) {
+    const k = i < vars.length ? vars[i][0] : 'CONTENT_TYPE or CONTENT_LENGTH';
+    throw new TypeError(`invalid request header from uwsgi var ${JSON.stringify(k.slice(0, 60))}: ${(error as Error).message}`, { cause: error });
   }
-  // nginx copies Content-Type and Content-Length as HTTP_* too: use those only when the CGI
-  // variables are missing, never both.
-  for (const [k, v] of httpContent) {
-    if (k === 'HTTP_CONTENT_TYPE' && !contentType) contentType = v;
-    if (k === 'HTTP_CONTENT_LENGTH' && !contentLength) contentLength = v;
-  }
-  if (contentType) headers.set('content-type', contentType);
-  if (contentLength && contentLength !== '0') headers.set('content-length', contentLength);
 
-  const proto = scheme ? scheme.toLowerCase() : https ? 'https' : 'http';
-  if (!host) {
+  let proto: 'http' | 'https';
+  const s = scheme !== undefined && scheme.length <= 5 ? scheme.toLowerCase() : '';
+  if (s === 'http' || s === 'https') proto = s;
+  else proto = https !== undefined && isOn(https) ? 'https' : 'http';
+
+  let authority: string;
+  if (host) authority = utf8Text(host);
+  else if (serverName) {
+    // An IPv6 address as SERVER_NAME comes without brackets.
+    const name = serverName.includes(':') && serverName.charCodeAt(0) !== 0x5b ? `[${serverName}]` : serverName;
     const defaultPort = proto === 'https' ? '443' : '80';
-    host = serverName ? (serverPort && serverPort !== defaultPort ? `${serverName}:${serverPort}` : serverName) : 'localhost';
-  }
-  let target = uri !== undefined && uri !== '' ? uri : pathInfo + (query ? `?${query}` : '');
-  target = utf8Text(target);
+    authority = utf8Text(serverPort && serverPort !== defaultPort ? `${name}:${serverPort}` : name);
+  } else authority = 'localhost';
+  if (badHost(authority)) throw new TypeError(`invalid request host ${show(authority)} (from HTTP_HOST or SERVER_NAME)`);
+
   let url: string;
-  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(target)) url = target;
-  else url = `${proto}://${utf8Text(host)}${target.startsWith('/') ? '' : '/'}${target}`;
-  try {
-    // Validate here, to answer 400 with a clear reason rather than fail inside Request.
-    new URL(url);
-  } catch {
-    throw new TypeError(`the request's URL is not valid: ${url.slice(0, 200)}`);
+  if (uri) {
+    const t = targetForUrl(uri);
+    url = isAbsoluteHttp(t) ? t : t.charCodeAt(0) === 0x2f ? `${proto}://${authority}${t}` : `${proto}://${authority}/${t}`;
+  } else {
+    const t = targetForUrl(query ? `${pathInfo ?? ''}?${query}` : (pathInfo ?? ''));
+    url = t.charCodeAt(0) === 0x2f ? `${proto}://${authority}${t}` : `${proto}://${authority}/${t}`;
   }
-  const withBody = body !== null && method !== 'GET' && method !== 'HEAD';
-  const requestInit: RequestInit & { duplex?: 'half' } = { method, headers, signal: init.signal };
-  if (withBody) {
+
+  const m = method || 'GET';
+  const requestInit: RequestInit & { duplex?: 'half' } = { method: m, headers };
+  if (init.signal) requestInit.signal = init.signal;
+  if (body !== null && !bodyless(m)) {
     requestInit.body = body;
+    // Node's fetch refuses a stream body without it.
     if (body instanceof ReadableStream) requestInit.duplex = 'half';
   }
-  return new Request(url, requestInit);
+  if (forbidden(m)) throw new TypeError(`method ${m} is not served (fetch forbids CONNECT, TRACE and TRACK)`);
+  let req: Request;
+  try {
+    req = new Request(url, requestInit);
+  } catch (error) {
+    throw new TypeError(`cannot make a request of ${show(m)} ${show(url)}: ${(error as Error).message}`, { cause: error });
+  }
+  // Bun turns a method it does not know ("FOO", "G T") into GET instead of refusing it.
+  if (req.method !== m && req.method.toUpperCase() !== m.toUpperCase()) {
+    throw new TypeError(`method ${show(m)} is not valid or not supported by this runtime (it made ${req.method} of it)`);
+  }
+  return req;
+}
+
+function show(s: string): string {
+  return JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}…` : s);
+}
+
+/** The methods fetch refuses on Node and Deno (Bun takes them): refused on all three alike. */
+function forbidden(method: string): boolean {
+  if (method.length !== 5 && method.length !== 7) return false;
+  const u = method.toUpperCase();
+  return u === 'TRACE' || u === 'TRACK' || u === 'CONNECT';
+}
+
+/** URL path (percent-encoded) → the byte string of its decoded bytes, as nginx's $document_uri. */
+function percentDecode(path: string): string {
+  if (!path.includes('%')) return path;
+  let out = '';
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 0x25 && i + 2 < path.length) {
+      const hi = hexValue(path.charCodeAt(i + 1));
+      const lo = hexValue(path.charCodeAt(i + 2));
+      if (hi >= 0 && lo >= 0) {
+        out += String.fromCharCode((hi << 4) | lo);
+        i += 2;
+        continue;
+      }
+    }
+    out += path[i];
+  }
+  return out;
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const l = c | 0x20;
+  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
+  return -1;
 }
 
 /**
- * The vars nginx's stock uwsgi_params would send for this request (for a router that forwards
- * to workers over uwsgi).
+ * The vars nginx's stock uwsgi_params would send for this request, in nginx's order, then one
+ * HTTP_* var per header (HTTP_HOST from the URL first when the request has no Host header). For a
+ * router that forwards requests to workers over uwsgi. Values are byte strings: a header value
+ * holding chars above 0xFF is sent as its UTF-8 bytes.
+ *
+ * CONTENT_LENGTH is the request's content-length header ('' without one): a router forwarding a
+ * body of unknown length must set it, as the worker reads exactly that many bytes.
  */
 export function requestToVars(
   req: Request,
   info: { remoteAddr: string; remotePort: number; serverName: string; serverPort: number; scheme: 'http' | 'https'; documentRoot?: string },
 ): UwsgiVars {
   const url = new URL(req.url);
-  const path = utf8Bytes(url.pathname);
-  const query = utf8Bytes(url.search.slice(1));
-  let pathInfo = path;
-  try {
-    pathInfo = utf8Bytes(decodeURIComponent(url.pathname));
-  } catch {
-    // keep the raw path when it is not valid percent-encoding
+  // A serialized URL is ASCII: path and query are percent-encoded, the host punycode.
+  const query = url.search.slice(1);
+  // URL.search is '' for a bare "?" too; nginx's $request_uri keeps it.
+  let search = url.search;
+  if (search === '' && url.href.indexOf('?') !== -1) {
+    const hash = url.href.indexOf('#');
+    const q = url.href.indexOf('?');
+    if (hash === -1 || q < hash) search = '?';
   }
   const vars: UwsgiVars = [
     ['QUERY_STRING', query],
     ['REQUEST_METHOD', req.method],
-    ['CONTENT_TYPE', req.headers.get('content-type') ?? ''],
+    ['CONTENT_TYPE', utf8Bytes(req.headers.get('content-type') ?? '')],
     ['CONTENT_LENGTH', req.headers.get('content-length') ?? ''],
-    ['REQUEST_URI', path + (url.search ? `?${query}` : '')],
-    ['PATH_INFO', pathInfo],
+    ['REQUEST_URI', url.pathname + search],
+    ['PATH_INFO', percentDecode(url.pathname)],
     ['DOCUMENT_ROOT', info.documentRoot ?? ''],
     ['SERVER_PROTOCOL', 'HTTP/1.1'],
     ['REQUEST_SCHEME', info.scheme],
@@ -164,11 +318,9 @@ export function requestToVars(
     ['SERVER_PORT', String(info.serverPort)],
     ['SERVER_NAME', info.serverName],
   );
-  let sawHost = false;
+  if (!req.headers.has('host')) vars.push(['HTTP_HOST', url.host]);
   req.headers.forEach((value, name) => {
-    if (name === 'host') sawHost = true;
-    vars.push([`HTTP_${name.toUpperCase().replaceAll('-', '_')}`, value]);
+    vars.push([`HTTP_${name.toUpperCase().replaceAll('-', '_')}`, utf8Bytes(value)]);
   });
-  if (!sawHost) vars.push(['HTTP_HOST', url.host]);
   return vars;
 }

@@ -1,8 +1,8 @@
 /**
  * Response → the raw HTTP/1.1 head a uwsgi peer (nginx) expects.
  */
-import { fromLatin1 } from './vars.ts';
 
+/** IANA's HTTP Status Code Registry (RFC 9110 phrases; 418 as RFC 2324, IANA lists it as unused). */
 const REASONS: Record<number, string> = {
   100: 'Continue',
   101: 'Switching Protocols',
@@ -68,32 +68,108 @@ const REASONS: Record<number, string> = {
   511: 'Network Authentication Required',
 };
 
+/** The reason phrase of a status ("Not Found"), "Unknown" for a status IANA does not list. */
 export function statusReason(status: number): string {
   return REASONS[status] ?? 'Unknown';
 }
 
-/** May a response to this method with this status carry a body? */
+/** May a response to this method with this status carry a body? Not for HEAD, 1xx, 204, 304. */
 export function bodyAllowed(method: string, status: number): boolean {
-  return method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
+  return status >= 200 && status !== 204 && status !== 304 && method !== 'HEAD';
+}
+
+/** A statusText that can go on the status line as is (no CR, LF or other controls). */
+function safeReason(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return false;
+  }
+  return true;
 }
 
 /**
- * The status line and headers. Set-Cookie lines stay apart; a Transfer-Encoding the app set is
- * dropped (the body goes raw, then the connection closes); `contentLength`, when the whole body
- * is known, is added unless the app set one.
+ * The status line and headers of the raw HTTP/1.1 answer, blank line included.
+ *
+ * - The reason phrase is the app's statusText, else statusReason(status).
+ * - Set-Cookie lines stay apart, one per res.headers.getSetCookie() entry, after the others.
+ * - A Transfer-Encoding the app set is dropped: the body goes raw and the connection closes.
+ * - `contentLength` (the whole body's size, when known) is added unless the app set one.
+ * - No Content-Length is added when the response has no body (HEAD, 1xx, 204, 304); the app's own
+ *   is kept on HEAD (it tells the size a GET would get) and dropped on 1xx, 204 and a 304 to a GET,
+ *   which must not carry one.
+ * - Response.error() (status 0, a network error) goes out as 502 Bad Gateway.
  */
 export function encodeResponseHead(res: Response, options: { method: string; contentLength?: number }): Uint8Array {
-  let head = `HTTP/1.1 ${res.status} ${res.statusText || statusReason(res.status)}\r\n`;
+  let status = res.status;
+  let reason = res.statusText;
+  if (status < 100 || status > 999) {
+    status = 502;
+    reason = '';
+  }
+  const withBody = bodyAllowed(options.method, status);
+  const keepLength = withBody || (options.method === 'HEAD' && status >= 200 && status !== 204);
+  let head = `HTTP/1.1 ${status} ${reason && safeReason(reason) ? reason : statusReason(status)}\r\n`;
   let hasLength = false;
   res.headers.forEach((value, name) => {
     if (name === 'set-cookie' || name === 'transfer-encoding') return;
-    if (name === 'content-length') hasLength = true;
+    if (name === 'content-length') {
+      if (!keepLength) return;
+      hasLength = true;
+    }
     head += `${name}: ${value}\r\n`;
   });
-  for (const cookie of res.headers.getSetCookie()) head += `set-cookie: ${cookie}\r\n`;
-  if (!hasLength && options.contentLength !== undefined && bodyAllowed(options.method, res.status)) {
-    head += `content-length: ${options.contentLength}\r\n`;
-  }
+  const cookies = res.headers.getSetCookie();
+  for (let i = 0; i < cookies.length; i++) head += `set-cookie: ${cookies[i]}\r\n`;
+  if (!hasLength && withBody && options.contentLength !== undefined) head += `content-length: ${options.contentLength}\r\n`;
   head += '\r\n';
-  return fromLatin1(head);
+  return byteStringToBytes(head);
+}
+
+/**
+ * Header values are byte strings (Headers keeps them so): one byte per char, in one pass. A char
+ * above 0xFF, which a runtime's Headers should not let through, goes out as its UTF-8 bytes.
+ */
+function byteStringToBytes(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff) return utf8Fallback(s);
+    out[i] = c;
+  }
+  return out;
+}
+
+const utf8Encoder = new TextEncoder();
+
+function utf8Fallback(s: string): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  let from = 0;
+  const flush = (to: number) => {
+    if (to > from) {
+      const b = new Uint8Array(to - from);
+      for (let j = from; j < to; j++) b[j - from] = s.charCodeAt(j);
+      parts.push(b);
+      total += b.length;
+    }
+  };
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0xff) continue;
+    flush(i);
+    const wide = c >= 0xd800 && c <= 0xdbff && i + 1 < s.length ? 2 : 1;
+    const b = utf8Encoder.encode(s.slice(i, i + wide));
+    parts.push(b);
+    total += b.length;
+    i += wide - 1;
+    from = i + 1;
+  }
+  flush(s.length);
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }
