@@ -81,7 +81,8 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
       onHead(_head, v, length) {
         vars = v;
         contentLength = length;
-        const method = getVar(v, 'REQUEST_METHOD') ?? 'GET';
+        // Case-insensitive, as varsToRequest treats the method.
+        const method = (getVar(v, 'REQUEST_METHOD') ?? 'GET').toUpperCase();
         drop = method === 'GET' || method === 'HEAD';
       },
       onBody(chunk) {
