@@ -111,3 +111,14 @@ export function latin1Key(bytes: Uint8Array, start: number, end: number): string
   }
   return latin1(bytes, start, end);
 }
+
+/** The chunks joined into one buffer (`total` is their summed length, when the caller knows it). */
+export function concatBytes(parts: readonly Uint8Array[], total = parts.reduce((n, p) => n + p.length, 0)): Uint8Array {
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

@@ -1,6 +1,7 @@
 /**
  * Response → the raw HTTP/1.1 head a uwsgi peer (nginx) expects.
  */
+import { concatBytes } from './bytes.ts';
 
 /** IANA's HTTP Status Code Registry (RFC 9110 phrases; 418 as RFC 2324, IANA lists it as unused). */
 const REASONS: Record<number, string> = {
@@ -165,11 +166,5 @@ function utf8Fallback(s: string): Uint8Array {
     from = i + 1;
   }
   flush(s.length);
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts, total);
 }

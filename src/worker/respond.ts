@@ -3,6 +3,7 @@
  * A body that is complete in its first chunk goes out in one write with a Content-Length.
  */
 import type { Conn } from '../../runtimes/types.ts';
+import { concatBytes } from '../codec/index.ts';
 
 type Chunk = ReadableStreamReadResult<Uint8Array>;
 
@@ -20,13 +21,6 @@ async function settlesSoon<T>(p: Promise<T>, turns = 8): Promise<{ value: T } | 
   );
   for (let i = 0; i < turns && out === null && failed === null; i++) await null;
   if (failed) throw (failed as { error: unknown }).error;
-  return out;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
   return out;
 }
 
@@ -69,12 +63,12 @@ export async function writeBody(
     const secondRead = reader.read();
     const second = await settlesSoon(secondRead);
     if (second && second.value.done) {
-      conn.write(concat(w.head(first.value.length), first.value));
+      conn.write(concatBytes([w.head(first.value.length), first.value]));
       return first.value.length;
     }
     const frame = w.frame ?? ((c: Uint8Array) => c);
     const firstOut = frame(first.value);
-    if (firstOut.length <= GLUE_LIMIT) conn.write(concat(w.head(undefined), firstOut));
+    if (firstOut.length <= GLUE_LIMIT) conn.write(concatBytes([w.head(undefined), firstOut]));
     else {
       conn.write(w.head(undefined));
       conn.write(firstOut);

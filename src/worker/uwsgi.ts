@@ -6,6 +6,7 @@ import type { Conn } from '../../runtimes/types.ts';
 import {
   UwsgiDecoder,
   bodyAllowed,
+  concatBytes,
   encodeResponseHead,
   getVar,
   varsToRequest,
@@ -142,14 +143,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
   };
 
   function takeEarly(): Uint8Array {
-    if (early.length === 1) return early[0];
-    const all = new Uint8Array(earlyBytes);
-    let o = 0;
-    for (const c of early) {
-      all.set(c, o);
-      o += c.length;
-    }
-    return all;
+    return early.length === 1 ? early[0] : concatBytes(early, earlyBytes);
   }
 
   function dispatch(): void {
