@@ -3,7 +3,7 @@
  * bench/README.md; and the API that takes an inherited fd — DESIGN.md), node:child_process for
  * children. Bun's socket.write may write part of a buffer: the rest is queued and flushed on drain.
  */
-import type { Conn, ConnHandler, Listener, ListenOptions, Runtime } from './types.ts';
+import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Runtime } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
 import { nodeBindInheritable, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, processOnSignal, spawnChild, toBindError } from './node.ts';
 
@@ -33,8 +33,23 @@ interface BunListener {
   readonly port?: number;
 }
 type BunListenTarget = { hostname: string; port: number } | { unix: string } | { fd: number };
+interface BunServer {
+  readonly port: number;
+  readonly hostname: string;
+  requestIP(req: Request): { address: string; port: number } | null;
+  stop(closeActiveConnections?: boolean): Promise<void> | void;
+}
+interface BunServeOptions {
+  hostname: string;
+  port: number;
+  reusePort: boolean;
+  maxRequestBodySize?: number;
+  fetch(req: Request, server: BunServer): Response | Promise<Response>;
+  error(e: Error): Response;
+}
 interface BunGlobal {
   version: string;
+  serve(options: BunServeOptions): BunServer;
   listen(options: BunListenTarget & { socket: BunSocketHandler }): BunListener;
   connect(options: ({ hostname: string; port: number } | { unix: string }) & { socket: BunSocketHandler }): Promise<BunSocket>;
 }
@@ -122,6 +137,32 @@ async function connect(target: { hostname: string; port: number } | { unix: stri
   return conn;
 }
 
+/** Bun.serve on TCP. Its own limits apply too: request heads above 16 KiB get 431 from Bun. */
+function serveHttp(target: NativeHttpTarget, handler: HttpHandler, options: NativeHttpOptions): Promise<Listener> {
+  let server: BunServer;
+  try {
+    server = Bun.serve({
+      hostname: target.host,
+      port: target.port,
+      reusePort: target.reusePort,
+      // 0 would refuse every body: "no limit" is the largest size Bun takes.
+      maxRequestBodySize: options.maxBodySize > 0 ? options.maxBodySize : Number.MAX_SAFE_INTEGER,
+      fetch: (req, srv) => handler(req, srv.requestIP(req) ?? { address: '', port: 0 }),
+      // The core's handler answers errors itself; this is for Bun's own failures.
+      error: (e) => new Response(`Internal Server Error: ${e.message}\n`, { status: 500 }),
+    });
+  } catch (e) {
+    return Promise.reject(toBindError(e, `${target.host}:${target.port}`));
+  }
+  return Promise.resolve({
+    address: { kind: 'tcp', host: server.hostname, port: server.port },
+    close: async () => {
+      // Stop accepting; requests in flight finish (the core waits for them).
+      await server.stop(false);
+    },
+  });
+}
+
 export function createBunRuntime(): Runtime {
   const execPath = process.execPath;
   return {
@@ -141,6 +182,7 @@ export function createBunRuntime(): Runtime {
       const l = listen({ fd }, onConn, `fd ${fd}`);
       return { address: { kind: 'fd', fd }, close: async () => l.stop() };
     },
+    serveHttp,
     bindInheritable: nodeBindInheritable,
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,

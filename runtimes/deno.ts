@@ -3,7 +3,7 @@
  * loop (the stream API is ≈2.5× slower, DESIGN.md); node:net only for inherited fds, which
  * Deno.listen cannot take; node:child_process for children.
  */
-import type { Conn, ConnHandler, Listener, ListenOptions, Runtime, Signal } from './types.ts';
+import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Runtime, Signal } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
 import { LINGER_MS, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild, toBindError } from './node.ts';
 
@@ -21,8 +21,20 @@ interface DenoListener extends AsyncIterable<DenoConn> {
   close(): void;
   readonly addr: { hostname?: string; port?: number; path?: string };
 }
+interface DenoHttpServer {
+  readonly addr: { hostname: string; port: number };
+  shutdown(): Promise<void>;
+}
+interface DenoServeInit {
+  hostname: string;
+  port: number;
+  reusePort: boolean;
+  onListen(addr: { hostname: string; port: number }): void;
+  onError(e: unknown): Response;
+}
 interface DenoGlobal {
   version: { deno: string };
+  serve(options: DenoServeInit, handler: (req: Request, info: { remoteAddr: { hostname: string; port: number } }) => Response | Promise<Response>): DenoHttpServer;
   execPath(): string;
   listen(o: { hostname: string; port: number; transport?: 'tcp' } | { transport: 'unix'; path: string }): DenoListener;
   connect(o: { hostname: string; port: number; transport?: 'tcp' } | { transport: 'unix'; path: string }): Promise<DenoConn>;
@@ -204,9 +216,37 @@ function closeListener(l: DenoListener): Promise<void> {
   return Promise.resolve();
 }
 
+/**
+ * Deno.serve on TCP; with reusePort (Linux) several processes share the port — Deno wants
+ * --unstable-net for that, which the children get (execArgs). Deno.serve has no body limit:
+ * the core's handler enforces --limit-post.
+ */
+function serveHttp(target: NativeHttpTarget, handler: HttpHandler, _options: NativeHttpOptions): Promise<Listener> {
+  let server: DenoHttpServer;
+  try {
+    server = Deno.serve(
+      {
+        hostname: target.host,
+        port: target.port,
+        reusePort: target.reusePort,
+        onListen() {},
+        onError: (e) => new Response(`Internal Server Error: ${(e as Error).message}\n`, { status: 500 }),
+      },
+      (req, info) => handler(req, { address: info.remoteAddr.hostname, port: info.remoteAddr.port }),
+    );
+  } catch (e) {
+    return Promise.reject(toBindError(e, `${target.host}:${target.port}`));
+  }
+  return Promise.resolve({
+    address: { kind: 'tcp', host: server.addr.hostname, port: server.addr.port },
+    // Stops accepting and resolves once requests in flight are answered.
+    close: () => server.shutdown(),
+  });
+}
+
 export function createDenoRuntime(): Runtime {
   const execPath = Deno.execPath();
-  const execArgs = ['run', '-A'];
+  const execArgs = ['run', '-A', '--unstable-net'];
   return {
     name: 'deno',
     version: Deno.version.deno,
@@ -221,6 +261,7 @@ export function createDenoRuntime(): Runtime {
       return { address: { kind: 'unix', path }, close: () => closeListener(l) };
     },
     listenFd: nodeListenFd,
+    serveHttp,
     bindInheritable: nodeBindInheritable,
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,

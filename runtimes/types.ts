@@ -38,6 +38,27 @@ export interface Conn {
 
 export type ConnHandler = (conn: Conn) => void;
 
+/** Who sent a request: "127.0.0.1", "::1" ("" for a UNIX socket peer) and port (0 for UNIX). */
+export interface Peer {
+  address: string;
+  port: number;
+}
+
+export type HttpHandler = (req: Request, peer: Peer) => Response | Promise<Response>;
+
+/** Where the runtime's own HTTP server listens: TCP (with SO_REUSEPORT for several processes). */
+export interface NativeHttpTarget {
+  host: string;
+  port: number;
+  /** Several processes (and threads) bind the same port; the kernel spreads connections. */
+  reusePort: boolean;
+}
+
+export interface NativeHttpOptions {
+  /** Largest request body (0: no limit): the runtime answers 413 above it, where it can. */
+  maxBodySize: number;
+}
+
 /** Where a listener is bound, as it is shown to users. */
 export type ListenAddress =
   | { kind: 'tcp'; host: string; port: number }
@@ -122,6 +143,12 @@ export interface Runtime {
   listenUnix(path: string, onConn: ConnHandler, options?: ListenOptions): Promise<Listener>;
   /** Accept on an inherited, already listening socket fd (from a parent or systemd). */
   listenFd(fd: number, onConn: ConnHandler): Promise<Listener>;
+  /**
+   * The runtime's own HTTP server on TCP, where it beats HTTP/1.1 parsed in JavaScript over
+   * listenTcp: Bun.serve and Deno.serve. Absent on Node. Neither takes a UNIX socket shared by
+   * several processes nor an fd, so those go through listenFd/listenUnix (DESIGN.md).
+   */
+  serveHttp?(target: NativeHttpTarget, handler: HttpHandler, options: NativeHttpOptions): Promise<Listener>;
 
   /**
    * Bind a listening socket for children to inherit (the launcher of --master). Connections

@@ -8,12 +8,12 @@ import type { Runtime } from '../runtimes/types.ts';
 import { BindError } from '../runtimes/types.ts';
 import { ConfigError, loadConfig, renderHelp, type TsgiOptions } from './config/index.ts';
 import { describeError, log } from './log.ts';
-import { runLauncher, systemdFds } from './master/launcher.ts';
+import { activatedSockets, runLauncher, systemdFds } from './master/launcher.ts';
 import { runMaster } from './master/master.ts';
 import { type ChildState, type MasterOptions, STATE_ENV } from './master/protocol.ts';
 import { runWorker } from './master/worker.ts';
 import { AppLoadError } from './worker/app.ts';
-import { NOTHING_TO_SERVE, prepareProcess, startCore, VERSION, type ServeOptions, type ServingCore, type SocketSource } from './worker/server.ts';
+import { NOTHING_TO_SERVE, prepareProcess, socketSpecs, startCore, VERSION, type ServeOptions, type ServingCore, type SocketSource } from './worker/server.ts';
 
 function fail(rt: Runtime, message: string, code: number): never {
   process.stderr.write(`tsgi: ${message}\n`);
@@ -29,6 +29,9 @@ function userMessage(e: unknown): string | null {
 export function serveOptions(o: TsgiOptions): ServeOptions {
   return {
     sockets: o.socket,
+    httpSockets: o.httpSocket,
+    limitPost: o.limitPost,
+    httpKeepalive: o.httpKeepalive,
     app: o.app,
     callable: o.callable,
     chdir: o.chdir,
@@ -110,11 +113,8 @@ async function runSingle(rt: Runtime, serve: ServeOptions, cwd: string): Promise
   let core: ServingCore;
   try {
     const fds = systemdFds(rt.pid, process.env);
-    let sources: SocketSource[] = serve.sockets.map((spec) => ({ spec }));
-    if (fds) {
-      sources = fds.map((fd, i) => ({ spec: serve.sockets[i] ?? `fd ${fd}`, fd, display: `inherited fd ${fd} (systemd)` }));
-      fds.forEach((fd, i) => log(`uwsgi socket ${i} is inherited fd ${fd} (systemd)`));
-    }
+    let sources: SocketSource[] = socketSpecs(serve);
+    if (fds) sources = activatedSockets(fds, serve);
     if (sources.length === 0) throw new ConfigError(NOTHING_TO_SERVE);
     const appDir = prepareProcess(serve, cwd);
     core = await startCore(rt, serve, appDir, cwd, sources, 0);

@@ -199,27 +199,39 @@ export function varsToRequest(vars: UwsgiVars, body: BodyInit | null, init: { si
   else proto = https !== undefined && isOn(https) ? 'https' : 'http';
 
   let authority: string;
-  if (host) authority = utf8Text(host);
+  if (host) authority = host;
   else if (serverName) {
     // An IPv6 address as SERVER_NAME comes without brackets.
     const name = serverName.includes(':') && serverName.charCodeAt(0) !== 0x5b ? `[${serverName}]` : serverName;
     const defaultPort = proto === 'https' ? '443' : '80';
-    authority = utf8Text(serverPort && serverPort !== defaultPort ? `${name}:${serverPort}` : name);
+    authority = serverPort && serverPort !== defaultPort ? `${name}:${serverPort}` : name;
   } else authority = 'localhost';
-  if (badHost(authority)) throw new TypeError(`invalid request host ${show(authority)} (from HTTP_HOST or SERVER_NAME)`);
 
-  let url: string;
-  if (uri) {
-    const t = targetForUrl(uri);
-    url = isAbsoluteHttp(t) ? t : t.charCodeAt(0) === 0x2f ? `${proto}://${authority}${t}` : `${proto}://${authority}/${t}`;
-  } else {
-    const t = targetForUrl(query ? `${pathInfo ?? ''}?${query}` : (pathInfo ?? ''));
-    url = t.charCodeAt(0) === 0x2f ? `${proto}://${authority}${t}` : `${proto}://${authority}/${t}`;
-  }
+  const target = uri || (query ? `${pathInfo ?? ''}?${query}` : (pathInfo ?? ''));
+  return buildRequest(method || 'GET', proto, authority, target, headers, body, init.signal, 'HTTP_HOST or SERVER_NAME');
+}
 
-  const m = method || 'GET';
+/**
+ * The checks and URL rules every protocol shares (uwsgi vars here, HTTP/1.1 in
+ * src/worker/http1.ts): `authority` and `target` are byte strings as the client sent them.
+ * Throws a TypeError saying what is wrong (the server answers 400).
+ */
+export function buildRequest(
+  m: string,
+  proto: 'http' | 'https',
+  rawAuthority: string,
+  rawTarget: string,
+  headers: Headers,
+  body: BodyInit | null,
+  signal: AbortSignal | undefined,
+  hostFrom = 'Host',
+): Request {
+  const authority = utf8Text(rawAuthority);
+  if (badHost(authority)) throw new TypeError(`invalid request host ${show(authority)} (from ${hostFrom})`);
+  const t = targetForUrl(rawTarget);
+  const url = isAbsoluteHttp(t) ? t : t.charCodeAt(0) === 0x2f ? `${proto}://${authority}${t}` : `${proto}://${authority}/${t}`;
   const requestInit: RequestInit & { duplex?: 'half' } = { method: m, headers };
-  if (init.signal) requestInit.signal = init.signal;
+  if (signal) requestInit.signal = signal;
   if (body !== null && !bodyless(m)) {
     requestInit.body = body;
     // Node's fetch refuses a stream body without it.

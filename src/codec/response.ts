@@ -99,8 +99,9 @@ function safeReason(s: string): boolean {
  *   is kept on HEAD (it tells the size a GET would get) and dropped on 1xx, 204 and a 304 to a GET,
  *   which must not carry one.
  * - Response.error() (status 0, a network error) goes out as 502 Bad Gateway.
+ * - `extra`: header lines the server adds (each ending in CRLF), e.g. HTTP/1.1's framing.
  */
-export function encodeResponseHead(res: Response, options: { method: string; contentLength?: number }): Uint8Array {
+export function encodeResponseHead(res: Response, options: { method: string; contentLength?: number; extra?: string }): Uint8Array {
   let status = res.status;
   let reason = res.statusText;
   if (status < 100 || status > 999) {
@@ -122,6 +123,7 @@ export function encodeResponseHead(res: Response, options: { method: string; con
   const cookies = res.headers.getSetCookie();
   for (let i = 0; i < cookies.length; i++) head += `set-cookie: ${cookies[i]}\r\n`;
   if (!hasLength && withBody && options.contentLength !== undefined) head += `content-length: ${options.contentLength}\r\n`;
+  if (options.extra) head += options.extra;
   head += '\r\n';
   return byteStringToBytes(head);
 }

@@ -84,7 +84,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   o({ name: 'socket', aliases: ['uwsgi-socket', '-s'], type: 'address', repeatable: true, group: 'Sockets', metavar: 'ADDR',
     help: 'serve the uwsgi protocol (nginx uwsgi_pass) on host:port, :port or a UNIX socket path (repeatable)',
     uwsgi: 'socket: bind to the specified UNIX/TCP socket using the default protocol (uwsgi)' }),
-  o({ name: 'http-socket', type: 'address', repeatable: true, group: 'Sockets', status: 'planned', metavar: 'ADDR',
+  o({ name: 'http-socket', type: 'address', repeatable: true, group: 'Sockets', metavar: 'ADDR',
     help: 'workers speak HTTP on this address (repeatable)', uwsgi: 'http-socket: bind to the socket using the HTTP protocol' }),
   o({ name: 'chmod-socket', type: 'mode', group: 'Sockets', metavar: 'MODE', bare: '666',
     help: 'file mode of UNIX sockets, octal; a bare --chmod-socket means 666',
@@ -141,15 +141,15 @@ export const OPTIONS: readonly OptionSpec[] = [
   // HTTP router
   o({ name: 'http', type: 'address', group: 'HTTP', status: 'planned', metavar: 'ADDR',
     help: 'an HTTP router in front of the workers', uwsgi: 'http: add an HTTP router/server on the specified address' }),
-  o({ name: 'http-keepalive', type: 'bool', group: 'HTTP', status: 'planned', default: true,
-    help: 'keep-alive with HTTP clients', uwsgi: 'http-keepalive: HTTP 1.1 keepalive support' }),
+  o({ name: 'http-keepalive', type: 'bool', group: 'HTTP', default: true,
+    help: 'keep-alive with HTTP clients (--http-socket and the --http router); off: every answer closes its connection', uwsgi: 'http-keepalive: HTTP 1.1 keepalive support' }),
   o({ name: 'http-timeout', type: 'seconds', group: 'HTTP', status: 'planned', default: 60, metavar: 'SECS',
     help: 'router timeout waiting for a worker (504)', uwsgi: 'http-timeout: set internal HTTP socket timeout' }),
   o({ name: 'static-map', type: 'string', repeatable: true, group: 'HTTP', status: 'planned', metavar: '/PREFIX=DIR',
     help: 'serve files of DIR under /PREFIX', uwsgi: 'static-map: map mountpoint to static directory' }),
   o({ name: 'mount', type: 'string', repeatable: true, group: 'HTTP', status: 'planned', metavar: '/PREFIX=FILE',
     help: 'serve another app under /PREFIX', uwsgi: 'mount: load application under mountpoint' }),
-  o({ name: 'limit-post', type: 'size', group: 'HTTP', status: 'planned', default: 0, metavar: 'BYTES',
+  o({ name: 'limit-post', type: 'size', group: 'HTTP', default: 0, metavar: 'BYTES',
     help: 'largest request body (413 above; 0: no limit)', uwsgi: 'limit-post: limit request body' }),
 
   // Logging

@@ -11,7 +11,7 @@ import type { InheritableSocket, Runtime, Signal } from '../../runtimes/types.ts
 import { ConfigError } from '../config/index.ts';
 import { log } from '../log.ts';
 import { bindWith, formatAddress } from '../worker/bind.ts';
-import { NOTHING_TO_SERVE, type ServeOptions } from '../worker/server.ts';
+import { NOTHING_TO_SERVE, socketSpecs, type ServeOptions } from '../worker/server.ts';
 import { runMaster } from './master.ts';
 import { type ChildState, type InheritedSocket, type MasterOptions, STATE_ENV } from './protocol.ts';
 
@@ -23,56 +23,78 @@ export function systemdFds(pid: number, env: Record<string, string | undefined>)
   return Array.from({ length: n }, (_, i) => 3 + i);
 }
 
+/**
+ * systemd's fds as sockets: matched in order with --socket, then --http-socket options (all
+ * uwsgi when none are given).
+ */
+export function activatedSockets(fds: number[], serve: ServeOptions): InheritedSocket[] {
+  const specs = socketSpecs(serve);
+  if (specs.length > 0 && specs.length !== fds.length) {
+    throw new ConfigError(
+      `systemd passed ${fds.length} socket(s) (LISTEN_FDS) but ${specs.length} --socket/--http-socket option(s) are given: make them match, or give none`,
+    );
+  }
+  const sockets: InheritedSocket[] = fds.map((fd, i) => ({
+    proto: specs[i]?.proto ?? 'uwsgi',
+    spec: specs[i]?.spec ?? `fd ${fd}`,
+    fd,
+    display: `inherited fd ${fd} (systemd)`,
+  }));
+  sockets.forEach((s, i) => log(`${s.proto} socket ${i} is ${s.display}`));
+  return sockets;
+}
+
 export async function runLauncher(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<void> {
   const activated = systemdFds(rt.pid, process.env);
   if (activated) {
-    if (serve.sockets.length > 0 && serve.sockets.length !== activated.length) {
-      throw new ConfigError(
-        `systemd passed ${activated.length} socket(s) (LISTEN_FDS) but ${serve.sockets.length} --socket option(s) are given: make them match, or give none`,
-      );
-    }
-    const sockets: InheritedSocket[] = activated.map((fd, i) => ({
-      spec: serve.sockets[i] ?? `fd ${fd}`,
-      fd,
-      display: `inherited fd ${fd} (systemd)`,
-    }));
-    sockets.forEach((s, i) => log(`uwsgi socket ${i} is ${s.display}`));
+    const sockets = activatedSockets(activated, serve);
     delete process.env.LISTEN_FDS;
     delete process.env.LISTEN_PID;
     delete process.env.LISTEN_FDNAMES;
     return runMaster(rt, { role: 'master', serve, master, sockets, cwd });
   }
 
-  if (serve.sockets.length === 0) {
+  const specs = socketSpecs(serve);
+  if (specs.length === 0) {
     throw new ConfigError(NOTHING_TO_SERVE);
   }
-  const bound: Array<{ socket: InheritedSocket; handle: InheritableSocket }> = [];
+  const sockets: InheritedSocket[] = [];
+  const handles: InheritableSocket[] = [];
   try {
-    for (const spec of serve.sockets) {
+    for (const { proto, spec } of specs) {
       const { address, bound: handle } = await bindWith(rt, spec, cwd, (t) => rt.bindInheritable(t, { backlog: serve.listen }), {
         mode: serve.chmodSocket,
         backlog: serve.listen,
       });
       const actual = address.kind === 'tcp' && handle.address.kind === 'tcp' ? { ...address, port: handle.address.port } : address;
       const display = actual.kind === 'unix' ? `UNIX address ${actual.path}` : `TCP address ${formatAddress(actual)}`;
+      if (proto === 'http' && actual.kind === 'tcp' && rt.serveHttp) {
+        // The runtime's own HTTP server takes no fd: each worker binds the port with
+        // SO_REUSEPORT. Binding it here first makes "address in use" fail now, with one line.
+        await handle.close();
+        log(`${proto} socket ${sockets.length} bound to ${display} (${rt.name}'s own HTTP server in each worker, SO_REUSEPORT)`);
+        sockets.push({ proto, spec, reuse: { host: actual.host, port: actual.port }, display });
+        continue;
+      }
       const mode = actual.kind === 'unix' && serve.chmodSocket !== undefined ? ` (mode ${serve.chmodSocket.toString(8)})` : '';
-      log(`uwsgi socket ${bound.length} bound to ${display}${mode}`);
-      bound.push({ socket: { spec, fd: 3 + bound.length, display, unixPath: actual.kind === 'unix' ? actual.path : undefined }, handle });
+      log(`${proto} socket ${sockets.length} bound to ${display}${mode}`);
+      sockets.push({ proto, spec, fd: 3 + handles.length, display, unixPath: actual.kind === 'unix' ? actual.path : undefined });
+      handles.push(handle);
     }
   } catch (e) {
-    await Promise.all(bound.map((b) => b.handle.close()));
+    await Promise.all(handles.map((h) => h.close()));
     throw e;
   }
 
-  const state: ChildState = { role: 'master', serve, master, sockets: bound.map((b) => b.socket), cwd };
+  const state: ChildState = { role: 'master', serve, master, sockets, cwd };
   const child = rt.spawnSelf({
     args: [process.argv[1]],
     env: { ...(process.env as Record<string, string>), [STATE_ENV]: JSON.stringify(state) },
-    fds: bound.map((b) => b.handle.fd),
+    fds: handles.map((h) => h.fd),
     ipc: true,
     detached: true,
   });
-  await Promise.all(bound.map((b) => b.handle.close()));
+  await Promise.all(handles.map((h) => h.close()));
 
   const forward: Array<Exclude<Signal, 'SIGKILL'>> = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
   if (rt.name !== 'deno') forward.push('SIGUSR1');

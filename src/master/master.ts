@@ -65,7 +65,7 @@ const sum = (t: CoreTotals[], k: 'requests' | 'exceptions' | 'tx' | 'totalMs') =
 export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   const m = state.master;
   const entry = process.argv[1];
-  const fds = state.sockets.map((s) => s.fd);
+  const fds = state.sockets.flatMap((s) => ('fd' in s ? [s.fd] : []));
   const slots: Slot[] = [];
   const alive = new Set<Worker>();
   let stopping = false;
@@ -250,7 +250,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
       gid: process.getgid?.() ?? 0,
       cwd: process.cwd(),
       chdir: state.serve.chdir ?? '',
-      sockets: state.sockets.map((s) => ({ name: s.spec, proto: 'uwsgi', queue: listenQueue(s.fd), maxQueue: state.serve.listen ?? 100 })),
+      sockets: state.sockets.map((s) => ({ name: s.spec, proto: s.proto, queue: 'fd' in s ? listenQueue(s.fd) : 0, maxQueue: state.serve.listen ?? 100 })),
       runtime: { name: rt.name, version: rt.version, socketApi: rt.socketApi },
       workers: slots.map((slot) => {
         const w = slot.current;

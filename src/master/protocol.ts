@@ -2,7 +2,7 @@
  * What the launcher, the master and the workers tell each other. The state a child starts from
  * travels in the TSGI_STATE environment variable; the rest goes over the IPC channel as JSON.
  */
-import type { ServeOptions } from '../worker/server.ts';
+import type { FdSource, ReuseSource, ServeOptions } from '../worker/server.ts';
 
 /** Options of the master and its workers (beyond what one serving process needs). */
 export interface MasterOptions {
@@ -24,17 +24,13 @@ export interface MasterOptions {
   stats?: { address: string; http: boolean; minified: boolean };
 }
 
-/** A listening socket as a child inherits it. */
-export interface InheritedSocket {
-  /** What the user wrote (--socket …), shown in logs. */
-  spec: string;
-  /** The fd number in the child (3, 4, …). */
-  fd: number;
-  /** A UNIX socket's path, for --vacuum. */
-  unixPath?: string;
-  /** How it is shown: "TCP address 127.0.0.1:3031" or "UNIX address /run/app.sock". */
-  display: string;
-}
+/**
+ * A listening socket as a child gets it: an fd it inherits (3, 4, … in this order), or a TCP
+ * port each worker binds with SO_REUSEPORT (the runtime's own HTTP server, --http-socket on Bun
+ * and Deno). `spec` is what the user wrote, `display` how logs show it ("TCP address
+ * 127.0.0.1:3031"), `unixPath` a UNIX socket's path for --vacuum.
+ */
+export type InheritedSocket = (FdSource | ReuseSource) & { unixPath?: string };
 
 export interface ChildState {
   role: 'master' | 'worker';

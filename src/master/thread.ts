@@ -27,8 +27,7 @@ const { state, core: id, appDir } = channel.data as ThreadData;
 const send = (m: ThreadMessage) => channel.send(m);
 
 try {
-  const sources = state.sockets.map((s) => ({ spec: s.spec, fd: s.fd, display: s.display }));
-  const core = await startCore(rt, state.serve, appDir, state.cwd, sources, id, true);
+  const core = await startCore(rt, state.serve, appDir, state.cwd, state.sockets, id, true);
   core.counters.onBusy = (req) => send({ t: 'busy', req });
   const beat = setInterval(() => send({ t: 'status', totals: core.counters.totals, oldest: core.counters.oldest() ?? null }), 500);
   channel.onMessage = (m) => {

@@ -4,6 +4,28 @@
  */
 import type { Conn } from '../../runtimes/types.ts';
 import { concatBytes } from '../codec/index.ts';
+import { describeError, log } from '../log.ts';
+
+/**
+ * Ask the app. A throw, a rejection or something that is not a Response is logged and answered
+ * with a 500; `threw` says so (the worker's exception count).
+ */
+export async function callApp<P extends unknown[]>(
+  handler: (req: Request, ...rest: P) => Response | Promise<Response>,
+  req: Request,
+  uri: string,
+  ...rest: P
+): Promise<{ res: Response; threw: boolean }> {
+  try {
+    const res = await handler(req, ...rest);
+    if (!(res instanceof Response)) throw new TypeError(`the app returned ${res === undefined ? 'undefined' : typeof res}, not a Response`);
+    return { res, threw: false };
+  } catch (e) {
+    log(`tsgi: app error on ${req.method} ${uri}: ${describeError(e)}`);
+    const res = new Response('Internal Server Error\n', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+    return { res, threw: true };
+  }
+}
 
 type Chunk = ReadableStreamReadResult<Uint8Array>;
 

@@ -3,23 +3,36 @@
  * here (a single process without --master) or inherited as fds (a worker, or a worker's thread).
  */
 import { readFileSync } from 'node:fs';
-import type { Listener, Runtime } from '../../runtimes/types.ts';
+import type { Conn, Listener, Runtime } from '../../runtimes/types.ts';
 import { ConfigError } from '../config/index.ts';
 import { log } from '../log.ts';
 import { loadApp, type LoadedApp } from './app.ts';
-import { bindSocket, formatAddress, removeSocketFile } from './bind.ts';
+import { bindSocket, formatAddress, parseSocketAddress, removeSocketFile, type SocketAddress } from './bind.ts';
 import { CoreCounters } from './counters.ts';
+import { handleHttpConn, type HttpServerOptions } from './http1.ts';
+import { nativeHandler } from './native-http.ts';
 import { handleUwsgiConn } from './uwsgi.ts';
+
+type ServeHttp = NonNullable<Runtime['serveHttp']>;
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
-export const NOTHING_TO_SERVE = 'nothing to serve on: give --socket ADDRESS (host:port, :port or a UNIX socket path)';
+export const NOTHING_TO_SERVE =
+  'nothing to serve on: give --socket ADDRESS (uwsgi, for nginx), --http-socket ADDRESS (HTTP) or --http ADDRESS (HTTP router); an address is host:port, :port or a UNIX socket path';
+
+export type Proto = 'uwsgi' | 'http';
 
 export interface ServeOptions {
   /** uwsgi protocol sockets (--socket). */
   sockets: string[];
+  /** HTTP sockets (--http-socket). */
+  httpSockets: string[];
+  /** Largest request body on HTTP sockets, 0: no limit (--limit-post). */
+  limitPost: number;
+  /** Keep-alive with HTTP clients (--http-keepalive). */
+  httpKeepalive: boolean;
   app?: string;
   callable?: string;
   chdir?: string;
@@ -51,8 +64,21 @@ export function prepareProcess(options: ServeOptions, cwd: string): string {
   return process.cwd();
 }
 
-/** Where a core accepts: a socket to bind, or an inherited fd with how to show it. */
-export type SocketSource = { spec: string } | { spec: string; fd: number; display: string };
+/**
+ * Where a core accepts: a socket to bind here (a single process), an inherited fd, or a TCP
+ * port every worker binds with SO_REUSEPORT for the runtime's own HTTP server (Bun, Deno).
+ */
+export type FdSource = { proto: Proto; spec: string; fd: number; display: string };
+export type ReuseSource = { proto: 'http'; spec: string; reuse: { host: string; port: number }; display: string };
+export type SocketSource = { proto: Proto; spec: string } | FdSource | ReuseSource;
+
+/** Every socket of the options, in the order they are numbered in logs and stats. */
+export function socketSpecs(options: ServeOptions): Array<{ proto: Proto; spec: string }> {
+  return [
+    ...options.sockets.map((spec) => ({ proto: 'uwsgi' as const, spec })),
+    ...options.httpSockets.map((spec) => ({ proto: 'http' as const, spec })),
+  ];
+}
 
 export interface ServingCore {
   app: LoadedApp;
@@ -72,22 +98,45 @@ export async function startCore(
 ): Promise<ServingCore> {
   const app = await loadApp(options.app, options.callable, appDir);
   const counters = new CoreCounters(core);
-  const onConn = (conn: Parameters<typeof handleUwsgiConn>[0]) =>
-    handleUwsgiConn(conn, { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs: options.socketTimeout * 1000, counters });
+  const headTimeoutMs = options.socketTimeout * 1000;
+  const onUwsgi = (conn: Conn) => handleUwsgiConn(conn, { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs, counters });
+  const httpOptions: HttpServerOptions = {
+    handler: app.handler,
+    bufferSize: options.bufferSize,
+    limitPost: options.limitPost,
+    headTimeoutMs,
+    keepAlive: options.httpKeepalive,
+    counters,
+  };
+  const onHttp = (conn: Conn) => handleHttpConn(conn, httpOptions);
+  const native = () => nativeHandler(httpOptions);
   const listeners: Listener[] = [];
   const unixPaths: string[] = [];
   try {
     for (const src of sources) {
+      const onConn = src.proto === 'http' ? onHttp : onUwsgi;
+      if ('reuse' in src) {
+        listeners.push(await (rt.serveHttp as ServeHttp)({ ...src.reuse, reusePort: true }, native(), { maxBodySize: options.limitPost }));
+        continue;
+      }
       if ('fd' in src) {
         listeners.push(await rt.listenFd(src.fd, onConn));
+        continue;
+      }
+      const where = (a: SocketAddress) => (a.kind === 'unix' ? `UNIX address ${a.path}` : `TCP address ${formatAddress(a)}`);
+      const target = parseSocketAddress(src.spec, cwd);
+      if (src.proto === 'http' && target.kind === 'tcp' && rt.serveHttp) {
+        const l = await rt.serveHttp({ host: target.host, port: target.port, reusePort: false }, native(), { maxBodySize: options.limitPost });
+        listeners.push(l);
+        const port = l.address.kind === 'tcp' ? l.address.port : target.port;
+        if (!quiet) log(`${src.proto} socket ${listeners.length - 1} bound to ${where({ ...target, port })} (${rt.name}'s own HTTP server)`);
         continue;
       }
       const s = await bindSocket(rt, src.spec, cwd, onConn, { mode: options.chmodSocket, backlog: options.listen });
       listeners.push(s.listener);
       if (s.address.kind === 'unix') unixPaths.push(s.address.path);
-      const where = s.address.kind === 'unix' ? `UNIX address ${s.address.path}` : `TCP address ${formatAddress(s.address)}`;
       const mode = s.address.kind === 'unix' && options.chmodSocket !== undefined ? ` (mode ${options.chmodSocket.toString(8)})` : '';
-      if (!quiet) log(`uwsgi socket ${listeners.length - 1} bound to ${where}${mode}`);
+      if (!quiet) log(`${src.proto} socket ${listeners.length - 1} bound to ${where(s.address)}${mode}`);
     }
   } catch (e) {
     await Promise.all(listeners.map((l) => l.close()));

@@ -14,7 +14,7 @@ import {
 } from '../codec/index.ts';
 import { describeError, log } from '../log.ts';
 import type { FetchHandler } from './app.ts';
-import { writeBody } from './respond.ts';
+import { callApp, writeBody } from './respond.ts';
 
 export interface RequestCounters {
   /** A request was handed to the app; returns its id for finished(). */
@@ -191,16 +191,9 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
     const counters = options.counters;
     const uri = getVar(vars as UwsgiVars, 'REQUEST_URI') ?? req.url;
     const id = counters?.started(req.method, uri) ?? 0;
-    let res: Response;
-    let threw = false;
-    try {
-      res = await options.handler(req);
-      if (!(res instanceof Response)) throw new TypeError(`the app returned ${res === undefined ? 'undefined' : typeof res}, not a Response`);
-    } catch (e) {
-      threw = true;
-      log(`tsgi: app error on ${req.method} ${uri}: ${describeError(e)}`);
-      res = new Response('Internal Server Error\n', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } });
-    }
+    const answer = await callApp(options.handler, req, uri);
+    const res = answer.res;
+    let threw = answer.threw;
     responding = true;
     // An answer that leaves the request body alone: read the rest of it and drop it as the answer
     // goes out, so neither side waits on the other (nginx sends the whole body before it reads)
