@@ -12,6 +12,7 @@ import { activatedSockets, runLauncher, systemdFds } from './master/launcher.ts'
 import { runMaster } from './master/master.ts';
 import { type ChildState, type MasterOptions, STATE_ENV } from './master/protocol.ts';
 import { runWorker } from './master/worker.ts';
+import { runRouter } from './router/router.ts';
 import { AppLoadError } from './worker/app.ts';
 import { NOTHING_TO_SERVE, prepareProcess, socketSpecs, startCore, VERSION, type ServeOptions, type ServingCore, type SocketSource } from './worker/server.ts';
 
@@ -32,6 +33,7 @@ export function serveOptions(o: TsgiOptions): ServeOptions {
     httpSockets: o.httpSocket,
     limitPost: o.limitPost,
     httpKeepalive: o.httpKeepalive,
+    mounts: o.mount,
     app: o.app,
     callable: o.callable,
     chdir: o.chdir,
@@ -56,6 +58,7 @@ export function masterOptions(o: TsgiOptions): MasterOptions {
     touchReload: o.touchReload,
     pidfile: o.pidfile,
     stats: o.stats ? { address: o.stats, http: o.statsHttp, minified: o.statsMinified } : undefined,
+    http: o.http ? { address: o.http, timeout: o.httpTimeout, staticMaps: o.staticMap } : undefined,
   };
 }
 
@@ -69,6 +72,7 @@ export async function main(argv: string[]): Promise<void> {
   if (inherited) {
     delete process.env[STATE_ENV];
     const state = JSON.parse(inherited) as ChildState;
+    if (state.role === 'router') return runRouter(rt, state);
     return state.role === 'master' ? runMaster(rt, state) : runWorker(rt, state);
   }
 
@@ -96,8 +100,8 @@ export async function main(argv: string[]): Promise<void> {
   const serve = serveOptions(options);
   const cwd = process.cwd();
   // uWSGI runs several processes only under a master; tsgi starts one for --processes > 1 too.
-  if (options.master || options.processes > 1 || options.threads > 1 || options.stats) {
-    if (!options.master) log('--processes, --threads above 1 and --stats need a master: starting one (add --master to say so)');
+  if (options.master || options.processes > 1 || options.threads > 1 || options.stats || options.http) {
+    if (!options.master) log('--processes, --threads above 1, --stats and --http need a master: starting one (add --master to say so)');
     try {
       return await runLauncher(rt, serve, masterOptions(options), cwd);
     } catch (e) {
@@ -140,7 +144,7 @@ async function runSingle(rt: Runtime, serve: ServeOptions, cwd: string): Promise
   rt.onSignal('SIGINT', () => stop('SIGINT', 60_000));
   rt.onSignal('SIGQUIT', () => stop('SIGQUIT', 0));
   rt.onSignal('SIGHUP', () => log('SIGHUP: reloading needs --master; ignored'));
-  log(`app 0 (${core.app.file}, callable: ${core.app.callable}) ready in ${Date.now() - started} ms`);
+  core.apps.forEach((a, i) => log(`app ${i} (mountpoint='${a.prefix}', ${a.file}, callable: ${a.callable}) ready in ${Date.now() - started} ms`));
   log(`tsgi is ready: pid ${rt.pid}, 1 process (no master), ${rt.name} ${rt.version}`);
 
 }

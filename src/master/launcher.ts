@@ -11,9 +11,12 @@ import type { InheritableSocket, Runtime, Signal } from '../../runtimes/types.ts
 import { ConfigError } from '../config/index.ts';
 import { log } from '../log.ts';
 import { bindWith, formatAddress } from '../worker/bind.ts';
-import { NOTHING_TO_SERVE, socketSpecs, type ServeOptions } from '../worker/server.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NOTHING_TO_SERVE, type Proto, socketSpecs, type ServeOptions } from '../worker/server.ts';
 import { runMaster } from './master.ts';
-import { type ChildState, type InheritedSocket, type MasterOptions, STATE_ENV } from './protocol.ts';
+import { type ChildState, type InheritedSocket, type MasterOptions, type RouterState, STATE_ENV } from './protocol.ts';
 
 /** systemd socket activation: fds 3… when LISTEN_PID is this process. */
 export function systemdFds(pid: number, env: Record<string, string | undefined>): number[] | null {
@@ -55,38 +58,50 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
   }
 
   const specs = socketSpecs(serve);
-  if (specs.length === 0) {
+  if (specs.length === 0 && !master.http) {
     throw new ConfigError(NOTHING_TO_SERVE);
   }
   const sockets: InheritedSocket[] = [];
   const handles: InheritableSocket[] = [];
+  let router: RouterState | undefined;
+
+  /** Bind one socket: an fd for the children, or (the runtime's own HTTP server) a port to share. */
+  async function bindOne(proto: Proto, spec: string, what: string): Promise<{ socket: InheritedSocket; port: number }> {
+    const { address, bound: handle } = await bindWith(rt, spec, cwd, (t) => rt.bindInheritable(t, { backlog: serve.listen }), {
+      mode: serve.chmodSocket,
+      backlog: serve.listen,
+    });
+    const actual = address.kind === 'tcp' && handle.address.kind === 'tcp' ? { ...address, port: handle.address.port } : address;
+    const port = actual.kind === 'tcp' ? actual.port : 0;
+    const display = actual.kind === 'unix' ? `UNIX address ${actual.path}` : `TCP address ${formatAddress(actual)}`;
+    if (proto === 'http' && actual.kind === 'tcp' && rt.serveHttp) {
+      // The runtime's own HTTP server takes no fd: each process binds the port with
+      // SO_REUSEPORT. Binding it here first makes "address in use" fail now, with one line.
+      await handle.close();
+      log(`${what} bound to ${display} (${rt.name}'s own HTTP server, SO_REUSEPORT)`);
+      return { socket: { proto, spec, reuse: { host: actual.host, port }, display }, port };
+    }
+    const mode = actual.kind === 'unix' && serve.chmodSocket !== undefined ? ` (mode ${serve.chmodSocket.toString(8)})` : '';
+    log(`${what} bound to ${display}${mode}`);
+    handles.push(handle);
+    return { socket: { proto, spec, fd: 2 + handles.length, display, unixPath: actual.kind === 'unix' ? actual.path : undefined }, port };
+  }
+
   try {
-    for (const { proto, spec } of specs) {
-      const { address, bound: handle } = await bindWith(rt, spec, cwd, (t) => rt.bindInheritable(t, { backlog: serve.listen }), {
-        mode: serve.chmodSocket,
-        backlog: serve.listen,
-      });
-      const actual = address.kind === 'tcp' && handle.address.kind === 'tcp' ? { ...address, port: handle.address.port } : address;
-      const display = actual.kind === 'unix' ? `UNIX address ${actual.path}` : `TCP address ${formatAddress(actual)}`;
-      if (proto === 'http' && actual.kind === 'tcp' && rt.serveHttp) {
-        // The runtime's own HTTP server takes no fd: each worker binds the port with
-        // SO_REUSEPORT. Binding it here first makes "address in use" fail now, with one line.
-        await handle.close();
-        log(`${proto} socket ${sockets.length} bound to ${display} (${rt.name}'s own HTTP server in each worker, SO_REUSEPORT)`);
-        sockets.push({ proto, spec, reuse: { host: actual.host, port: actual.port }, display });
-        continue;
-      }
-      const mode = actual.kind === 'unix' && serve.chmodSocket !== undefined ? ` (mode ${serve.chmodSocket.toString(8)})` : '';
-      log(`${proto} socket ${sockets.length} bound to ${display}${mode}`);
-      sockets.push({ proto, spec, fd: 3 + handles.length, display, unixPath: actual.kind === 'unix' ? actual.path : undefined });
-      handles.push(handle);
+    for (const { proto, spec } of specs) sockets.push((await bindOne(proto, spec, `${proto} socket ${sockets.length}`)).socket);
+    if (master.http) {
+      const { socket: listen, port } = await bindOne('http', master.http.address, 'http router');
+      // The workers' side of the router: a uwsgi socket in a directory only we can enter.
+      const upstream = join(mkdtempSync(join(tmpdir(), 'tsgi-')), 'uwsgi.sock');
+      sockets.push((await bindOne('uwsgi', upstream, `uwsgi socket ${sockets.length} (the router's, internal)`)).socket);
+      router = { listen, upstream, port, timeout: master.http.timeout, staticMaps: master.http.staticMaps };
     }
   } catch (e) {
     await Promise.all(handles.map((h) => h.close()));
     throw e;
   }
 
-  const state: ChildState = { role: 'master', serve, master, sockets, cwd };
+  const state: ChildState = { role: 'master', serve, master, sockets, cwd, router };
   const child = rt.spawnSelf({
     args: [process.argv[1]],
     env: { ...(process.env as Record<string, string>), [STATE_ENV]: JSON.stringify(state) },

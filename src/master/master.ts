@@ -3,8 +3,9 @@
  * workers, respawns the dead, reloads gracefully, cuts stuck requests (harakiri), recycles
  * workers (max-requests, reload-on-rss) and answers signals.
  */
-import { statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { type RouterSupervisor, superviseRouter } from '../router/supervise.ts';
 import type { Child, Runtime } from '../../runtimes/types.ts';
 import { log } from '../log.ts';
 import { removeSocketFile } from '../worker/bind.ts';
@@ -65,13 +66,16 @@ const sum = (t: CoreTotals[], k: 'requests' | 'exceptions' | 'tx' | 'totalMs') =
 export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   const m = state.master;
   const entry = process.argv[1];
-  const fds = state.sockets.flatMap((s) => ('fd' in s ? [s.fd] : []));
+  // Every fd the launcher handed over (3, 4, …), the router's too: children get them all, at the same numbers.
+  const all = state.router ? [...state.sockets, state.router.listen] : state.sockets;
+  const fds = all.flatMap((s) => ('fd' in s ? [s.fd] : [])).sort((a, b) => a - b);
   const slots: Slot[] = [];
   const alive = new Set<Worker>();
   let stopping = false;
   let reloading = false;
   let announced = false;
   const parent = rt.parentChannel();
+  let router: RouterSupervisor | null = null;
 
   if (m.pidfile) writeFileSync(m.pidfile, `${rt.pid}\n`);
   log(`tsgi master (pid: ${rt.pid}) on ${rt.name} ${rt.version}: ${m.processes} worker(s) × ${m.threads} core(s)`);
@@ -112,10 +116,8 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
         w.loadMs = msg.loadMs;
         slot.failures = 0;
         log(`tsgi worker ${slot.id} (pid: ${w.pid}) ready in ${w.readyAt - w.spawnedAt} ms (app loaded in ${msg.loadMs} ms)`);
-        if (!announced && slots.every((s) => s.current?.readyAt)) {
-          announced = true;
-          log(`tsgi is ready: master pid ${rt.pid}, ${m.processes} worker(s) × ${m.threads} core(s), ${rt.name} ${rt.version}`);
-        }
+        announce();
+        tellRouter();
         if (w.replaces) {
           // Reload: the fresh worker takes over the slot, the old one finishes and leaves.
           retire(w.replaces);
@@ -147,6 +149,17 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     }
   }
 
+  /** Once every worker (and the router) is up: the line scripts and tests wait for. */
+  function announce(): void {
+    if (announced || !slots.every((s) => s.current?.readyAt) || (router && !router.ready())) return;
+    announced = true;
+    log(`tsgi is ready: master pid ${rt.pid}, ${m.processes} worker(s) × ${m.threads} core(s)${router ? ', http router' : ''}, ${rt.name} ${rt.version}`);
+  }
+
+  function tellRouter(): void {
+    router?.workers([...alive].filter((w) => w.readyAt !== null && !w.retiring).length);
+  }
+
   function retire(w: Worker): void {
     if (w.retiring) return;
     w.retiring = true;
@@ -162,6 +175,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
 
   function onExit(slot: Slot, w: Worker, how: { code: number | null; signal: string | null }): void {
     alive.delete(w);
+    tellRouter();
     slot.past = addTotals(slot.past, w.totals);
     if (stopping) return;
     const what = how.signal ? `killed by ${how.signal}` : `exit code ${how.code}`;
@@ -292,6 +306,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     if (stopping) {
       log(`${signal} again: stopping now`);
       for (const w of alive) w.child.kill('SIGKILL');
+      void router?.stop(false);
       return finish(1);
     }
     stopping = true;
@@ -301,11 +316,12 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
       if (graceful) w.child.send({ t: 'stop' } satisfies MasterMessage);
       else w.child.kill('SIGKILL');
     }
-    const all = Promise.all(workers.map((w) => w.child.exited));
+    const all = Promise.all([...workers.map((w) => w.child.exited), router?.stop(graceful)]);
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), m.reloadMercy * 1000));
     if ((await Promise.race([all, timeout])) === 'timeout') {
       log(`workers still running after --reload-mercy ${m.reloadMercy} s: killing them`);
       for (const w of alive) w.child.kill('SIGKILL');
+      void router?.stop(false);
       await all;
     }
     finish(0);
@@ -313,6 +329,8 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
 
   function finish(code: number): void {
     if (stats) stopStatsServer(stats);
+    // The router's internal socket lives in a directory of its own.
+    if (state.router) rmSync(dirname(state.router.upstream), { recursive: true, force: true });
     if (state.serve.vacuum) {
       for (const s of state.sockets) if (s.unixPath) removeSocketFile(s.unixPath);
       if (m.pidfile) {
@@ -350,6 +368,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
       return finish(1);
     }
   }
+  if (state.router) router = superviseRouter(rt, state, entry, fds, () => stopping, announce);
   for (let id = 1; id <= m.processes; id++) {
     const slot: Slot = { id, current: null, respawns: 0, harakiris: 0, failures: 0, past: emptyTotals(), seenRequests: 0 };
     slots.push(slot);

@@ -20,6 +20,8 @@ export interface MasterOptions {
   reloadMercy: number;
   touchReload: string[];
   pidfile?: string;
+  /** --http ADDR: a router process in front of the workers (--http-timeout, --static-map). */
+  http?: { address: string; timeout: number; staticMaps: string[] };
   /** --stats ADDR, served by the master (--stats-http, --stats-minified). */
   stats?: { address: string; http: boolean; minified: boolean };
 }
@@ -33,7 +35,9 @@ export interface MasterOptions {
 export type InheritedSocket = (FdSource | ReuseSource) & { unixPath?: string };
 
 export interface ChildState {
-  role: 'master' | 'worker';
+  role: 'master' | 'worker' | 'router';
+  /** With --http: what the router process needs. */
+  router?: RouterState;
   serve: ServeOptions;
   master: MasterOptions;
   sockets: InheritedSocket[];
@@ -42,6 +46,23 @@ export interface ChildState {
   /** The directory tsgi was started in. */
   cwd: string;
 }
+
+/** The --http router: where it listens, where the workers are, what it serves itself. */
+export interface RouterState {
+  /** The --http socket (never given to workers). */
+  listen: InheritedSocket;
+  /** The workers' internal uwsgi socket (a UNIX socket in a private temp directory). */
+  upstream: string;
+  /** The --http socket's TCP port (0 for a UNIX socket), for SERVER_PORT. */
+  port: number;
+  /** --http-timeout, seconds. */
+  timeout: number;
+  /** --static-map /PREFIX=DIR entries. */
+  staticMaps: string[];
+}
+
+/** Master → router: how many workers are ready (0: answer 502 at once), or stop. */
+export type RouterMessage = { t: 'workers'; ready: number } | { t: 'stop' };
 
 export const STATE_ENV = 'TSGI_STATE';
 

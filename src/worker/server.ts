@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Conn, Listener, Runtime } from '../../runtimes/types.ts';
 import { ConfigError } from '../config/index.ts';
 import { log } from '../log.ts';
-import { loadApp, type LoadedApp } from './app.ts';
+import { loadApps, mountHandler, type MountedApp } from './mount.ts';
 import { bindSocket, formatAddress, parseSocketAddress, removeSocketFile, type SocketAddress } from './bind.ts';
 import { CoreCounters } from './counters.ts';
 import { handleHttpConn, type HttpServerOptions } from './http1.ts';
@@ -44,6 +44,8 @@ export interface ServeOptions {
   socketTimeout: number;
   /** Listen backlog (--listen). */
   listen?: number;
+  /** Other apps, /PREFIX=FILE (--mount). */
+  mounts: string[];
   /** KEY=VALUE pairs for the app's environment (--env). */
   env: string[];
 }
@@ -81,7 +83,8 @@ export function socketSpecs(options: ServeOptions): Array<{ proto: Proto; spec: 
 }
 
 export interface ServingCore {
-  app: LoadedApp;
+  /** The apps, longest mountpoint first; the --app has prefix "". */
+  apps: MountedApp[];
   counters: CoreCounters;
   /** Stop accepting, then wait up to `mercyMs` for requests in flight. False if some did not finish. */
   stop(mercyMs: number): Promise<boolean>;
@@ -96,7 +99,8 @@ export async function startCore(
   core: number,
   quiet = false,
 ): Promise<ServingCore> {
-  const app = await loadApp(options.app, options.callable, appDir);
+  const apps = await loadApps(options.app, options.mounts, options.callable, appDir);
+  const app = { handler: mountHandler(apps) };
   const counters = new CoreCounters(core);
   const headTimeoutMs = options.socketTimeout * 1000;
   const onUwsgi = (conn: Conn) => handleUwsgiConn(conn, { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs, counters });
@@ -144,7 +148,7 @@ export async function startCore(
     throw e;
   }
   return {
-    app,
+    apps,
     counters,
     async stop(mercyMs: number) {
       await Promise.all(listeners.map((l) => l.close()));

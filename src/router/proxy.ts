@@ -1,0 +1,214 @@
+/**
+ * The --http router's client side: one request → one uwsgi connection to the workers' internal
+ * socket (the workers share it, so the kernel balances), the vars nginx's uwsgi_params would
+ * send, the body streamed after them, and the worker's raw HTTP/1.1 answer read back into a
+ * Response whose body streams with backpressure both ways.
+ *
+ * 502 when no worker is ready or the socket cannot be reached, or when a worker closes without
+ * answering; 504 when no answer head arrives within --http-timeout.
+ */
+import type { Conn, Peer } from '../../runtimes/types.ts';
+import { encodePacket, latin1, requestToVars, type UwsgiVars } from '../codec/index.ts';
+import { log } from '../log.ts';
+
+export interface ProxyOptions {
+  /** Open a connection to the workers. */
+  connect(): Promise<Conn>;
+  /** How the workers' socket is shown in error pages and logs. */
+  upstream: string;
+  /** Workers ready to answer; 0 → 502 at once (they are starting, or failing to). */
+  readyWorkers(): number;
+  /** --http-timeout in ms: the wait for the worker's answer head. */
+  timeoutMs: number;
+  /** The router's own port, for SERVER_PORT. */
+  serverPort: number;
+}
+
+/** Answer heads from a worker are small; a bigger one is a broken worker. */
+const MAX_ANSWER_HEAD = 64 * 1024;
+
+export function gatewayError(status: 502 | 504, why: string): Response {
+  const title = status === 502 ? '502 Bad Gateway' : '504 Gateway Timeout';
+  const body = `<!doctype html><title>${title}</title><h1>${title}</h1><p>tsgi http router: ${why.replace(/[<&]/g, (c) => (c === '<' ? '&lt;' : '&amp;'))}</p>\n`;
+  return new Response(body, { status, headers: { 'content-type': 'text/html; charset=utf-8' } });
+}
+
+/** The uwsgi vars for a request: nginx's set, SCRIPT_NAME/PATH_INFO split at a mountpoint. */
+function varsFor(req: Request, peer: Peer, scriptName: string, serverPort: number, bodyLength: number | null): UwsgiVars {
+  const url = new URL(req.url);
+  const vars = requestToVars(req, {
+    remoteAddr: peer.address,
+    remotePort: peer.port,
+    serverName: url.hostname,
+    serverPort,
+    scheme: url.protocol === 'https:' ? 'https' : 'http',
+  });
+  const out: UwsgiVars = [];
+  for (const v of vars) {
+    // The body goes with its length: the worker reads exactly CONTENT_LENGTH bytes.
+    if (v[0] === 'HTTP_TRANSFER_ENCODING') continue;
+    if (v[0] === 'CONTENT_LENGTH' && bodyLength !== null) out.push(['CONTENT_LENGTH', String(bodyLength)]);
+    else if (v[0] === 'PATH_INFO' && scriptName) out.push(['SCRIPT_NAME', scriptName], ['PATH_INFO', v[1].slice(scriptName.length) || '/']);
+    else out.push(v);
+  }
+  return out;
+}
+
+interface AnswerHead {
+  status: number;
+  statusText: string;
+  headers: Headers;
+}
+
+function parseAnswerHead(text: string): AnswerHead {
+  const lines = text.split('\r\n');
+  const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(lines[0]);
+  if (!m) throw new Error(`not an HTTP answer: ${JSON.stringify(lines[0].slice(0, 60))}`);
+  const headers = new Headers();
+  for (let i = 1; i < lines.length; i++) {
+    const colon = lines[i].indexOf(':');
+    if (colon <= 0) throw new Error(`malformed header line ${JSON.stringify(lines[i].slice(0, 60))}`);
+    headers.append(lines[i].slice(0, colon).trim(), lines[i].slice(colon + 1).trim());
+  }
+  return { status: Number(m[1]), statusText: m[2] ?? '', headers };
+}
+
+/** Send the request body (if any) after the vars, with backpressure. */
+async function sendBody(conn: Conn, body: Uint8Array | ReadableStream<Uint8Array> | null): Promise<void> {
+  if (body === null) return;
+  if (body instanceof Uint8Array) {
+    conn.write(body);
+    return;
+  }
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) return;
+      if (!conn.write(r.value)) await conn.drained();
+    }
+  } catch (e) {
+    // The client went away mid-body: the worker must not wait for the rest.
+    log(`tsgi http router: request body failed: ${(e as Error).message}`);
+    conn.destroy();
+  }
+}
+
+export async function forward(req: Request, peer: Peer, scriptName: string, o: ProxyOptions): Promise<Response> {
+  if (o.readyWorkers() === 0) {
+    return gatewayError(502, 'no worker is ready to answer (they are starting, or their app fails to load: see the tsgi log)');
+  }
+  let body: Uint8Array | ReadableStream<Uint8Array> | null = null;
+  let length: number | null = null;
+  if (req.body !== null && req.method !== 'GET' && req.method !== 'HEAD') {
+    if (req.headers.has('content-length')) body = req.body;
+    else {
+      // A chunked upload: the uwsgi protocol needs its length first, so it is read whole here.
+      body = new Uint8Array(await req.arrayBuffer());
+      length = body.length;
+    }
+  }
+  const vars = varsFor(req, peer, scriptName, o.serverPort, length);
+
+  let conn: Conn;
+  try {
+    conn = await o.connect();
+  } catch (e) {
+    log(`tsgi http router: cannot reach the workers at ${o.upstream}: ${(e as Error).message}`);
+    return gatewayError(502, `cannot reach the workers at ${o.upstream}: ${(e as Error).message}`);
+  }
+
+  return new Promise<Response>((resolve) => {
+    let head: Uint8Array | null = null;
+    let stream: ReadableStreamDefaultController<Uint8Array> | null = null;
+    let answered = false;
+    const timer = setTimeout(() => {
+      if (answered) return;
+      answered = true;
+      log(`tsgi http router: no answer from a worker within --http-timeout ${o.timeoutMs / 1000} s: ${req.method} ${req.url}`);
+      conn.destroy();
+      resolve(gatewayError(504, `no answer from a worker within --http-timeout ${o.timeoutMs / 1000} s`));
+    }, o.timeoutMs);
+    const fail = (why: string) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      log(`tsgi http router: ${why}: ${req.method} ${req.url}`);
+      conn.destroy();
+      resolve(gatewayError(502, why));
+    };
+
+    conn.onData = (chunk) => {
+      if (stream) {
+        stream.enqueue(chunk);
+        if ((stream.desiredSize ?? 0) <= 0) conn.pause();
+        return;
+      }
+      if (answered) return;
+      const all: Uint8Array = head === null ? chunk : new Uint8Array(head.length + chunk.length);
+      if (head !== null) {
+        all.set(head);
+        all.set(chunk, head.length);
+      }
+      head = all;
+      let end = -1;
+      for (let i = all.indexOf(13); i !== -1 && i + 3 < all.length; i = all.indexOf(13, i + 1)) {
+        if (all[i + 1] === 10 && all[i + 2] === 13 && all[i + 3] === 10) {
+          end = i;
+          break;
+        }
+      }
+      if (end === -1) {
+        if (all.length > MAX_ANSWER_HEAD) fail(`a worker sent an answer head above ${MAX_ANSWER_HEAD} bytes`);
+        return;
+      }
+      let parsed: AnswerHead;
+      try {
+        parsed = parseAnswerHead(latin1(all, 0, end));
+      } catch (e) {
+        return fail(`a worker sent a malformed answer: ${(e as Error).message}`);
+      }
+      answered = true;
+      clearTimeout(timer);
+      const rest = all.subarray(end + 4);
+      const noBody = req.method === 'HEAD' || parsed.status === 204 || parsed.status === 304 || parsed.status < 200;
+      let responseBody: ReadableStream<Uint8Array> | null = null;
+      if (!noBody) {
+        responseBody = new ReadableStream<Uint8Array>(
+          {
+            start(controller) {
+              stream = controller;
+              if (rest.length > 0) controller.enqueue(rest.slice());
+            },
+            pull() {
+              conn.resume();
+            },
+            cancel() {
+              // The client went away: so does the worker's connection.
+              stream = null;
+              conn.destroy();
+            },
+          },
+          { highWaterMark: 64 * 1024, size: (c) => c.byteLength },
+        );
+      }
+      resolve(new Response(responseBody, { status: parsed.status, statusText: parsed.statusText, headers: parsed.headers }));
+    };
+    // The worker closes the connection after its answer: that ends the body.
+    conn.onEnd = () => {
+      if (!answered) return fail('a worker closed the connection without answering (did it die? see the tsgi log)');
+      stream?.close();
+      stream = null;
+    };
+    conn.onClose = (error) => {
+      if (!answered) return fail(`a worker closed the connection without answering${error ? ` (${error.message})` : ''}`);
+      if (stream) {
+        if (error) stream.error(error);
+        else stream.close();
+        stream = null;
+      }
+    };
+    conn.write(encodePacket(vars));
+    void sendBody(conn, body);
+  });
+}

@@ -1,0 +1,95 @@
+/**
+ * The --http router process: uWSGI's HTTP router, a Hono app on the runtime's HTTP server in
+ * front of the workers. --static-map prefixes are answered here from disk (src/router/static.ts);
+ * --mount prefixes and everything else go to the workers over uwsgi (proxy.ts), with SCRIPT_NAME
+ * and PATH_INFO split at the mountpoint. The master supervises it like a worker: it respawns it
+ * when it dies and tells it how many workers are ready.
+ */
+import { Hono } from 'hono';
+import type { HttpHandler, Listener, Peer, Runtime } from '../../runtimes/types.ts';
+import { describeError, log } from '../log.ts';
+import type { ChildState, RouterMessage } from '../master/protocol.ts';
+import { CoreCounters } from '../worker/counters.ts';
+import { handleHttpConn, type HttpServerOptions } from '../worker/http1.ts';
+import { parseMount } from '../worker/mount.ts';
+import { nativeHandler } from '../worker/native-http.ts';
+import { forward, type ProxyOptions } from './proxy.ts';
+import { parseStaticMap, staticMap } from './static.ts';
+
+type Env = { Bindings: { peer: Peer } };
+
+/** The router's Hono app: static maps first, then one route per mountpoint, then the rest. */
+export function routerApp(staticMaps: Array<{ prefix: string; dir: string }>, mountpoints: string[], proxy: ProxyOptions): Hono<Env> {
+  const app = new Hono<Env>();
+  for (const s of staticMaps) app.use(staticMap(s.prefix, s.dir));
+  // Longest first: /api/v2 before /api.
+  for (const p of [...mountpoints].sort((a, b) => b.length - a.length)) {
+    app.all(p, (c) => forward(c.req.raw, c.env.peer, p, proxy));
+    app.all(`${p}/*`, (c) => forward(c.req.raw, c.env.peer, p, proxy));
+  }
+  app.all('*', (c) => forward(c.req.raw, c.env.peer, '', proxy));
+  return app;
+}
+
+export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
+  const r = state.router;
+  const channel = rt.parentChannel();
+  if (!r || !channel) {
+    log('tsgi http router: started without a master; exiting');
+    return rt.exit(1);
+  }
+  const serve = state.serve;
+  // -1: not told yet; the workers may well be up (the router respawned): try them.
+  let ready = -1;
+  let listener: Listener;
+  const counters = new CoreCounters(0);
+  try {
+    const statics = r.staticMaps.map((s) => parseStaticMap(s, state.cwd));
+    const mountpoints = serve.mounts.map((m) => parseMount(m).prefix);
+    const listen = r.listen;
+    const proxy: ProxyOptions = {
+      connect: () => rt.connectUnix(r.upstream),
+      upstream: r.upstream,
+      readyWorkers: () => ready,
+      timeoutMs: r.timeout * 1000,
+      serverPort: r.port,
+    };
+    const app = routerApp(statics, mountpoints, proxy);
+    const handler: HttpHandler = (req, peer) => app.fetch(req, { peer });
+    const options: HttpServerOptions = {
+      handler,
+      bufferSize: serve.bufferSize,
+      limitPost: serve.limitPost,
+      headTimeoutMs: serve.socketTimeout * 1000,
+      keepAlive: serve.httpKeepalive,
+      counters,
+    };
+    listener =
+      'reuse' in listen && rt.serveHttp
+        ? await rt.serveHttp({ ...listen.reuse, reusePort: true }, nativeHandler(options), { maxBodySize: serve.limitPost })
+        : await rt.listenFd((listen as { fd: number }).fd, (conn) => handleHttpConn(conn, options));
+  } catch (e) {
+    log(`tsgi http router (pid: ${rt.pid}): ${describeError(e)}`);
+    return rt.exit(1);
+  }
+
+  let stopping = false;
+  const stop = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    if (why) log(`tsgi http router (pid: ${rt.pid}): ${why}`);
+    await listener.close();
+    await counters.idle(state.master.workerReloadMercy * 1000);
+    rt.exit(0);
+  };
+  rt.onSignal('SIGINT', () => {});
+  rt.onSignal('SIGHUP', () => {});
+  rt.onSignal('SIGTERM', () => void stop('SIGTERM: stopping gracefully'));
+  channel.onMessage = (raw) => {
+    const m = raw as RouterMessage;
+    if (m.t === 'workers') ready = m.ready;
+    else if (m.t === 'stop') void stop('');
+  };
+  channel.onDisconnect = () => void stop('the master is gone: stopping');
+  channel.send({ t: 'ready' });
+}
