@@ -304,7 +304,31 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
     const text = textEncoder.encode(`${e.message}\n`);
     const res = new Response(null, { status: e.status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
     conn.write(concatBytes([encodeResponseHead(res, { method: 'GET', contentLength: text.length, extra: `connection: close\r\n${date()}` }), text]));
-    close(false);
+    linger();
+  }
+
+  /**
+   * Close after a refusal without resetting the connection under the answer: what the client
+   * still sends (the rest of a refused body) is read and dropped until it has been quiet for
+   * 200 ms, 5 s at most. Closing over unread bytes would send a reset, and the client could lose
+   * the answer (seen on Bun).
+   */
+  function linger(): void {
+    state = 'closed';
+    if (timer !== undefined) clearTimeout(timer);
+    const done = () => {
+      clearTimeout(quiet);
+      clearTimeout(cap);
+      conn.end();
+    };
+    let quiet = setTimeout(done, 200);
+    const cap = setTimeout(done, 5000);
+    conn.onData = () => {
+      clearTimeout(quiet);
+      quiet = setTimeout(done, 200);
+    };
+    conn.onEnd = done;
+    conn.resume();
   }
 
   conn.onData = (chunk) => {

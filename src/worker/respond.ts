@@ -7,6 +7,29 @@ import { concatBytes } from '../codec/index.ts';
 import { describeError, log } from '../log.ts';
 
 /**
+ * Bun leaves Content-Type out of the headers of a Response made from a string (Bun.serve adds
+ * text/plain when it sends it); Node and Deno put it in the headers at once. Found by feature,
+ * once: on such a runtime the type comes from the body's Blob, which is known at once for string
+ * and Blob bodies; a streamed body gets none, as everywhere.
+ */
+const LAZY_BODY_TYPE = new Response('x').headers.get('content-type') === null;
+
+async function addBodyType(res: Response): Promise<void> {
+  const copy = res.clone();
+  const blob = await settlesSoon(copy.blob());
+  if (blob === null) {
+    void copy.body?.cancel().catch(() => {});
+    return;
+  }
+  if (!blob.value.type) return;
+  try {
+    res.headers.set('content-type', blob.value.type);
+  } catch {
+    // Immutable headers (a fetch() result): leave them as they are.
+  }
+}
+
+/**
  * Ask the app. A throw, a rejection or something that is not a Response is logged and answered
  * with a 500; `threw` says so (the worker's exception count).
  */
@@ -19,6 +42,7 @@ export async function callApp<P extends unknown[]>(
   try {
     const res = await handler(req, ...rest);
     if (!(res instanceof Response)) throw new TypeError(`the app returned ${res === undefined ? 'undefined' : typeof res}, not a Response`);
+    if (LAZY_BODY_TYPE && res.body !== null && !res.headers.has('content-type')) await addBodyType(res);
     return { res, threw: false };
   } catch (e) {
     log(`tsgi: app error on ${req.method} ${uri}: ${describeError(e)}`);
