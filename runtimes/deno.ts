@@ -251,6 +251,7 @@ export function createDenoRuntime(): Runtime {
     name: 'deno',
     version: Deno.version.deno,
     socketApi: 'Deno.listen',
+    requestSignals: true,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {
       // Deno.listen has no backlog option: the kernel default (SOMAXCONN) applies.
       const l = listen({ hostname: host, port }, onConn, `${host}:${port}`);

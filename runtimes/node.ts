@@ -279,6 +279,7 @@ export function createNodeRuntime(): Runtime {
     name: 'node',
     version: process.versions.node,
     socketApi: 'node:net',
+    requestSignals: false,
     listenTcp: nodeListenTcp,
     listenUnix: nodeListenUnix,
     listenFd: nodeListenFd,

@@ -63,6 +63,7 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
       headTimeoutMs: serve.socketTimeout * 1000,
       keepAlive: serve.httpKeepalive,
       counters,
+      requestSignals: rt.requestSignals,
     };
     listener =
       'reuse' in listen && rt.serveHttp

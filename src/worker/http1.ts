@@ -14,7 +14,7 @@
 import type { Conn, HttpHandler, Peer } from '../../runtimes/types.ts';
 import { bodyAllowed, buildRequest, concatBytes, encodeResponseHead, latin1 } from '../codec/index.ts';
 import { log } from '../log.ts';
-import { callApp, writeBody } from './respond.ts';
+import { callApp, Gone, writeBody } from './respond.ts';
 import type { RequestCounters } from './uwsgi.ts';
 
 export type { HttpHandler, Peer };
@@ -30,6 +30,8 @@ export interface HttpServerOptions {
   /** Keep connections open between requests (--http-keepalive). */
   keepAlive: boolean;
   counters?: RequestCounters;
+  /** Give each Request an AbortSignal that fires when the client goes (Runtime.requestSignals). */
+  requestSignals: boolean;
 }
 
 /** A refusal before the app: status and why (the body the client gets, and the log line). */
@@ -261,7 +263,9 @@ function bodyless(method: string): boolean {
 
 export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
   const peer: Peer = { address: conn.remoteAddress, port: conn.remotePort };
-  const gone = new AbortController();
+  // The request in progress learns when the connection goes: one per request (a kept-alive
+  // connection's single AbortSignal collected a listener per Request following it).
+  let gone = new Gone();
   let pending: Uint8Array | null = null;
   // head: waiting for a request head; body: reading a body; wait: the answer is being made
   // (pipelined bytes wait); closed: nothing more is read.
@@ -273,6 +277,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
   let responding = false;
   let headWritten = false;
   let peerEnded = false;
+  let served = 0;
   let bodyWaiter: (() => void) | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(idle, o.headTimeoutMs);
 
@@ -351,7 +356,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
     stream?.error(new Error('the connection closed'));
     stream = null;
     bodyWaiter?.();
-    if (!gone.signal.aborted) gone.abort(new Error('client closed the connection'));
+    gone.abort();
   };
 
   function pump(): void {
@@ -456,9 +461,10 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
       }
     }
     state = bodyDone ? 'wait' : 'body';
+    if (served++ > 0) gone = new Gone();
     let req: Request;
     try {
-      req = buildRequest(head.method, 'http', head.host, head.target, head.headers, reqBody, gone.signal);
+      req = buildRequest(head.method, 'http', head.host, head.target, head.headers, reqBody, o.requestSignals ? gone.signal() : undefined);
     } catch (e) {
       throw new HttpError(400, (e as Error).message);
     }
@@ -480,6 +486,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
 
   async function respond(req: Request, head: Head): Promise<void> {
     const id = o.counters?.started(req.method, head.target) ?? 0;
+    const signal = gone;
     const { res, threw } = await callApp(o.handler, req, head.target, peer);
     if (state === 'closed' || headWritten) {
       // Refused meanwhile (a body above --limit-post) or the client is gone.
@@ -518,7 +525,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
             frame: chunked ? (c) => concatBytes([textEncoder.encode(`${c.length.toString(16)}\r\n`), c, CRLF]) : undefined,
             trailer: chunked ? () => LAST_CHUNK : undefined,
           },
-          gone.signal,
+          signal,
         );
       }
     } catch (e) {

@@ -7,6 +7,37 @@ import { concatBytes } from '../codec/index.ts';
 import { describeError, log } from '../log.ts';
 
 /**
+ * "The client is gone", for one request: what writeBody watches, and the request's AbortSignal
+ * (req.signal) only when asked for one. Node 20's EventTarget and undici make a Request that
+ * follows a signal cost ≈ 40 µs more (measured: 10 → 49 µs per Request), a listener ≈ 7 µs;
+ * this costs nothing until the client goes.
+ */
+export class Gone {
+  aborted = false;
+  private controller: AbortController | null = null;
+  private listener: (() => void) | null = null;
+
+  /** An AbortSignal that aborts when the client goes (created on first use). */
+  signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.aborted) this.controller.abort(new Error('client closed the connection'));
+    return this.controller.signal;
+  }
+
+  /** Call `f` when the client goes (one listener: the body writer's). */
+  onAbort(f: (() => void) | null): void {
+    this.listener = f;
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.controller?.abort(new Error('client closed the connection'));
+    this.listener?.();
+  }
+}
+
+/**
  * Bun leaves Content-Type out of the headers of a Response made from a string (Bun.serve adds
  * text/plain when it sends it); Node and Deno put it in the headers at once. Found by feature,
  * once: on such a runtime the type comes from the body's Blob, which is known at once for string
@@ -86,20 +117,14 @@ export interface BodyWriter {
  * Write head and body. Resolves with the bytes of body written, after the last byte is queued.
  * Rejects if the body stream fails; the caller decides what to do with the connection then.
  */
-export async function writeBody(
-  conn: Conn,
-  body: ReadableStream<Uint8Array> | null,
-  w: BodyWriter,
-  gone: AbortSignal,
-): Promise<number> {
+export async function writeBody(conn: Conn, body: ReadableStream<Uint8Array> | null, w: BodyWriter, gone: Gone): Promise<number> {
   if (body === null) {
     conn.write(w.head(0));
     return 0;
   }
   const reader = body.getReader();
   // The peer went away: stop the app's stream (a pending read then ends as done).
-  const stop = () => void reader.cancel(gone.reason).catch(() => {});
-  gone.addEventListener('abort', stop, { once: true });
+  gone.onAbort(() => void reader.cancel(new Error('client closed the connection')).catch(() => {}));
   try {
     const first: Chunk = await reader.read();
     if (first.done) {
@@ -132,7 +157,7 @@ export async function writeBody(
     if (w.trailer && !gone.aborted) conn.write(w.trailer());
     return sent;
   } finally {
-    gone.removeEventListener('abort', stop);
+    gone.onAbort(null);
     reader.releaseLock();
   }
 }

@@ -103,7 +103,8 @@ export async function startCore(
   const app = { handler: mountHandler(apps) };
   const counters = new CoreCounters(core);
   const headTimeoutMs = options.socketTimeout * 1000;
-  const onUwsgi = (conn: Conn) => handleUwsgiConn(conn, { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs, counters });
+  const requestSignals = rt.requestSignals;
+  const onUwsgi = (conn: Conn) => handleUwsgiConn(conn, { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs, counters, requestSignals });
   const httpOptions: HttpServerOptions = {
     handler: app.handler,
     bufferSize: options.bufferSize,
@@ -111,6 +112,7 @@ export async function startCore(
     headTimeoutMs,
     keepAlive: options.httpKeepalive,
     counters,
+    requestSignals,
   };
   const onHttp = (conn: Conn) => handleHttpConn(conn, httpOptions);
   const native = () => nativeHandler(httpOptions);

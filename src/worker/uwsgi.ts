@@ -14,7 +14,7 @@ import {
 } from '../codec/index.ts';
 import { describeError, log } from '../log.ts';
 import type { FetchHandler } from './app.ts';
-import { callApp, writeBody } from './respond.ts';
+import { callApp, Gone, writeBody } from './respond.ts';
 
 export interface RequestCounters {
   /** A request was handed to the app; returns its id for finished(). */
@@ -30,6 +30,8 @@ export interface UwsgiServerOptions {
   /** A connection that has not sent its whole request head by then is closed (--socket-timeout). */
   headTimeoutMs: number;
   counters?: RequestCounters;
+  /** Give each Request an AbortSignal that fires when the client goes (Runtime.requestSignals). */
+  requestSignals: boolean;
 }
 
 const textEncoder = new TextEncoder();
@@ -51,7 +53,7 @@ function peer(conn: Conn): string {
 }
 
 export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
-  const gone = new AbortController();
+  const gone = new Gone();
   let vars: UwsgiVars | null = null;
   let contentLength = 0;
   let dispatched = false;
@@ -139,7 +141,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
   conn.onClose = () => {
     clearTimeout(headTimer);
     bodyWaiter?.();
-    if (!gone.signal.aborted) gone.abort(new Error('client closed the connection'));
+    gone.abort();
   };
 
   function takeEarly(): Uint8Array {
@@ -177,7 +179,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
     }
     let req: Request;
     try {
-      req = varsToRequest(v, body, { signal: gone.signal });
+      req = varsToRequest(v, body, options.requestSignals ? { signal: gone.signal() } : {});
     } catch (e) {
       log(`tsgi: bad request from ${peer(conn)}: ${(e as Error).message}`);
       responding = true;
@@ -212,7 +214,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
         conn.write(encodeResponseHead(res, { method }));
         if (res.body) void res.body.cancel().catch(() => {});
       } else {
-        bytes = await writeBody(conn, res.body, { head: (contentLength) => encodeResponseHead(res, { method, contentLength }) }, gone.signal);
+        bytes = await writeBody(conn, res.body, { head: (contentLength) => encodeResponseHead(res, { method, contentLength }) }, gone);
       }
       if (!bodyDone) {
         // The app took part of the body and no more: drop the rest, and close only once it is
