@@ -3,7 +3,7 @@
  * loop (the stream API is ≈2.5× slower, DESIGN.md); node:net only for inherited fds, which
  * Deno.listen cannot take; node:child_process for children.
  */
-import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Runtime, Signal } from './types.ts';
+import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime, Signal } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
 import { LINGER_MS, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild, toBindError } from './node.ts';
 
@@ -217,6 +217,17 @@ function closeListener(l: DenoListener): Promise<void> {
   return Promise.resolve();
 }
 
+/** The client's address, read from Deno's info only when used. */
+class DenoPeer implements Peer {
+  constructor(private readonly info: { remoteAddr: { hostname: string; port: number } }) {}
+  get address(): string {
+    return this.info.remoteAddr.hostname;
+  }
+  get port(): number {
+    return this.info.remoteAddr.port;
+  }
+}
+
 /**
  * Deno.serve on TCP; with reusePort (Linux) several processes share the port — Deno wants
  * --unstable-net for that, which the children get (execArgs). Deno.serve has no body limit:
@@ -233,7 +244,7 @@ function serveHttp(target: NativeHttpTarget, handler: HttpHandler, _options: Nat
         onListen() {},
         onError: (e) => new Response(`Internal Server Error: ${(e as Error).message}\n`, { status: 500 }),
       },
-      (req, info) => handler(req, { address: info.remoteAddr.hostname, port: info.remoteAddr.port }),
+      (req, info) => handler(req, new DenoPeer(info)),
     );
   } catch (e) {
     return Promise.reject(toBindError(e, `${target.host}:${target.port}`));

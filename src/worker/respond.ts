@@ -71,15 +71,24 @@ export async function callApp<P extends unknown[]>(
   ...rest: P
 ): Promise<{ res: Response; threw: boolean }> {
   try {
-    const res = await handler(req, ...rest);
-    if (!(res instanceof Response)) throw new TypeError(`the app returned ${res === undefined ? 'undefined' : typeof res}, not a Response`);
+    const res = checked(await handler(req, ...rest));
     if (LAZY_BODY_TYPE && res.body !== null && !res.headers.has('content-type')) await addBodyType(res);
     return { res, threw: false };
   } catch (e) {
-    log(`tsgi: app error on ${req.method} ${uri}: ${describeError(e)}`);
-    const res = new Response('Internal Server Error\n', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } });
-    return { res, threw: true };
+    return { res: appFailed(req, uri, e), threw: true };
   }
+}
+
+/** The app's answer, or a TypeError saying what it returned instead of a Response. */
+export function checked(res: unknown): Response {
+  if (res instanceof Response) return res;
+  throw new TypeError(`the app returned ${res === undefined ? 'undefined' : typeof res}, not a Response`);
+}
+
+/** Log the app's failure; the 500 the client gets. */
+export function appFailed(req: Request, uri: string, e: unknown): Response {
+  log(`tsgi: app error on ${req.method} ${uri}: ${describeError(e)}`);
+  return new Response('Internal Server Error\n', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } });
 }
 
 type Chunk = ReadableStreamReadResult<Uint8Array>;
