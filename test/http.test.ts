@@ -4,7 +4,7 @@
  * this file. The request set of the nginx → --socket tests, then what only HTTP has: chunked
  * uploads, keep-alive, limits (413, 431), static files, mounts, 502 and 504.
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -239,6 +239,15 @@ describe(`the --http router serves --static-map (${RUNTIME})`, () => {
 });
 
 describe(`the --http router's gateway errors (${RUNTIME})`, () => {
+  test('the router closes its connections to the workers (no fd leak)', async () => {
+    const pid = Number(/spawned tsgi http router \(pid: (\d+)\)/.exec(router.output())?.[1]);
+    const fds = () => readdirSync(`/proc/${pid}/fd`).length;
+    const before = fds();
+    for (let i = 0; i < 300; i++) await (await fetch(`http://127.0.0.1:${port.router}/pid`)).arrayBuffer();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(fds()).toBeLessThan(before + 20);
+  });
+
   test('504 when a worker answers after --http-timeout', async () => {
     const started = Date.now();
     const res = await fetch(`http://127.0.0.1:${port.router}/sleep?ms=6000`);

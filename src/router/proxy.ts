@@ -199,6 +199,8 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
       if (!answered) return fail('a worker closed the connection without answering (did it die? see the tsgi log)');
       stream?.close();
       stream = null;
+      // Our side too: a half-open connection keeps its fd (Bun and Deno do not close it for us).
+      conn.end();
     };
     conn.onClose = (error) => {
       if (!answered) return fail(`a worker closed the connection without answering${error ? ` (${error.message})` : ''}`);
