@@ -158,6 +158,7 @@ class BunPeer implements Peer {
 
 /** Bun.serve on TCP. Its own limits apply too: request heads above 16 KiB get 431 from Bun. */
 function serveHttp(target: NativeHttpTarget, handler: HttpHandler, options: NativeHttpOptions): Promise<Listener> {
+  if (target.kind !== 'tcp') return Promise.reject(new Error(`Bun.serve cannot serve a shared ${target.kind} socket here`));
   let server: BunServer;
   try {
     server = Bun.serve({
@@ -203,6 +204,7 @@ export function createBunRuntime(): Runtime {
       return { address: { kind: 'fd', fd }, close: async () => l.stop() };
     },
     serveHttp,
+    nativeHttpKinds: ['tcp'],
     bindInheritable: nodeBindInheritable,
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,

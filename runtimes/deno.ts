@@ -234,6 +234,7 @@ class DenoPeer implements Peer {
  * the core's handler enforces --limit-post.
  */
 function serveHttp(target: NativeHttpTarget, handler: HttpHandler, _options: NativeHttpOptions): Promise<Listener> {
+  if (target.kind !== 'tcp') return Promise.reject(new Error(`Deno.serve cannot serve a shared ${target.kind} socket here`));
   let server: DenoHttpServer;
   try {
     server = Deno.serve(
@@ -275,6 +276,7 @@ export function createDenoRuntime(): Runtime {
     },
     listenFd: nodeListenFd,
     serveHttp,
+    nativeHttpKinds: ['tcp'],
     bindInheritable: nodeBindInheritable,
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,

@@ -280,6 +280,8 @@ export function createNodeRuntime(): Runtime {
     version: process.versions.node,
     socketApi: 'node:net',
     requestSignals: false,
+    serveHttp: async (target, handler, options) => (await import('./node-http.ts')).nodeServeHttp(target, handler, options),
+    nativeHttpKinds: ['tcp', 'unix', 'fd'],
     listenTcp: nodeListenTcp,
     listenUnix: nodeListenUnix,
     listenFd: nodeListenFd,

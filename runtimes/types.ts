@@ -46,17 +46,23 @@ export interface Peer {
 
 export type HttpHandler = (req: Request, peer: Peer) => Response | Promise<Response>;
 
-/** Where the runtime's own HTTP server listens: TCP (with SO_REUSEPORT for several processes). */
-export interface NativeHttpTarget {
-  host: string;
-  port: number;
-  /** Several processes (and threads) bind the same port; the kernel spreads connections. */
-  reusePort: boolean;
-}
+/**
+ * Where the runtime's own HTTP server listens: TCP (reusePort: several processes and threads
+ * bind the same port, the kernel spreads connections), a UNIX socket path, or an inherited fd.
+ * Runtime.nativeHttpKinds says which a runtime takes.
+ */
+export type NativeHttpTarget =
+  | { kind: 'tcp'; host: string; port: number; reusePort: boolean }
+  | { kind: 'unix'; path: string }
+  | { kind: 'fd'; fd: number };
 
 export interface NativeHttpOptions {
   /** Largest request body (0: no limit): the runtime answers 413 above it, where it can. */
   maxBodySize: number;
+  /** Largest request head the runtime should let through (--buffer-size), where it can be set. */
+  maxHeadSize: number;
+  /** Listen backlog, where the runtime takes one. */
+  backlog?: number;
 }
 
 /** Where a listener is bound, as it is shown to users. */
@@ -151,11 +157,14 @@ export interface Runtime {
   /** Accept on an inherited, already listening socket fd (from a parent or systemd). */
   listenFd(fd: number, onConn: ConnHandler): Promise<Listener>;
   /**
-   * The runtime's own HTTP server on TCP, where it beats HTTP/1.1 parsed in JavaScript over
-   * listenTcp: Bun.serve and Deno.serve. Absent on Node. Neither takes a UNIX socket shared by
-   * several processes nor an fd, so those go through listenFd/listenUnix (DESIGN.md).
+   * The runtime's own HTTP server, which beats HTTP/1.1 parsed in JavaScript over a Conn:
+   * Bun.serve and Deno.serve (TCP only: they take no fd, so a socket shared by several processes
+   * is TCP with SO_REUSEPORT), node:http with Hono's Node adapter (TCP, UNIX, fd). Where the
+   * runtime's server cannot go, tsgi's own HTTP/1.1 server (src/worker/http1.ts) serves.
    */
-  serveHttp?(target: NativeHttpTarget, handler: HttpHandler, options: NativeHttpOptions): Promise<Listener>;
+  serveHttp(target: NativeHttpTarget, handler: HttpHandler, options: NativeHttpOptions): Promise<Listener>;
+  /** The targets serveHttp takes on this runtime. */
+  readonly nativeHttpKinds: ReadonlyArray<NativeHttpTarget['kind']>;
 
   /**
    * Bind a listening socket for children to inherit (the launcher of --master). Connections

@@ -74,7 +74,7 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
     const actual = address.kind === 'tcp' && handle.address.kind === 'tcp' ? { ...address, port: handle.address.port } : address;
     const port = actual.kind === 'tcp' ? actual.port : 0;
     const display = actual.kind === 'unix' ? `UNIX address ${actual.path}` : `TCP address ${formatAddress(actual)}`;
-    if (proto === 'http' && actual.kind === 'tcp' && rt.serveHttp) {
+    if (proto === 'http' && actual.kind === 'tcp' && !rt.nativeHttpKinds.includes('fd')) {
       // The runtime's own HTTP server takes no fd: each process binds the port with
       // SO_REUSEPORT. Binding it here first makes "address in use" fail now, with one line.
       await handle.close();

@@ -65,10 +65,10 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
       counters,
       requestSignals: rt.requestSignals,
     };
-    listener =
-      'reuse' in listen && rt.serveHttp
-        ? await rt.serveHttp({ ...listen.reuse, reusePort: true }, nativeHandler(options), { maxBodySize: serve.limitPost })
-        : await rt.listenFd((listen as { fd: number }).fd, (conn) => handleHttpConn(conn, options));
+    const nativeOptions = { maxBodySize: serve.limitPost, maxHeadSize: serve.bufferSize };
+    if ('reuse' in listen) listener = await rt.serveHttp({ kind: 'tcp', ...listen.reuse, reusePort: true }, nativeHandler(options), nativeOptions);
+    else if (rt.nativeHttpKinds.includes('fd')) listener = await rt.serveHttp({ kind: 'fd', fd: listen.fd }, nativeHandler(options), nativeOptions);
+    else listener = await rt.listenFd(listen.fd, (conn) => handleHttpConn(conn, options));
   } catch (e) {
     log(`tsgi http router (pid: ${rt.pid}): ${describeError(e)}`);
     return rt.exit(1);

@@ -155,20 +155,20 @@ export async function bindWith<T extends Closable>(
   }
 }
 
-export async function bindSocket(
-  rt: Runtime,
-  spec: string,
-  cwd: string,
-  onConn: ConnHandler,
-  options: BindOptions = {},
-): Promise<BoundSocket> {
-  const { address, bound } = await bindWith(
+/** Bind a socket of this process that accepts connections (the runtime's listen). */
+export function bindSocket(rt: Runtime, spec: string, cwd: string, onConn: ConnHandler, options: BindOptions = {}): Promise<BoundSocket> {
+  return bindListener(
     rt,
     spec,
     cwd,
     (t) => (t.kind === 'unix' ? rt.listenUnix(t.path, onConn, options) : rt.listenTcp(t.host, t.port, onConn, options)),
     options,
   );
+}
+
+/** Bind with any listener (the runtime's listen, or its own HTTP server). */
+export async function bindListener(rt: Runtime, spec: string, cwd: string, open: Opener<Listener>, options: BindOptions = {}): Promise<BoundSocket> {
+  const { address, bound } = await bindWith(rt, spec, cwd, open, options);
   const listener: Listener = address.kind === 'unix' ? { address: { kind: 'unix', path: address.path }, close: () => bound.close() } : bound;
   const actual: SocketAddress =
     address.kind === 'tcp' && bound.address.kind === 'tcp' ? { kind: 'tcp', host: address.host, port: bound.address.port } : address;

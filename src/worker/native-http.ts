@@ -41,13 +41,15 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
       return plain(431, `request head above --buffer-size ${o.bufferSize} bytes`);
     }
     let overflow = false;
-    if (o.limitPost > 0 && req.body !== null) {
+    if (o.limitPost > 0) {
+      // Headers only: touching req.body makes Hono's Node adapter build a stream, and a body the
+      // app then ignores was no longer drained by node:http (the kept-alive connection broke).
       const length = req.headers.get('content-length');
       if (length !== null && Number(length) > o.limitPost) {
         log(`tsgi: bad request from ${describe(peer)}: request body of ${length} bytes is above --limit-post ${o.limitPost} (413)`);
         return plain(413, `request body of ${length} bytes is above --limit-post ${o.limitPost}`);
       }
-      if (length === null) {
+      if (length === null && req.headers.has('transfer-encoding') && req.body !== null) {
         let seen = 0;
         const limit = o.limitPost;
         const counted = req.body.pipeThrough(

@@ -3,17 +3,16 @@
  * here (a single process without --master) or inherited as fds (a worker, or a worker's thread).
  */
 import { readFileSync } from 'node:fs';
-import type { Conn, Listener, Runtime } from '../../runtimes/types.ts';
+import type { Conn, Listener, NativeHttpTarget, Runtime } from '../../runtimes/types.ts';
 import { ConfigError } from '../config/index.ts';
 import { log } from '../log.ts';
 import { loadApps, mountHandler, type MountedApp } from './mount.ts';
-import { bindSocket, formatAddress, parseSocketAddress, removeSocketFile, type SocketAddress } from './bind.ts';
+import { bindListener, bindSocket, formatAddress, parseSocketAddress, removeSocketFile } from './bind.ts';
 import { CoreCounters } from './counters.ts';
 import { handleHttpConn, type HttpServerOptions } from './http1.ts';
 import { nativeHandler } from './native-http.ts';
 import { handleUwsgiConn } from './uwsgi.ts';
 
-type ServeHttp = NonNullable<Runtime['serveHttp']>;
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -115,34 +114,39 @@ export async function startCore(
     requestSignals,
   };
   const onHttp = (conn: Conn) => handleHttpConn(conn, httpOptions);
-  const native = () => nativeHandler(httpOptions);
+  const nativeOptions = { maxBodySize: options.limitPost, maxHeadSize: options.bufferSize, backlog: options.listen };
+  const serveNative = (t: NativeHttpTarget) => rt.serveHttp(t, nativeHandler(httpOptions), nativeOptions);
   const listeners: Listener[] = [];
   const unixPaths: string[] = [];
   try {
     for (const src of sources) {
       const onConn = src.proto === 'http' ? onHttp : onUwsgi;
+      // HTTP goes to the runtime's own server wherever it can listen (runtimes/types.ts).
+      const native = (kind: NativeHttpTarget['kind']) => src.proto === 'http' && rt.nativeHttpKinds.includes(kind);
       if ('reuse' in src) {
-        listeners.push(await (rt.serveHttp as ServeHttp)({ ...src.reuse, reusePort: true }, native(), { maxBodySize: options.limitPost }));
+        listeners.push(await serveNative({ kind: 'tcp', ...src.reuse, reusePort: true }));
         continue;
       }
       if ('fd' in src) {
-        listeners.push(await rt.listenFd(src.fd, onConn));
+        listeners.push(native('fd') ? await serveNative({ kind: 'fd', fd: src.fd }) : await rt.listenFd(src.fd, onConn));
         continue;
       }
-      const where = (a: SocketAddress) => (a.kind === 'unix' ? `UNIX address ${a.path}` : `TCP address ${formatAddress(a)}`);
-      const target = parseSocketAddress(src.spec, cwd);
-      if (src.proto === 'http' && target.kind === 'tcp' && rt.serveHttp) {
-        const l = await rt.serveHttp({ host: target.host, port: target.port, reusePort: false }, native(), { maxBodySize: options.limitPost });
-        listeners.push(l);
-        const port = l.address.kind === 'tcp' ? l.address.port : target.port;
-        if (!quiet) log(`${src.proto} socket ${listeners.length - 1} bound to ${where({ ...target, port })} (${rt.name}'s own HTTP server)`);
-        continue;
-      }
-      const s = await bindSocket(rt, src.spec, cwd, onConn, { mode: options.chmodSocket, backlog: options.listen });
+      const bindOptions = { mode: options.chmodSocket, backlog: options.listen };
+      const s = native(parseSocketAddress(src.spec, cwd).kind)
+        ? await bindListener(
+            rt,
+            src.spec,
+            cwd,
+            (t) => serveNative(t.kind === 'unix' ? { kind: 'unix', path: t.path } : { kind: 'tcp', host: t.host, port: t.port, reusePort: false }),
+            bindOptions,
+          )
+        : await bindSocket(rt, src.spec, cwd, onConn, bindOptions);
       listeners.push(s.listener);
       if (s.address.kind === 'unix') unixPaths.push(s.address.path);
+      const where = s.address.kind === 'unix' ? `UNIX address ${s.address.path}` : `TCP address ${formatAddress(s.address)}`;
       const mode = s.address.kind === 'unix' && options.chmodSocket !== undefined ? ` (mode ${options.chmodSocket.toString(8)})` : '';
-      if (!quiet) log(`${src.proto} socket ${listeners.length - 1} bound to ${where(s.address)}${mode}`);
+      const server = native(s.address.kind) ? ` (${rt.name}'s own HTTP server)` : '';
+      if (!quiet) log(`${src.proto} socket ${listeners.length - 1} bound to ${where}${mode}${server}`);
     }
   } catch (e) {
     await Promise.all(listeners.map((l) => l.close()));
