@@ -177,7 +177,7 @@ echo '|---|---|---|---|---|---|'
 measure bare-node 'bare Node (node:cluster + node:http)' node bench/http/node-cluster.mjs "$PORT" "$P"
 measure bare-bun 'bare Bun (Bun.serve, reusePort)' "$BUN" bench/http/bun-serve.ts "$PORT" "$P"
 measure bare-deno 'bare Deno (Deno.serve, reusePort)' "$DENO" run -A --unstable-net bench/http/deno-serve.ts "$PORT" "$P"
-TSGI_ARGS=(--processes "$P" --app examples/hello.ts)
+TSGI_ARGS=(--processes "$P" --app examples/hello.ts --disable-logging)  # uWSGI runs with --disable-logging too
 measure tsgi-http-socket-node 'tsgi --http-socket on Node' node bin/tsgi.js --http-socket "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
 measure tsgi-http-socket-bun 'tsgi --http-socket on Bun' "$BUN" mod.ts --http-socket "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
 measure tsgi-http-socket-deno 'tsgi --http-socket on Deno' "$DENO" run -A mod.ts --http-socket "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"

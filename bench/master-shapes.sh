@@ -13,7 +13,7 @@ tree_rss() { local total=0 p; for p in $(pstree -p -T "$1" | grep -o '([0-9]\+)'
 measure() { # label, processes, threads, command…
   local label=$1 procs=$2 threads=$3; shift 3
   rm -f "$W/app.sock"
-  "$@" --master --processes "$procs" --threads "$threads" --socket "$W/app.sock" --chmod-socket --app examples/hello.ts >"$W/srv.log" 2>&1 &
+  "$@" --master --processes "$procs" --threads "$threads" --socket "$W/app.sock" --chmod-socket --app examples/hello.ts --disable-logging >"$W/srv.log" 2>&1 &
   SRV=$!
   for _ in $(seq 1 300); do grep -q 'tsgi is ready' "$W/srv.log" && break; sleep 0.1; done
   wrk -t2 -c64 -d2s "http://127.0.0.1:$PORT/" >/dev/null

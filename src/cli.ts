@@ -7,7 +7,8 @@ import { getRuntime } from '../runtimes/detect.ts';
 import type { Runtime } from '../runtimes/types.ts';
 import { BindError } from '../runtimes/types.ts';
 import { ConfigError, loadConfig, renderHelp, type TsgiOptions } from './config/index.ts';
-import { describeError, log } from './log.ts';
+import { describeError, log, logTo, reopenLog } from './log.ts';
+import { compileLogFormat } from './worker/reqlog.ts';
 import { activatedSockets, runLauncher, systemdFds } from './master/launcher.ts';
 import { runMaster } from './master/master.ts';
 import { type ChildState, type MasterOptions, STATE_ENV } from './master/protocol.ts';
@@ -34,6 +35,9 @@ export function serveOptions(o: TsgiOptions): ServeOptions {
     limitPost: o.limitPost,
     httpKeepalive: o.httpKeepalive,
     mounts: o.mount,
+    disableLogging: o.disableLogging,
+    logFormat: o.logFormat,
+    logto: o.logto,
     app: o.app,
     callable: o.callable,
     chdir: o.chdir,
@@ -72,6 +76,7 @@ export async function main(argv: string[]): Promise<void> {
   if (inherited) {
     delete process.env[STATE_ENV];
     const state = JSON.parse(inherited) as ChildState;
+    if (state.serve.logto) logTo(state.serve.logto);
     if (state.role === 'router') return runRouter(rt, state);
     return state.role === 'master' ? runMaster(rt, state) : runWorker(rt, state);
   }
@@ -90,6 +95,15 @@ export async function main(argv: string[]): Promise<void> {
     }
     options = cmd.options;
     notes = cmd.notes;
+    if (options.logFormat !== undefined) compileLogFormat(options.logFormat);
+    if (options.logto !== undefined) {
+      try {
+        logTo(options.logto);
+        process.stderr.write(`tsgi: logging to ${options.logto} (--logto)\n`);
+      } catch (e) {
+        throw new ConfigError(`--logto ${options.logto}: ${(e as Error).message}`);
+      }
+    }
   } catch (e) {
     return fail(rt, userMessage(e) ?? describeError(e), 2);
   }
@@ -143,7 +157,10 @@ async function runSingle(rt: Runtime, serve: ServeOptions, cwd: string): Promise
   rt.onSignal('SIGTERM', () => stop('SIGTERM', 60_000));
   rt.onSignal('SIGINT', () => stop('SIGINT', 60_000));
   rt.onSignal('SIGQUIT', () => stop('SIGQUIT', 0));
-  rt.onSignal('SIGHUP', () => log('SIGHUP: reloading needs --master; ignored'));
+  rt.onSignal('SIGHUP', () => {
+    reopenLog();
+    log('SIGHUP: log file reopened; reloading needs --master');
+  });
   core.apps.forEach((a, i) => log(`app ${i} (mountpoint='${a.prefix}', ${a.file}, callable: ${a.callable}) ready in ${Date.now() - started} ms`));
   log(`tsgi is ready: pid ${rt.pid}, 1 process (no master), ${rt.name} ${rt.version}`);
 

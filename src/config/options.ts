@@ -153,12 +153,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'largest request body (413 above; 0: no limit)', uwsgi: 'limit-post: limit request body' }),
 
   // Logging
-  o({ name: 'disable-logging', type: 'bool', group: 'Logging', status: 'planned', default: false,
-    help: 'no per-request log lines', uwsgi: 'disable-logging: disable request logging' }),
-  o({ name: 'logto', type: 'path', group: 'Logging', status: 'planned', metavar: 'FILE',
-    help: 'log to FILE', uwsgi: 'logto: set logfile/udp address' }),
-  o({ name: 'log-format', aliases: ['logformat'], type: 'string', group: 'Logging', status: 'planned', metavar: 'FORMAT',
-    help: 'request log format', uwsgi: 'log-format: set advanced format for request logging' }),
+  o({ name: 'disable-logging', type: 'bool', group: 'Logging', default: false,
+    help: 'no request log lines (the other log lines stay)', uwsgi: 'disable-logging: disable request logging' }),
+  o({ name: 'logto', type: 'path', group: 'Logging', metavar: 'FILE',
+    help: 'log to FILE instead of stderr (appended; reopened on SIGHUP and when logrotate moves it)', uwsgi: 'logto: set logfile/udp address' }),
+  o({ name: 'log-format', aliases: ['logformat'], type: 'string', group: 'Logging', metavar: 'FORMAT',
+    help: 'request log line with uWSGI\'s %(method) %(uri) %(status) %(msecs) %(addr) %(size) %(pid) %(wid) …', uwsgi: 'log-format: set advanced format for request logging' }),
 
   // Stats
   o({ name: 'stats', aliases: ['stats-server'], type: 'address', group: 'Stats', metavar: 'ADDR',

@@ -9,7 +9,7 @@
  */
 import type { InheritableSocket, Runtime, Signal } from '../../runtimes/types.ts';
 import { ConfigError } from '../config/index.ts';
-import { log } from '../log.ts';
+import { log, reopenLog } from '../log.ts';
 import { bindWith, formatAddress } from '../worker/bind.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,6 +114,7 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
   const forward: Array<Exclude<Signal, 'SIGKILL'>> = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
   if (rt.name !== 'deno') forward.push('SIGUSR1');
   for (const sig of forward) rt.onSignal(sig, () => child.kill(sig));
+  rt.onSignal('SIGHUP', reopenLog);
   let reported: number | undefined;
   child.onMessage = (m) => {
     if ((m as { t?: string }).t === 'exit') reported = (m as { code: number }).code;

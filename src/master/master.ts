@@ -7,7 +7,7 @@ import { rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type RouterSupervisor, superviseRouter } from '../router/supervise.ts';
 import type { Child, Runtime } from '../../runtimes/types.ts';
-import { log } from '../log.ts';
+import { log, reopenLog } from '../log.ts';
 import { removeSocketFile } from '../worker/bind.ts';
 import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, STATE_ENV, isWorkerMessage, type MasterMessage } from './protocol.ts';
 import { type StatsInput } from '../stats/document.ts';
@@ -351,7 +351,10 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   rt.onSignal('SIGTERM', () => void stop('SIGTERM', true));
   rt.onSignal('SIGINT', () => void stop('SIGINT', true));
   rt.onSignal('SIGQUIT', () => void stop('SIGQUIT', false));
-  rt.onSignal('SIGHUP', () => reload('SIGHUP'));
+  rt.onSignal('SIGHUP', () => {
+    reopenLog();
+    reload('SIGHUP');
+  });
   rt.onSignal('SIGUSR2', statsLine);
   // SIGUSR1 as in uWSGI, where the runtime lets us have it (Deno opens its inspector on it).
   if (rt.name !== 'deno') rt.onSignal('SIGUSR1', statsLine);

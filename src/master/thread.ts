@@ -3,7 +3,7 @@
  * app, accepting on the same inherited sockets, reporting to the worker's main thread.
  */
 import { getRuntime } from '../../runtimes/detect.ts';
-import { describeError, log } from '../log.ts';
+import { describeError, log, logTo } from '../log.ts';
 import { startCore } from '../worker/server.ts';
 import type { BusyRequest, ChildState, CoreTotals } from './protocol.ts';
 
@@ -27,7 +27,8 @@ const { state, core: id, appDir } = channel.data as ThreadData;
 const send = (m: ThreadMessage) => channel.send(m);
 
 try {
-  const core = await startCore(rt, state.serve, appDir, state.cwd, state.sockets, id, true);
+  if (state.serve.logto) logTo(state.serve.logto);
+  const core = await startCore(rt, state.serve, appDir, state.cwd, state.sockets, id, true, state.workerId ?? 0);
   core.counters.onBusy = (req) => send({ t: 'busy', req });
   const beat = setInterval(() => send({ t: 'status', totals: core.counters.totals, oldest: core.counters.oldest() ?? null }), 500);
   channel.onMessage = (m) => {

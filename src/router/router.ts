@@ -7,7 +7,7 @@
  */
 import { Hono } from 'hono';
 import type { HttpHandler, Listener, Peer, Runtime } from '../../runtimes/types.ts';
-import { describeError, log } from '../log.ts';
+import { describeError, log, reopenLog } from '../log.ts';
 import type { ChildState, RouterMessage } from '../master/protocol.ts';
 import { CoreCounters } from '../worker/counters.ts';
 import { handleHttpConn, type HttpServerOptions } from '../worker/http1.ts';
@@ -84,7 +84,7 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
     rt.exit(0);
   };
   rt.onSignal('SIGINT', () => {});
-  rt.onSignal('SIGHUP', () => {});
+  rt.onSignal('SIGHUP', reopenLog);
   rt.onSignal('SIGTERM', () => void stop('SIGTERM: stopping gracefully'));
   channel.onMessage = (raw) => {
     const m = raw as RouterMessage;

@@ -3,6 +3,7 @@
  * graceful stops. One instance per event loop (core).
  */
 import { type BusyRequest, type CoreTotals, DURATION_BUCKETS, emptyTotals } from '../master/protocol.ts';
+import type { RequestFacts, RequestLogger } from './reqlog.ts';
 
 const BUSY_EVERY_MS = 100;
 
@@ -35,7 +36,11 @@ export class CoreCounters {
     return id;
   }
 
-  finished(id: number, _status: number, bytes: number, threw: boolean): void {
+  /** Writes the request log line (null: --disable-logging, or no log wanted). */
+  logger: RequestLogger | null = null;
+
+  /** `facts` is called only when a request log line is written. */
+  finished(id: number, status: number, bytes: number, threw: boolean, facts?: () => RequestFacts): void {
     const req = this.inflight.get(id);
     if (!req) return;
     this.inflight.delete(id);
@@ -48,6 +53,7 @@ export class CoreCounters {
     while (b < DURATION_BUCKETS.length && ms / 1000 > DURATION_BUCKETS[b]) b++;
     t.buckets[b]++;
     if (threw) t.exceptions++;
+    if (this.logger && facts) this.logger(facts(), { status, size: bytes, ms, start: req.since });
     if (this.inflight.size === 0 && this.idleWaiters.length > 0) {
       const w = this.idleWaiters;
       this.idleWaiters = [];

@@ -14,6 +14,7 @@
 import type { Conn, HttpHandler, Peer } from '../../runtimes/types.ts';
 import { bodyAllowed, buildRequest, concatBytes, encodeResponseHead, latin1 } from '../codec/index.ts';
 import { log } from '../log.ts';
+import { headStats, type RequestFacts } from './reqlog.ts';
 import { callApp, Gone, writeBody } from './respond.ts';
 import type { RequestCounters } from './uwsgi.ts';
 
@@ -32,6 +33,8 @@ export interface HttpServerOptions {
   counters?: RequestCounters;
   /** Give each Request an AbortSignal that fires when the client goes (Runtime.requestSignals). */
   requestSignals: boolean;
+  /** Which app (mountpoint index) answers a URL, for the request log. */
+  appOf?: (url: string) => number;
 }
 
 /** A refusal before the app: status and why (the body the client gets, and the log line). */
@@ -45,6 +48,8 @@ export class HttpError extends Error {
 }
 
 interface Head {
+  /** Bytes of the head, request line to the blank line. */
+  size: number;
   method: string;
   target: string;
   v11: boolean;
@@ -166,7 +171,7 @@ export function parseHead(b: Uint8Array, start: number, end: number): Head {
   if (host === null && v11) throw new HttpError(400, 'HTTP/1.1 request without a Host header');
   if (expect !== null && expect !== '100-continue') throw new HttpError(417, `unsupported expectation ${JSON.stringify(expect.slice(0, 40))}`);
   const close = v11 ? /(^|,)\s*close\s*(,|$)/.test(connection) : !/(^|,)\s*keep-alive\s*(,|$)/.test(connection);
-  return { method, target, v11, headers, host: host ?? 'localhost', contentLength, chunked, close, expectContinue: expect !== null };
+  return { method, target, v11, headers, host: host ?? 'localhost', contentLength, chunked, close, expectContinue: expect !== null, size: end - start + 4 };
 }
 
 /** Reads one request body (Content-Length or chunked) out of the connection's bytes. */
@@ -504,6 +509,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
     let keep = o.keepAlive && !head.close && !peerEnded;
     const chunked = head.v11 && !res.headers.has('content-length');
     let bytes = 0;
+    let sentHead: Uint8Array | null = null;
     let failed = threw;
     const extra = (streaming: boolean) => {
       // HTTP/1.0 has no chunks: a body of unknown length ends when the connection closes.
@@ -514,14 +520,14 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
     try {
       headWritten = true;
       if (!bodyAllowed(method, res.status)) {
-        conn.write(encodeResponseHead(res, { method, extra: extra(false) }));
+        conn.write((sentHead = encodeResponseHead(res, { method, extra: extra(false) })));
         if (res.body) void res.body.cancel().catch(() => {});
       } else {
         bytes = await writeBody(
           conn,
           res.body,
           {
-            head: (contentLength) => encodeResponseHead(res, { method, contentLength, extra: extra(contentLength === undefined) }),
+            head: (contentLength) => (sentHead = encodeResponseHead(res, { method, contentLength, extra: extra(contentLength === undefined) })),
             frame: chunked ? (c) => concatBytes([textEncoder.encode(`${c.length.toString(16)}\r\n`), c, CRLF]) : undefined,
             trailer: chunked ? () => LAST_CHUNK : undefined,
           },
@@ -533,7 +539,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
       log(`tsgi: response body failed on ${method} ${head.target}: ${(e as Error).message}`);
       close(true);
     }
-    o.counters?.finished(id, res.status, bytes, failed);
+    o.counters?.finished(id, res.status, bytes, failed, () => httpFacts(head, peer, sentHead, o.appOf?.(req.url) ?? 0));
     if (closed()) return;
     if (!keep || peerEnded) {
       if (!bodyDone) {
@@ -558,6 +564,28 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
     conn.resume();
     pump();
   }
+}
+
+/** The request log's facts of an HTTP request: its CGI variables would be its headers and 12 more. */
+function httpFacts(head: Head, peer: Peer, sent: Uint8Array | null, app: number): RequestFacts {
+  const h = sent ? headStats(sent) : { headers: 0, bytes: 0 };
+  let n = 0;
+  head.headers.forEach(() => n++);
+  return {
+    method: head.method,
+    uri: head.target,
+    proto: head.v11 ? 'HTTP/1.1' : 'HTTP/1.0',
+    addr: peer.address,
+    host: head.host,
+    uagent: head.headers.get('user-agent') ?? '',
+    referer: head.headers.get('referer') ?? '',
+    vars: n + 12,
+    varsBytes: head.size,
+    headers: h.headers,
+    headersBytes: h.bytes,
+    cl: head.contentLength ?? 0,
+    app,
+  };
 }
 
 function describePeer(p: Peer): string {

@@ -51,6 +51,15 @@ export async function loadApps(app: string | undefined, mounts: string[], callab
   return out.sort((a, b) => b.prefix.length - a.prefix.length);
 }
 
+/** Which app answers a URL: its index in `apps` (uWSGI's app id in the request log). */
+export function appIndex(apps: MountedApp[]): (url: string) => number {
+  return (url) => {
+    const path = new URL(url).pathname;
+    const i = apps.findIndex((a) => a.prefix === '' || underPrefix(path, a.prefix));
+    return Math.max(i, 0);
+  };
+}
+
 /** One handler for all apps: a single root app is called directly. */
 export function mountHandler(apps: MountedApp[]): FetchHandler {
   if (apps.length === 1 && apps[0].prefix === '') return apps[0].handler;

@@ -12,7 +12,8 @@
 import type { HttpHandler, Peer } from '../../runtimes/types.ts';
 import { log } from '../log.ts';
 import type { HttpServerOptions } from './http1.ts';
-import { appFailed, checked } from './respond.ts';
+import type { RequestFacts } from './reqlog.ts';
+import { appFailed, checked, settlesSoon } from './respond.ts';
 
 function plain(status: number, text: string): Response {
   return new Response(`${text}\n`, { status, headers: { 'content-type': 'text/plain; charset=utf-8', connection: 'close' } });
@@ -67,14 +68,21 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
       }
     }
     const id = o.counters?.started(req.method, target) ?? 0;
-    const done = (res: Response, threw: boolean): Response => {
+    const done = (res: Response, threw: boolean): Response | Promise<Response> => {
       if (overflow) {
         log(`tsgi: bad request from ${describe(peer)}: request body above --limit-post ${o.limitPost} bytes (413)`);
         res = plain(413, `request body above --limit-post ${o.limitPost} bytes`);
       }
+      const counters = o.counters;
       const length = res.headers.get('content-length');
-      o.counters?.finished(id, res.status, length === null ? 0 : Number(length), threw);
-      return o.keepAlive ? res : closing(res);
+      const finish = (r: Response, bytes: number) => counters?.finished(id, r.status, bytes, threw, () => nativeFacts(req, r, target, peer, o.appOf?.(url) ?? 0));
+      if (length !== null || res.body === null || !counters?.logger) {
+        // Without a request log, tx counts Content-Length (a streamed answer's bytes are not seen).
+        finish(res, length === null ? 0 : Number(length));
+        return o.keepAlive ? res : closing(res);
+      }
+      // The request log says how many bytes went out: read what the app made.
+      return measured(res, finish).then((r) => (o.keepAlive ? r : closing(r)));
     };
     // An app that answers at once is answered at once: the runtime's server takes a Response
     // faster than a Promise (Bun: measured), so no await on this path.
@@ -96,6 +104,77 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
       (e: unknown) => done(appFailed(req, target, e), true),
     );
   };
+}
+
+/** The request log's facts, from the Request and Response objects (sizes as they would be on the wire). */
+function nativeFacts(req: Request, res: Response, target: string, peer: Peer, app: number): RequestFacts {
+  let vars = 12;
+  req.headers.forEach(() => vars++);
+  let headers = 0;
+  let bytes = 17 + res.statusText.length; // "HTTP/1.1 200 OK\r\n" and the blank line
+  res.headers.forEach((value, name) => {
+    headers++;
+    bytes += name.length + value.length + 4;
+  });
+  return {
+    method: req.method,
+    uri: target,
+    proto: 'HTTP/1.1',
+    addr: peer.address,
+    host: req.headers.get('host') ?? '',
+    uagent: req.headers.get('user-agent') ?? '',
+    referer: req.headers.get('referer') ?? '',
+    vars,
+    varsBytes: headSize(req, target),
+    headers,
+    headersBytes: bytes,
+    cl: Number(req.headers.get('content-length') ?? 0),
+    app,
+  };
+}
+
+/**
+ * An answer whose size the log needs: a body complete at once (a string, bytes) becomes bytes
+ * with a known length; a streaming one is counted as it goes, and finish() runs at its end.
+ */
+async function measured(res: Response, finish: (r: Response, bytes: number) => void): Promise<Response> {
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const first = await reader.read();
+  if (first.done) {
+    reader.releaseLock();
+    const r = new Response(null, res);
+    finish(r, 0);
+    return r;
+  }
+  const secondRead = reader.read();
+  const second = await settlesSoon(secondRead);
+  if (second && second.value.done) {
+    reader.releaseLock();
+    const r = new Response(first.value as Uint8Array<ArrayBuffer>, res);
+    finish(r, first.value.length);
+    return r;
+  }
+  let sent = 0;
+  // Chunks in order: the first, then the read already asked for, then fresh reads.
+  let queued: Array<Promise<ReadableStreamReadResult<Uint8Array>>> = [Promise.resolve(first), secondRead];
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const r = await (queued.shift() ?? reader.read());
+      if (r.done) {
+        controller.close();
+        finish(res, sent);
+        return;
+      }
+      sent += r.value.length;
+      controller.enqueue(r.value);
+    },
+    cancel(reason) {
+      queued = [];
+      finish(res, sent);
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(body, res);
 }
 
 /** --http-keepalive off: the answer says `Connection: close`. */

@@ -98,7 +98,7 @@ type Chunk = ReadableStreamReadResult<Uint8Array>;
  * its end in one or two turns on every runtime (measured: Node 2, Bun 1, Deno 1), a streaming
  * body that is still producing does not, and its first chunk must not wait for the second.
  */
-async function settlesSoon<T>(p: Promise<T>, turns = 8): Promise<{ value: T } | null> {
+export async function settlesSoon<T>(p: Promise<T>, turns = 8): Promise<{ value: T } | null> {
   let out: { value: T } | null = null;
   let failed: { error: unknown } | null = null;
   p.then(

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import type { Conn, Listener, NativeHttpTarget, Runtime } from '../../runtimes/types.ts';
 import { ConfigError } from '../config/index.ts';
 import { log } from '../log.ts';
-import { loadApps, mountHandler, type MountedApp } from './mount.ts';
+import { appIndex, loadApps, mountHandler, type MountedApp } from './mount.ts';
+import { requestLogger } from './reqlog.ts';
 import { bindListener, bindSocket, formatAddress, parseSocketAddress, removeSocketFile } from './bind.ts';
 import { CoreCounters } from './counters.ts';
 import { handleHttpConn, type HttpServerOptions } from './http1.ts';
@@ -43,6 +44,12 @@ export interface ServeOptions {
   socketTimeout: number;
   /** Listen backlog (--listen). */
   listen?: number;
+  /** No request log lines (--disable-logging). */
+  disableLogging: boolean;
+  /** Request log line format, uWSGI's %(vars) (--log-format); uWSGI's line without it. */
+  logFormat?: string;
+  /** Log to this file instead of stderr (--logto). */
+  logto?: string;
   /** Other apps, /PREFIX=FILE (--mount). */
   mounts: string[];
   /** KEY=VALUE pairs for the app's environment (--env). */
@@ -97,13 +104,18 @@ export async function startCore(
   sources: SocketSource[],
   core: number,
   quiet = false,
+  workerId = 0,
 ): Promise<ServingCore> {
   const apps = await loadApps(options.app, options.mounts, options.callable, appDir);
   const app = { handler: mountHandler(apps) };
   const counters = new CoreCounters(core);
+  if (!options.disableLogging) {
+    counters.logger = requestLogger(options.logFormat, { pid: rt.pid, wid: workerId, core, requests: () => counters.totals.requests });
+  }
+  const appOf = apps.length > 1 ? appIndex(apps) : undefined;
   const headTimeoutMs = options.socketTimeout * 1000;
   const requestSignals = rt.requestSignals;
-  const onUwsgi = (conn: Conn) => handleUwsgiConn(conn, { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs, counters, requestSignals });
+  const onUwsgi = (conn: Conn) => handleUwsgiConn(conn, { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs, counters, requestSignals, appOf });
   const httpOptions: HttpServerOptions = {
     handler: app.handler,
     bufferSize: options.bufferSize,
@@ -112,6 +124,7 @@ export async function startCore(
     keepAlive: options.httpKeepalive,
     counters,
     requestSignals,
+    appOf,
   };
   const onHttp = (conn: Conn) => handleHttpConn(conn, httpOptions);
   const nativeOptions = { maxBodySize: options.limitPost, maxHeadSize: options.bufferSize, backlog: options.listen };

@@ -14,13 +14,16 @@ import {
 } from '../codec/index.ts';
 import { describeError, log } from '../log.ts';
 import type { FetchHandler } from './app.ts';
+import { type RequestFacts, type RequestLogger, headStats } from './reqlog.ts';
 import { callApp, Gone, writeBody } from './respond.ts';
 
 export interface RequestCounters {
   /** A request was handed to the app; returns its id for finished(). */
   started(method: string, uri: string): number;
-  /** It finished: status sent, body bytes written, whether the app threw. */
-  finished(id: number, status: number, bytes: number, threw: boolean): void;
+  /** It finished: status sent, body bytes written, whether the app threw; what the request log says. */
+  finished(id: number, status: number, bytes: number, threw: boolean, facts?: () => RequestFacts): void;
+  /** Set when request log lines are written (they want the body's size). */
+  readonly logger?: RequestLogger | null;
 }
 
 export interface UwsgiServerOptions {
@@ -32,6 +35,8 @@ export interface UwsgiServerOptions {
   counters?: RequestCounters;
   /** Give each Request an AbortSignal that fires when the client goes (Runtime.requestSignals). */
   requestSignals: boolean;
+  /** Which app (mountpoint index) answers a URL, for the request log. */
+  appOf?: (url: string) => number;
 }
 
 const textEncoder = new TextEncoder();
@@ -55,6 +60,7 @@ function peer(conn: Conn): string {
 export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
   const gone = new Gone();
   let vars: UwsgiVars | null = null;
+  let varsSize = 0;
   let contentLength = 0;
   let dispatched = false;
   let responding = false;
@@ -81,8 +87,9 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
 
   const decoder = new UwsgiDecoder(
     {
-      onHead(_head, v, length) {
+      onHead(head, v, length) {
         vars = v;
+        varsSize = head.size;
         contentLength = length;
         // Case-insensitive, as varsToRequest treats the method.
         const method = (getVar(v, 'REQUEST_METHOD') ?? 'GET').toUpperCase();
@@ -209,12 +216,14 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
     const method = req.method;
     const status = res.status;
     let bytes = 0;
+    let sentHead: Uint8Array | null = null;
+    const head = (contentLength?: number) => (sentHead = encodeResponseHead(res, { method, contentLength }));
     try {
       if (!bodyAllowed(method, status)) {
-        conn.write(encodeResponseHead(res, { method }));
+        conn.write(head());
         if (res.body) void res.body.cancel().catch(() => {});
       } else {
-        bytes = await writeBody(conn, res.body, { head: (contentLength) => encodeResponseHead(res, { method, contentLength }) }, gone);
+        bytes = await writeBody(conn, res.body, { head }, gone);
       }
       if (!bodyDone) {
         // The app took part of the body and no more: drop the rest, and close only once it is
@@ -229,7 +238,28 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
       log(`tsgi: response body failed on ${method} ${uri}: ${describeError(e)}`);
       conn.destroy();
     }
-    counters?.finished(id, status, bytes, threw);
+    counters?.finished(id, status, bytes, threw, () => varsFacts(vars as UwsgiVars, varsSize, sentHead, options.appOf?.(req.url) ?? 0));
   }
+}
+
+/** The request log's facts from the vars nginx sent. */
+function varsFacts(vars: UwsgiVars, size: number, head: Uint8Array | null, app: number): RequestFacts {
+  const v = (k: string) => getVar(vars, k) ?? '';
+  const h = head ? headStats(head) : { headers: 0, bytes: 0 };
+  return {
+    method: v('REQUEST_METHOD'),
+    uri: v('REQUEST_URI'),
+    proto: v('SERVER_PROTOCOL'),
+    addr: v('REMOTE_ADDR'),
+    host: v('HTTP_HOST'),
+    uagent: v('HTTP_USER_AGENT'),
+    referer: v('HTTP_REFERER'),
+    vars: vars.length,
+    varsBytes: size,
+    headers: h.headers,
+    headersBytes: h.bytes,
+    cl: Number(v('CONTENT_LENGTH')) || 0,
+    app,
+  };
 }
 
