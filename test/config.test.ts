@@ -89,8 +89,7 @@ describe('argv', () => {
     expect(error(['app.ts'])).toBe('unexpected argument app.ts (did you mean --app app.ts?)');
   });
 
-  test('planned and unsupported uWSGI options are refused with a reason, never ignored', () => {
-    expect(error(['--logto', '/tmp/x.log'])).toMatch(/^tsgi knows --logto \(uWSGI logto: .*\) but does not implement it yet$/);
+  test('unsupported uWSGI options are refused with a reason, never ignored', () => {
     expect(error(['--plugin', 'python3'])).toMatch(/^--plugin is not supported: tsgi has no plugins/);
     expect(error(['--module', 'x'])).toMatch(/use --app FILE --callable NAME/);
   });
@@ -150,11 +149,11 @@ describe('ini dialect', () => {
     expect([o.socket, o.chdir, o.app, o.processes, o.threads, o.stats]).toEqual([['127.0.0.1:3031'], '/srv/mysite', 'app.ts', 4, 2, '127.0.0.1:9191']);
   });
 
-  test('an option not implemented yet is refused naming file:line', () => {
+  test('an unsupported option is refused naming file:line', () => {
     const dir = tempDir();
     const f = join(dir, 'h.ini');
-    writeFileSync(f, '[uwsgi]\nsocket = :3031\nlogto = /var/log/app.log ; the log\n');
-    expect(error([f])).toMatch(new RegExp(`^${f}:3: tsgi knows --logto \\(uWSGI logto: .*\\) but does not implement it yet$`));
+    writeFileSync(f, '[uwsgi]\nsocket = :3031\nplugin = python3 ; from an old config\n');
+    expect(error([f])).toMatch(new RegExp(`^${f}:3: --plugin is not supported: tsgi has no plugins`));
   });
 
   test('two sockets, %(placeholders) of non-option keys, set-placeholder, $(ENV), magic %d %n %c %%', () => {
