@@ -9,6 +9,7 @@ import { BindError } from '../runtimes/types.ts';
 import { ConfigError, loadConfig, renderHelp, type TsgiOptions } from './config/index.ts';
 import { describeError, log, logTo, reopenLog } from './log.ts';
 import { compileLogFormat } from './worker/reqlog.ts';
+import { runTop } from './stats/top.ts';
 import { activatedSockets, runLauncher, systemdFds } from './master/launcher.ts';
 import { runMaster } from './master/master.ts';
 import { type ChildState, type MasterOptions, STATE_ENV } from './master/protocol.ts';
@@ -80,6 +81,8 @@ export async function main(argv: string[]): Promise<void> {
     if (state.role === 'router') return runRouter(rt, state);
     return state.role === 'master' ? runMaster(rt, state) : runWorker(rt, state);
   }
+
+  if (argv[0] === 'top') return runTop(rt, argv[1], process.cwd());
 
   let options: TsgiOptions;
   let notes: string[];
