@@ -1,12 +1,13 @@
 /**
  * The stats server, run by the master so it answers while every worker is busy: on connect it
  * writes the document and closes (as uWSGI does); with --stats-http it answers HTTP — the JSON
- * at any path, Prometheus text at /metrics.
+ * at any path, Prometheus text at /metrics, and a live page at / for browsers (page.ts).
  */
 import type { Conn, Runtime } from '../../runtimes/types.ts';
 import { log } from '../log.ts';
 import { bindSocket, formatAddress, removeSocketFile, type BoundSocket } from '../worker/bind.ts';
 import { prometheusText, statsJson, type StatsInput } from './document.ts';
+import { STATS_PAGE } from './page.ts';
 
 export interface StatsOptions {
   address: string;
@@ -48,6 +49,10 @@ export async function startStatsServer(rt: Runtime, options: StatsOptions, cwd: 
       const path = target.split('?')[0];
       if (method !== 'GET' && method !== 'HEAD') return httpAnswer(conn, '405 Method Not Allowed', 'text/plain', 'GET only\n');
       if (path === '/metrics') return httpAnswer(conn, '200 OK', 'text/plain; version=0.0.4; charset=utf-8', prometheusText(snapshot()));
+      // A browser at / gets the live page; tools (curl, uwsgitop-like readers) get the JSON, as
+      // uWSGI's --stats-http gives it. /json is always the JSON (the page reads it).
+      const accept = /\r\naccept:([^\r]*)/i.exec(head)?.[1] ?? '';
+      if (path === '/' && accept.includes('text/html')) return httpAnswer(conn, '200 OK', 'text/html; charset=utf-8', STATS_PAGE);
       return httpAnswer(conn, '200 OK', 'application/json', statsJson(snapshot(), options.minified));
     };
   };
