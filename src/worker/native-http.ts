@@ -16,7 +16,9 @@ import type { RequestFacts } from './reqlog.ts';
 import { appFailed, checked, settlesSoon } from './respond.ts';
 
 function plain(status: number, text: string): Response {
-  return new Response(`${text}\n`, { status, headers: { 'content-type': 'text/plain; charset=utf-8', connection: 'close' } });
+  // No 'Connection: close': the runtime's server drains or closes as it knows best (node:http
+  // closing at once over an unread body reset the connection under the answer).
+  return new Response(`${text}\n`, { status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
 }
 
 /** Bytes of the head as the client sent it: "METHOD target HTTP/1.1", header lines, CRLFs. */
