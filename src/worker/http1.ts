@@ -279,7 +279,6 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
   let stream: ReadableStreamDefaultController<Uint8Array> | null = null;
   let drop = false;
   let bodyDone = true;
-  let responding = false;
   let headWritten = false;
   let peerEnded = false;
   let served = 0;
@@ -428,7 +427,6 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
   }
 
   function dispatch(head: Head): void {
-    responding = true;
     headWritten = false;
     drop = bodyless(head.method);
     body = new BodyReader(head.contentLength, head.chunked);
@@ -557,7 +555,6 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
       if (!bodyDone) return close(true);
     }
     // Ready for the next request on this connection.
-    responding = false;
     state = 'head';
     body = null;
     timer = setTimeout(idle, o.headTimeoutMs);
@@ -588,6 +585,7 @@ function httpFacts(head: Head, peer: Peer, sent: Uint8Array | null, app: number)
   };
 }
 
-function describePeer(p: Peer): string {
+/** "127.0.0.1:50312", or "UNIX socket peer", for log lines. */
+export function describePeer(p: Peer): string {
   return p.address ? `${p.address}:${p.port}` : 'UNIX socket peer';
 }

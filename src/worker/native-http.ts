@@ -11,7 +11,7 @@
  */
 import type { HttpHandler, Peer } from '../../runtimes/types.ts';
 import { log } from '../log.ts';
-import type { HttpServerOptions } from './http1.ts';
+import { describePeer, type HttpServerOptions } from './http1.ts';
 import type { RequestFacts } from './reqlog.ts';
 import { appFailed, checked, settlesSoon } from './respond.ts';
 
@@ -30,17 +30,13 @@ function headSize(req: Request, target: string): number {
   return n + 2;
 }
 
-function describe(peer: Peer): string {
-  return peer.address ? `${peer.address}:${peer.port}` : 'UNIX socket peer';
-}
-
 export function nativeHandler(o: HttpServerOptions): HttpHandler {
   return (req, peer) => {
     const url = req.url;
     // The target as sent: the URL from the path on (the scheme and host came from Host).
     const target = url.slice(url.indexOf('/', url.indexOf('//') + 2));
     if (headSize(req, target) > o.bufferSize) {
-      log(`tsgi: bad request from ${describe(peer)}: request head above --buffer-size ${o.bufferSize} bytes (431)`);
+      log(`tsgi: bad request from ${describePeer(peer)}: request head above --buffer-size ${o.bufferSize} bytes (431)`);
       return plain(431, `request head above --buffer-size ${o.bufferSize} bytes`);
     }
     let overflow = false;
@@ -49,7 +45,7 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
       // app then ignores was no longer drained by node:http (the kept-alive connection broke).
       const length = req.headers.get('content-length');
       if (length !== null && Number(length) > o.limitPost) {
-        log(`tsgi: bad request from ${describe(peer)}: request body of ${length} bytes is above --limit-post ${o.limitPost} (413)`);
+        log(`tsgi: bad request from ${describePeer(peer)}: request body of ${length} bytes is above --limit-post ${o.limitPost} (413)`);
         return plain(413, `request body of ${length} bytes is above --limit-post ${o.limitPost}`);
       }
       if (length === null && req.headers.has('transfer-encoding') && req.body !== null) {
@@ -72,7 +68,7 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
     const id = o.counters?.started(req.method, target) ?? 0;
     const done = (res: Response, threw: boolean): Response | Promise<Response> => {
       if (overflow) {
-        log(`tsgi: bad request from ${describe(peer)}: request body above --limit-post ${o.limitPost} bytes (413)`);
+        log(`tsgi: bad request from ${describePeer(peer)}: request body above --limit-post ${o.limitPost} bytes (413)`);
         res = plain(413, `request body above --limit-post ${o.limitPost} bytes`);
       }
       const counters = o.counters;

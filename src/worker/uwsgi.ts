@@ -14,6 +14,7 @@ import {
 } from '../codec/index.ts';
 import { describeError, log } from '../log.ts';
 import type { FetchHandler } from './app.ts';
+import { describePeer } from './http1.ts';
 import { type RequestFacts, type RequestLogger, headStats } from './reqlog.ts';
 import { callApp, Gone, writeBody } from './respond.ts';
 
@@ -54,7 +55,7 @@ function plainResponse(conn: Conn, status: number, reason: string, text: string)
 }
 
 function peer(conn: Conn): string {
-  return conn.remoteAddress ? `${conn.remoteAddress}:${conn.remotePort}` : 'UNIX socket peer';
+  return describePeer({ address: conn.remoteAddress, port: conn.remotePort });
 }
 
 export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
