@@ -205,6 +205,7 @@ export function createBunRuntime(): Runtime {
     },
     serveHttp,
     nativeHttpKinds: ['tcp'],
+    nativeHttpHonorsClose: true,
     bindInheritable: nodeBindInheritable,
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,

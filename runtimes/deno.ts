@@ -277,6 +277,7 @@ export function createDenoRuntime(): Runtime {
     listenFd: nodeListenFd,
     serveHttp,
     nativeHttpKinds: ['tcp'],
+    nativeHttpHonorsClose: false,
     bindInheritable: nodeBindInheritable,
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,

@@ -282,6 +282,7 @@ export function createNodeRuntime(): Runtime {
     requestSignals: false,
     serveHttp: async (target, handler, options) => (await import('./node-http.ts')).nodeServeHttp(target, handler, options),
     nativeHttpKinds: ['tcp', 'unix', 'fd'],
+    nativeHttpHonorsClose: true,
     listenTcp: nodeListenTcp,
     listenUnix: nodeListenUnix,
     listenFd: nodeListenFd,

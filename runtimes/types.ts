@@ -165,6 +165,11 @@ export interface Runtime {
   serveHttp(target: NativeHttpTarget, handler: HttpHandler, options: NativeHttpOptions): Promise<Listener>;
   /** The targets serveHttp takes on this runtime. */
   readonly nativeHttpKinds: ReadonlyArray<NativeHttpTarget['kind']>;
+  /**
+   * Does the runtime's server close a connection after an answer that says `Connection: close`
+   * (--http-keepalive off)? Deno.serve sends the header and keeps the connection (measured).
+   */
+  readonly nativeHttpHonorsClose: boolean;
 
   /**
    * Bind a listening socket for children to inherit (the launcher of --master). Connections

@@ -274,3 +274,35 @@ describe(`the --http router's gateway errors (${RUNTIME})`, () => {
     }
   }, 60_000);
 });
+
+describe(`keep-alive off, and the router's supervision (${RUNTIME})`, () => {
+  test('--http-keepalive=false: every answer closes its connection', async () => {
+    const p = await freePort();
+    const srv = await startTsgi(['--http-socket', `127.0.0.1:${p}`, '--app', APP, '--http-keepalive=false']);
+    try {
+      // An HTTP/1.1 request asks for keep-alive; the server says close and closes (within the
+      // 10 s rawExchange waits; a kept connection would stay open for --socket-timeout and more).
+      const started = Date.now();
+      const { data, closed } = await rawExchange({ port: p }, [latin1('GET /pid HTTP/1.1\r\nHost: t\r\n\r\n')]);
+      const got = responses(data);
+      expect(got).toHaveLength(1);
+      expect(got[0].head.toLowerCase()).toContain('connection: close');
+      expect(closed).toBe(true);
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test('a router killed with SIGKILL is respawned by the master and serves again', async () => {
+    const pid = Number(/spawned tsgi http router \(pid: (\d+)\)/.exec(router.output())?.[1]);
+    process.kill(pid, 'SIGKILL');
+    await router.waitFor(new RegExp(`DAMN ! tsgi http router \\(pid: ${pid}\\) died`), 10_000);
+    const again = await router.waitFor(new RegExp(`spawned tsgi http router \\(pid: (?!${pid}\\))\\d+\\)`), 15_000);
+    const fresh = /pid: (\d+)/.exec(again)?.[1];
+    await router.waitFor(new RegExp(`tsgi http router \\(pid: ${fresh}\\) ready`), 15_000);
+    const res = await fetch(`http://127.0.0.1:${port.router}/echo`);
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+  });
+});

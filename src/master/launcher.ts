@@ -14,7 +14,7 @@ import { bindWith, formatAddress } from '../worker/bind.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NOTHING_TO_SERVE, type Proto, socketSpecs, type ServeOptions } from '../worker/server.ts';
+import { nativeHttp, NOTHING_TO_SERVE, type Proto, socketSpecs, type ServeOptions } from '../worker/server.ts';
 import { runMaster } from './master.ts';
 import { type ChildState, type InheritedSocket, type MasterOptions, type RouterState, STATE_ENV } from './protocol.ts';
 
@@ -74,7 +74,7 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
     const actual = address.kind === 'tcp' && handle.address.kind === 'tcp' ? { ...address, port: handle.address.port } : address;
     const port = actual.kind === 'tcp' ? actual.port : 0;
     const display = actual.kind === 'unix' ? `UNIX address ${actual.path}` : `TCP address ${formatAddress(actual)}`;
-    if (proto === 'http' && actual.kind === 'tcp' && !rt.nativeHttpKinds.includes('fd')) {
+    if (proto === 'http' && actual.kind === 'tcp' && nativeHttp(rt, 'tcp', serve.httpKeepalive) && !nativeHttp(rt, 'fd', serve.httpKeepalive)) {
       // The runtime's own HTTP server takes no fd: each process binds the port with
       // SO_REUSEPORT. Binding it here first makes "address in use" fail now, with one line.
       await handle.close();

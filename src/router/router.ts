@@ -13,6 +13,7 @@ import { CoreCounters } from '../worker/counters.ts';
 import { handleHttpConn, type HttpServerOptions } from '../worker/http1.ts';
 import { parseMount } from '../worker/mount.ts';
 import { nativeHandler } from '../worker/native-http.ts';
+import { nativeHttp } from '../worker/server.ts';
 import { forward, type ProxyOptions } from './proxy.ts';
 import { parseStaticMap, staticMap } from './static.ts';
 
@@ -67,7 +68,7 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
     };
     const nativeOptions = { maxBodySize: serve.limitPost, maxHeadSize: serve.bufferSize };
     if ('reuse' in listen) listener = await rt.serveHttp({ kind: 'tcp', ...listen.reuse, reusePort: true }, nativeHandler(options), nativeOptions);
-    else if (rt.nativeHttpKinds.includes('fd')) listener = await rt.serveHttp({ kind: 'fd', fd: listen.fd }, nativeHandler(options), nativeOptions);
+    else if (nativeHttp(rt, 'fd', serve.httpKeepalive)) listener = await rt.serveHttp({ kind: 'fd', fd: listen.fd }, nativeHandler(options), nativeOptions);
     else listener = await rt.listenFd(listen.fd, (conn) => handleHttpConn(conn, options));
   } catch (e) {
     log(`tsgi http router (pid: ${rt.pid}): ${describeError(e)}`);

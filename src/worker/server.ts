@@ -80,6 +80,11 @@ export type FdSource = { proto: Proto; spec: string; fd: number; display: string
 export type ReuseSource = { proto: 'http'; spec: string; reuse: { host: string; port: number }; display: string };
 export type SocketSource = { proto: Proto; spec: string } | FdSource | ReuseSource;
 
+/** Does the runtime's own HTTP server serve this kind of socket (else tsgi's HTTP/1.1 server)? */
+export function nativeHttp(rt: Runtime, kind: NativeHttpTarget['kind'], keepAlive: boolean): boolean {
+  return rt.nativeHttpKinds.includes(kind) && (keepAlive || rt.nativeHttpHonorsClose);
+}
+
 /** Every socket of the options, in the order they are numbered in logs and stats. */
 export function socketSpecs(options: ServeOptions): Array<{ proto: Proto; spec: string }> {
   return [
@@ -135,7 +140,7 @@ export async function startCore(
     for (const src of sources) {
       const onConn = src.proto === 'http' ? onHttp : onUwsgi;
       // HTTP goes to the runtime's own server wherever it can listen (runtimes/types.ts).
-      const native = (kind: NativeHttpTarget['kind']) => src.proto === 'http' && rt.nativeHttpKinds.includes(kind);
+      const native = (kind: NativeHttpTarget['kind']) => src.proto === 'http' && nativeHttp(rt, kind, options.httpKeepalive);
       if ('reuse' in src) {
         listeners.push(await serveNative({ kind: 'tcp', ...src.reuse, reusePort: true }));
         continue;
