@@ -37,6 +37,7 @@ export function serveOptions(o: TsgiOptions): ServeOptions {
     httpKeepalive: o.httpKeepalive,
     mounts: o.mount,
     disableLogging: o.disableLogging,
+    stats: o.stats !== undefined,
     logFormat: o.logFormat,
     logto: o.logto,
     app: o.app,

@@ -35,6 +35,8 @@ export interface HttpServerOptions {
   requestSignals: boolean;
   /** Which app (mountpoint index) answers a URL, for the request log. */
   appOf?: (url: string) => number;
+  /** Behind the runtime's own server: measure answer bodies (request log or --stats read them). */
+  measureBodies?: boolean;
 }
 
 /** A refusal before the app: status and why (the body the client gets, and the log line). */

@@ -7,7 +7,8 @@
  * - A body above --limit-post gets 413: at once by Content-Length; a chunked body is counted as
  *   the app reads it, and a 413 replaces the app's answer when it overflows.
  * - --http-keepalive off: every answer says `Connection: close`.
- * - tx counts Content-Length when the answer has one (a streamed answer's bytes are not seen here).
+ * - Body bytes (the request log, tx in --stats) are measured when something reads them
+ *   (measureBodies): a body complete at once becomes bytes of known length, a stream is counted.
  */
 import type { HttpHandler, Peer } from '../../runtimes/types.ts';
 import { log } from '../log.ts';
@@ -73,8 +74,8 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
       }
       const counters = o.counters;
       const length = res.headers.get('content-length');
-      if (!counters?.logger) {
-        // Without a request log, tx counts Content-Length (a streamed answer's bytes are not seen).
+      if (!counters || !o.measureBodies) {
+        // Nobody reads the sizes (no request log, no stats): tx counts Content-Length only.
         counters?.finished(id, res.status, length === null ? 0 : Number(length), threw);
         return o.keepAlive ? res : closing(res);
       }

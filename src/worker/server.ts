@@ -44,6 +44,8 @@ export interface ServeOptions {
   socketTimeout: number;
   /** Listen backlog (--listen). */
   listen?: number;
+  /** A stats server reads the counters (--stats): answer sizes are measured. */
+  stats: boolean;
   /** No request log lines (--disable-logging). */
   disableLogging: boolean;
   /** Request log line format, uWSGI's %(vars) (--log-format); uWSGI's line without it. */
@@ -130,6 +132,7 @@ export async function startCore(
     counters,
     requestSignals,
     appOf,
+    measureBodies: !options.disableLogging || options.stats,
   };
   const onHttp = (conn: Conn) => handleHttpConn(conn, httpOptions);
   const nativeOptions = { maxBodySize: options.limitPost, maxHeadSize: options.bufferSize, backlog: options.listen };
