@@ -1,5 +1,5 @@
 /**
- * The app behind the runtime's own HTTP server (Bun.serve, Deno.serve): the same limits, errors
+ * The app behind the runtime's own HTTP server (Bun's serve(), Deno's serve()): the same limits, errors
  * and counters as tsgi's HTTP/1.1 server (http1.ts), which parses requests itself.
  *
  * - A request head above --buffer-size gets 431 (sized as it arrived: request line and header

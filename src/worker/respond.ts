@@ -38,7 +38,7 @@ export class Gone {
 }
 
 /**
- * Bun leaves Content-Type out of the headers of a Response made from a string (Bun.serve adds
+ * Bun leaves Content-Type out of the headers of a Response made from a string (Bun's serve() adds
  * text/plain when it sends it); Node and Deno put it in the headers at once. Found by feature,
  * once: on such a runtime the type comes from the body's Blob, which is known at once for string
  * and Blob bodies; a streamed body gets none, as everywhere.
