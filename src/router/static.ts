@@ -8,7 +8,7 @@
  * backslash, a NUL); the file's real path must also lie inside DIR's real path, so a symlink
  * pointing out of DIR is refused too. Bodies stream from a FileHandle through a pull-based
  * ReadableStream (read only as fast as the client takes them, the file closed on the last chunk
- * or on cancel). Only node:fs and node:path, so the same code runs on Node, Bun and Deno.
+ * or on cancel). Only node:fs and node:path, so the same code runs on Node, Bun and Deno alike.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { open, realpath, stat } from 'node:fs/promises';
