@@ -196,7 +196,13 @@ function defaultText(spec: OptionSpec): string {
 const GROUPS = ['Application', 'Sockets', 'Processes', 'HTTP', 'Logging', 'Stats', 'Config'] as const;
 
 export function renderHelp(): string {
-  const lines = ['Usage: tsgi [FILE.ini[:SECTION] | FILE.json] [OPTIONS]', '', 'A uWSGI-style application server for fetch-handler apps (Node, Bun, Deno)', ''];
+  const lines = [
+    'Usage: tsgi [FILE.ini[:SECTION] | FILE.json] [OPTIONS]',
+    '       tsgi top ADDR      a live view of a stats server (tsgi --stats, or uWSGI\'s): q quits, s sorts',
+    '',
+    'A uWSGI-style application server for fetch-handler apps (Node, Bun, Deno)',
+    '',
+  ];
   for (const g of GROUPS) {
     const specs = OPTIONS.filter((s) => s.group === g && s.status !== 'unsupported');
     if (specs.length === 0) continue;

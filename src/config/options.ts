@@ -165,7 +165,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'serve uWSGI\'s JSON stats on ADDR (host:port or a UNIX path; keep it off public addresses); starts a master',
     uwsgi: 'stats: enable the stats server on the specified address' }),
   o({ name: 'stats-http', type: 'bool', group: 'Stats', default: false,
-    help: 'answer HTTP on the stats address: the JSON at /, Prometheus text at /metrics', uwsgi: 'stats-http: prefix stats server json output with http headers' }),
+    help: 'answer HTTP on the stats address: the JSON at / (a live page for browsers), Prometheus text at /metrics', uwsgi: 'stats-http: prefix stats server json output with http headers' }),
   o({ name: 'stats-minified', aliases: ['stats-min'], type: 'bool', group: 'Stats', default: false,
     help: 'write the stats JSON on one line', uwsgi: 'stats-minified: minify statistics json output' }),
   o({ name: 'memory-report', type: 'bool', group: 'Stats', status: 'noop',
