@@ -15,7 +15,7 @@ import type { Conn, HttpHandler, Peer } from '../../runtimes/types.ts';
 import { bodyAllowed, buildRequest, concatBytes, encodeResponseHead, latin1 } from '../codec/index.ts';
 import { log } from '../log.ts';
 import { headStats, type RequestFacts } from './reqlog.ts';
-import { callApp, Gone, writeBody } from './respond.ts';
+import { BodyWait, callApp, Gone, writeBody } from './respond.ts';
 import type { RequestCounters } from './uwsgi.ts';
 
 export type { HttpHandler, Peer };
@@ -284,7 +284,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
   let headWritten = false;
   let peerEnded = false;
   let served = 0;
-  let bodyWaiter: (() => void) | null = null;
+  const bodyWait = new BodyWait();
   let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(idle, o.headTimeoutMs);
 
   function idle(): void {
@@ -352,7 +352,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
     if (state === 'body') {
       stream?.error(new Error('the client closed the connection before the end of the request body'));
       stream = null;
-      bodyWaiter?.();
+      bodyWait.done();
     }
     if (state === 'head') close(false);
   };
@@ -361,7 +361,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
     if (timer !== undefined) clearTimeout(timer);
     stream?.error(new Error('the connection closed'));
     stream = null;
-    bodyWaiter?.();
+    bodyWait.done();
     gone.abort();
   };
 
@@ -398,7 +398,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
     bodyDone = true;
     stream?.close();
     stream = null;
-    bodyWaiter?.();
+    bodyWait.done();
     state = 'wait';
   }
 
@@ -478,15 +478,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
 
   /** Resolves when the body has been read to its end (or the peer is gone), or after `ms`. */
   function bodyRead(ms: number): Promise<void> {
-    if (bodyDone || state === 'closed') return Promise.resolve();
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      bodyWaiter = () => {
-        clearTimeout(t);
-        bodyWaiter = null;
-        resolve();
-      };
-    });
+    return bodyDone || state === 'closed' ? Promise.resolve() : bodyWait.until(ms);
   }
 
   async function respond(req: Request, head: Head): Promise<void> {

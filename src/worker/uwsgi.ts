@@ -16,7 +16,7 @@ import { describeError, log } from '../log.ts';
 import type { FetchHandler } from './app.ts';
 import { describePeer } from './http1.ts';
 import { type RequestFacts, type RequestLogger, headStats } from './reqlog.ts';
-import { callApp, Gone, writeBody } from './respond.ts';
+import { BodyWait, callApp, Gone, writeBody } from './respond.ts';
 
 export interface RequestCounters {
   /** A request was handed to the app; returns its id for finished(). */
@@ -71,19 +71,11 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
   let bodyDone = false;
   let stream: ReadableStreamDefaultController<Uint8Array> | null = null;
   let drop = false; // read the body and throw it away (GET/HEAD, or an answer that ignores it)
-  let bodyWaiter: (() => void) | null = null;
+  const bodyWait = new BodyWait();
 
   /** Resolves when the body has been read to its end (or the peer is gone), or after `ms`. */
   function bodyRead(ms: number): Promise<void> {
-    if (bodyDone) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      bodyWaiter = () => {
-        clearTimeout(timer);
-        bodyWaiter = null;
-        resolve();
-      };
-    });
+    return bodyDone ? Promise.resolve() : bodyWait.until(ms);
   }
 
   const decoder = new UwsgiDecoder(
@@ -109,10 +101,10 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
       onBodyEnd() {
         bodyDone = true;
         stream?.close();
-        bodyWaiter?.();
+        bodyWait.done();
       },
       onError(error) {
-        bodyWaiter?.();
+        bodyWait.done();
         if (stream) stream.error(error);
         if (responding) return;
         if (error.code === 'looks-like-http') {
@@ -148,7 +140,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
   };
   conn.onClose = () => {
     clearTimeout(headTimer);
-    bodyWaiter?.();
+    bodyWait.done();
     gone.abort();
   };
 
