@@ -33,6 +33,11 @@ interface BunListener {
   readonly port?: number;
 }
 type BunListenTarget = { hostname: string; port: number } | { unix: string } | { fd: number };
+interface BunSocketOptions {
+  socket: BunSocketHandler;
+  /** Keep the socket when the peer half-closes (Bun closes it at the peer's FIN otherwise). */
+  allowHalfOpen: boolean;
+}
 interface BunServer {
   readonly port: number;
   readonly hostname: string;
@@ -50,8 +55,8 @@ interface BunServeOptions {
 interface BunGlobal {
   version: string;
   serve(options: BunServeOptions): BunServer;
-  listen(options: BunListenTarget & { socket: BunSocketHandler }): BunListener;
-  connect(options: ({ hostname: string; port: number } | { unix: string }) & { socket: BunSocketHandler }): Promise<BunSocket>;
+  listen(options: BunListenTarget & BunSocketOptions): BunListener;
+  connect(options: ({ hostname: string; port: number } | { unix: string }) & BunSocketOptions): Promise<BunSocket>;
 }
 const Bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
 
@@ -124,7 +129,7 @@ function handler(onOpen: (conn: BunConn) => void): BunSocketHandler {
 
 function listen(target: BunListenTarget, onConn: ConnHandler, what: string): BunListener {
   try {
-    return Bun.listen({ ...target, socket: handler(onConn) });
+    return Bun.listen({ ...target, socket: handler(onConn), allowHalfOpen: true });
   } catch (e) {
     throw toBindError(e, what);
   }
@@ -132,7 +137,7 @@ function listen(target: BunListenTarget, onConn: ConnHandler, what: string): Bun
 
 async function connect(target: { hostname: string; port: number } | { unix: string }): Promise<Conn> {
   let conn: BunConn | undefined;
-  await Bun.connect({ ...target, socket: handler((c) => (conn = c)) });
+  await Bun.connect({ ...target, socket: handler((c) => (conn = c)), allowHalfOpen: true });
   if (!conn) throw new Error('Bun.connect resolved before its socket opened');
   return conn;
 }

@@ -31,6 +31,10 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
   // Heads up to --buffer-size pass node:http (its default is 16 KiB); the core's handler
   // answers 431 above --buffer-size itself, with the same message on every runtime.
   const server = http.createServer({ maxHeaderSize: Math.max(options.maxHeadSize, 16 * 1024), noDelay: true }, listener);
+  // A client that half-closes after its request still gets the answer: node:http otherwise ends
+  // the socket at the client's FIN, and the answer is lost. No createServer option sets this;
+  // node:http reads the property in its 'end' handler (Node 20: _http_server.js socketOnEnd).
+  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   const what = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.kind === 'unix' ? target.path : `fd ${target.fd}`;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(toBindError(e, what)));

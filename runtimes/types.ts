@@ -16,7 +16,11 @@ export interface Conn {
    * memory). Set before the first event-loop turn after the connection is handed over.
    */
   onData: ((chunk: Uint8Array) => void) | null;
-  /** The peer will send nothing more (it half-closed, or the connection is gone). At most once. */
+  /**
+   * The peer will send nothing more (it half-closed, or the connection is gone). At most once.
+   * A half-closed connection stays writable: the peer still reads the answer (an adapter never
+   * closes on the peer's FIN by itself).
+   */
   onEnd: (() => void) | null;
   /** The connection is gone: closed by either side, failed, or destroyed. At most once. */
   onClose: ((error?: Error) => void) | null;
