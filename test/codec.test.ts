@@ -19,6 +19,7 @@ import {
   type PacketHead,
   type UwsgiVars,
 } from '../src/codec/index.ts';
+import { parseHead } from '../src/worker/http1.ts';
 
 const vector = (name: string) => new Uint8Array(readFileSync(new URL(`./vectors/${name}`, import.meta.url)));
 const GET = vector('nginx-1.22-get.bin');
@@ -393,6 +394,32 @@ describe('vars → Request', () => {
       ['x-a', '1, 2'],
       ['x-latin', 'caf\u00e9 \u00ff'],
     ]);
+  });
+
+  test('repeated HTTP_COOKIE vars join with "; " (RFC 6265), other repeats with ", ", on every runtime', () => {
+    const req = varsToRequest(
+      [
+        ['REQUEST_URI', '/'],
+        ['HTTP_HOST', 'h'],
+        ['HTTP_COOKIE', 'a=1'],
+        ['HTTP_X_A', '1'],
+        ['HTTP_COOKIE', 'b=2; c=3'],
+        ['HTTP_X_A', '2'],
+        ['HTTP_COOKIE', 'd=4'],
+      ],
+      null,
+    );
+    expect(req.headers.get('cookie')).toBe('a=1; b=2; c=3; d=4');
+    expect(req.headers.get('x-a')).toBe('1, 2');
+    // One Cookie line is left as it is.
+    expect(varsToRequest([['HTTP_HOST', 'h'], ['HTTP_COOKIE', 'a=1, b=2']], null).headers.get('cookie')).toBe('a=1, b=2');
+  });
+
+  test('tsgi\'s HTTP/1.1 parser joins repeated Cookie lines the same way', () => {
+    const head = new TextEncoder().encode('GET / HTTP/1.1\r\nHost: h\r\nCookie: a=1\r\nX-A: 1\r\ncookie: b=2\r\nX-A: 2\r\n\r\n');
+    const parsed = parseHead(head, 0, head.length - 4);
+    expect(parsed.headers.get('cookie')).toBe('a=1; b=2');
+    expect(parsed.headers.get('x-a')).toBe('1, 2');
   });
 
   test('CONTENT_TYPE and CONTENT_LENGTH: the CGI vars win, nginx HTTP_* copies only when they are missing', () => {

@@ -93,6 +93,19 @@ function isOn(v: string): boolean {
   return l === 'on' || l === '1' || l === 'yes';
 }
 
+/**
+ * Add one header line as a repeated header joins: Cookie lines with "; " (RFC 6265 §5.4), every
+ * other header with ", " (RFC 9110 §5.3). Headers.append joins cookie with ", " on Deno (with
+ * "; " on Node and Bun): the same lines make the same Request on all three runtimes.
+ */
+export function appendHeader(headers: Headers, name: string, value: string): void {
+  if (name.length === 6 && name.toLowerCase() === 'cookie') {
+    const prev = headers.get('cookie');
+    if (prev !== null) return headers.set('cookie', `${prev}; ${value}`);
+  }
+  headers.append(name, value);
+}
+
 /** GET and HEAD, any case: the methods that never get a body. */
 function bodyless(method: string): boolean {
   if (method.length === 3) return method === 'GET' || method.toUpperCase() === 'GET';
@@ -107,7 +120,7 @@ function bodyless(method: string): boolean {
  * - URL: scheme from REQUEST_SCHEME (http or https), else HTTPS (on, 1, yes) → https, else http;
  *   host from HTTP_HOST, else SERVER_NAME[:SERVER_PORT unless the scheme's default], else
  *   localhost; path from REQUEST_URI (used as is when absolute), else PATH_INFO[?QUERY_STRING].
- * - headers: every HTTP_* var (HTTP_X_A → x-a; repeated ones appended), CONTENT_TYPE and
+ * - headers: every HTTP_* var (HTTP_X_A → x-a; repeated ones joined as appendHeader says), CONTENT_TYPE and
  *   CONTENT_LENGTH when non-empty. nginx sends those two again as HTTP_CONTENT_TYPE and
  *   HTTP_CONTENT_LENGTH: these are used only when the CGI var is missing altogether.
  * - body: `body`, except for GET and HEAD (the server drains those bodies; their content-length
@@ -147,7 +160,7 @@ export function varsToRequest(vars: UwsgiVars, body: BodyInit | null, init: { si
         else if (k === 'HTTP_CONTENT_LENGTH') httpContentLength ??= v;
         else {
           if (k === 'HTTP_HOST') host ??= v;
-          headers.append(headerName(k), v);
+          appendHeader(headers, headerName(k), v);
         }
         continue;
       }

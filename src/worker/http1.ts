@@ -12,7 +12,7 @@
  * spoken in clear, 417 for an expectation other than 100-continue.
  */
 import type { Conn, HttpHandler, Peer } from '../../runtimes/types.ts';
-import { bodyAllowed, buildRequest, concatBytes, encodeResponseHead, latin1 } from '../codec/index.ts';
+import { appendHeader, bodyAllowed, buildRequest, concatBytes, encodeResponseHead, latin1 } from '../codec/index.ts';
 import { log } from '../log.ts';
 import { headStats, type RequestFacts } from './reqlog.ts';
 import { BodyWait, callApp, Gone, writeBody } from './respond.ts';
@@ -127,7 +127,7 @@ export function parseHead(b: Uint8Array, start: number, end: number): Head {
     if (!TOKEN.test(name)) throw new HttpError(400, `malformed header name ${JSON.stringify(name.slice(0, 60))}`);
     const value = trimOws(h.slice(colon + 1));
     try {
-      headers.append(name, value);
+      appendHeader(headers, name, value);
     } catch {
       throw new HttpError(400, `invalid value for header ${name}`);
     }
