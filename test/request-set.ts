@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { expect, test } from 'vitest';
+import { rawExchange } from './helpers.ts';
 
 export function sha256(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
@@ -52,6 +53,17 @@ export function requestSet(url: (path: string) => string, host: () => string, ou
     expect(res.status).toBe(204);
     expect(res.headers.get('x-empty')).toBe('1');
     expect(await res.text()).toBe('');
+  });
+
+  test('two Cookie lines from the client reach the app as one cookie header joined with "; "', async () => {
+    const u = new URL(url('/echo'));
+    const head = `GET /echo HTTP/1.1\r\nHost: ${u.host}\r\nCookie: a=1\r\nX-Two: 1\r\nCookie: b=2\r\nX-Two: 2\r\nConnection: close\r\n\r\n`;
+    const r = await rawExchange({ port: Number(u.port) }, [new TextEncoder().encode(head)]);
+    const text = r.data.toString();
+    expect(text).toMatch(/^HTTP\/1\.1 200 /);
+    const j = JSON.parse(text.slice(text.indexOf('{'), text.lastIndexOf('}') + 1)) as { headers: Record<string, string> };
+    expect(j.headers.cookie).toBe('a=1; b=2');
+    expect(j.headers['x-two']).toBe('1, 2');
   });
 
   test('two Set-Cookie headers stay apart', async () => {
