@@ -1,7 +1,7 @@
 /**
  * Starting tsgi: app forms, --callable, and the one-line errors for what users get wrong.
  */
-import { writeFileSync, existsSync, statSync } from 'node:fs';
+import { chmodSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -137,10 +137,47 @@ describe(`startup errors are one clear line and a non-zero exit (${RUNTIME})`, (
     }
   });
 
-  test('a socket path in a directory that does not exist', async () => {
-    const r = await tsgiFails(['--socket', '/nonexistent-dir-for-tsgi/app.sock', '--app', 'examples/hello.ts']);
+  // Node (libuv) reports a missing directory as "permission denied", Bun as "Failed to listen":
+  // the line says what is wrong on every runtime and at every bind site.
+  test.each([
+    ['--socket', ['--socket', '/nonexistent-dir-for-tsgi/sub/app.sock']],
+    ['--http-socket', ['--http-socket', '/nonexistent-dir-for-tsgi/sub/app.sock']],
+    ['--socket with --master (bound for the workers)', ['--master', '--socket', '/nonexistent-dir-for-tsgi/sub/app.sock']],
+    ['--http-socket with --master', ['--master', '--http-socket', '/nonexistent-dir-for-tsgi/sub/app.sock']],
+    ['--http (the router)', ['--http', '/nonexistent-dir-for-tsgi/sub/app.sock']],
+  ])('a UNIX socket path in a directory that does not exist: %s', async (_name, args) => {
+    const r = await tsgiFails([...args, '--app', 'examples/hello.ts']);
     expect(r.code).not.toBe(0);
-    expect(r.output).toMatch(/cannot create UNIX socket \/nonexistent-dir-for-tsgi\/app\.sock/);
+    expect(r.output).toContain('cannot create UNIX socket /nonexistent-dir-for-tsgi/sub/app.sock: the directory /nonexistent-dir-for-tsgi/sub does not exist');
+    expect(r.output).not.toMatch(/permission denied|Failed to listen/);
+  });
+
+  test('--stats on a UNIX path in a directory that does not exist', async () => {
+    const r = await tsgiFails(['--socket', '127.0.0.1:0', '--stats', '/nonexistent-dir-for-tsgi/stats.sock', '--app', 'examples/hello.ts']);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain('--stats /nonexistent-dir-for-tsgi/stats.sock: cannot create UNIX socket /nonexistent-dir-for-tsgi/stats.sock: the directory /nonexistent-dir-for-tsgi does not exist');
+  });
+
+  test('a UNIX socket path under a file', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'file'), 'x');
+    const r = await tsgiFails(['--socket', join(dir, 'file', 'app.sock'), '--app', 'examples/hello.ts']);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain(`cannot create UNIX socket ${join(dir, 'file', 'app.sock')}: ${join(dir, 'file')} is not a directory`);
+  });
+
+  test.skipIf(process.getuid?.() === 0)('a UNIX socket in a directory this user cannot write (skipped as root: root writes everywhere)', async () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o555);
+    const r = await tsgiFails(['--socket', join(dir, 'app.sock'), '--app', 'examples/hello.ts']);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain(`cannot create UNIX socket ${join(dir, 'app.sock')}: permission denied: this user cannot create files in ${dir}`);
+  });
+
+  test('a host name that does not resolve', async () => {
+    const r = await tsgiFails(['--http-socket', 'no-such-host.invalid:3031', '--app', 'examples/hello.ts']);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain('cannot bind TCP address no-such-host.invalid:3031: the host name no-such-host.invalid does not resolve');
   });
 
   test('nothing to serve on', async () => {

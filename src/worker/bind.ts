@@ -6,7 +6,9 @@
  *   into place, so a stale socket file is replaced atomically and a closing server never unlinks
  *   the live path. A path where a server still answers is refused.
  */
-import { chmodSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
+import { accessSync, chmodSync, constants, lstatSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { ConnHandler, Listener, Runtime } from '../../runtimes/types.ts';
 import { BindError } from '../../runtimes/types.ts';
@@ -50,26 +52,63 @@ export interface BindOptions {
   backlog?: number;
 }
 
-function explain(e: unknown, a: SocketAddress): BindError {
+/**
+ * Why no UNIX socket can be made at `path`, read from the file system, or null when its
+ * directory looks fine. The runtimes' errors do not say: libuv (Node) reports a missing directory
+ * as EACCES, Bun as "Failed to listen", and procfs refuses a socket with ENOENT.
+ */
+function unixPathProblem(path: string): string | null {
+  const dir = dirname(path);
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ENOENT') return `the directory ${dir} does not exist (create it, or choose another path)`;
+    if (code === 'ENOTDIR') return `${dir} is not a directory (a part of that path is a file)`;
+    if (code === 'EACCES') return `permission denied: this user cannot reach the directory ${dir}`;
+    return null;
+  }
+  if (!st.isDirectory()) return `${dir} is not a directory`;
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch {
+    return `permission denied: this user cannot create files in ${dir} (choose a directory it can write, e.g. /run/tsgi/)`;
+  }
+  return null;
+}
+
+/** A host name (not an IP address) that does not resolve. */
+async function unresolvable(host: string): Promise<boolean> {
+  if (isIP(host) !== 0) return false;
+  try {
+    await lookup(host);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** One line that says what is wrong with binding `a`, whatever the runtime's error said. */
+async function explain(e: unknown, a: SocketAddress): Promise<BindError> {
   const where = a.kind === 'unix' ? `UNIX socket ${a.path}` : `TCP address ${formatAddress(a)}`;
   const code = (e as { code?: string }).code ?? 'EUNKNOWN';
   const detail = (e as Error).message ?? String(e);
+  if (code === 'EADDRINUSE') {
+    return new BindError(`cannot bind ${where}: address already in use (another server listens there: stop it or pick another address)`, code);
+  }
+  if (a.kind === 'unix') {
+    const problem = unixPathProblem(a.path);
+    if (problem) return new BindError(`cannot create ${where}: ${problem}`, code);
+    return new BindError(`cannot create ${where}: ${detail}`, code);
+  }
+  if (await unresolvable(a.host)) {
+    return new BindError(`cannot bind ${where}: the host name ${a.host} does not resolve (use an IP address, or a name in /etc/hosts)`, 'ENOTFOUND');
+  }
   switch (code) {
-    case 'EADDRINUSE':
-      return new BindError(
-        `cannot bind ${where}: address already in use (another server listens there: stop it or pick another address)`,
-        code,
-      );
     case 'EACCES':
     case 'EPERM':
-      return new BindError(
-        a.kind === 'unix'
-          ? `cannot create ${where}: permission denied (choose a directory this user can write, e.g. /run/tsgi/)`
-          : `cannot bind ${where}: permission denied (ports below 1024 need privileges: use a higher port)`,
-        code,
-      );
-    case 'ENOENT':
-      return new BindError(`cannot create ${where}: directory ${dirname(a.kind === 'unix' ? a.path : '')} does not exist`, code);
+      return new BindError(`cannot bind ${where}: permission denied (ports below 1024 need privileges: use a higher port)`, code);
     case 'EADDRNOTAVAIL':
     case 'ENOTFOUND':
       return new BindError(`cannot bind ${where}: no such local address`, code);
@@ -123,14 +162,14 @@ async function bindUnix<T extends Closable>(rt: Runtime, path: string, open: Ope
   try {
     bound = await open({ kind: 'unix', path: tmp });
   } catch (e) {
-    throw explain(e, a);
+    throw await explain(e, a);
   }
   try {
     if (options.mode !== undefined) chmodSync(tmp, options.mode);
     if (tmp !== path) renameSync(tmp, path);
   } catch (e) {
     await bound.close();
-    throw explain(e, a);
+    throw await explain(e, a);
   }
   return bound;
 }
@@ -151,7 +190,7 @@ export async function bindWith<T extends Closable>(
   try {
     return { address, bound: await open(address) };
   } catch (e) {
-    throw explain(e, address);
+    throw await explain(e, address);
   }
 }
 
