@@ -217,14 +217,29 @@ function closeListener(l: DenoListener): Promise<void> {
   return Promise.resolve();
 }
 
-/** The client's address, read from Deno's info only when used. */
+/**
+ * The client's address, read from Deno's info only when used. Deno throws ("Request closed") when
+ * it is first read after the client went (a request log line written as a reset cancels the
+ * answer): unknown then, as for a UNIX socket peer.
+ */
 class DenoPeer implements Peer {
+  private addr: { hostname: string; port: number } | undefined;
   constructor(private readonly info: { remoteAddr: { hostname: string; port: number } }) {}
+  private get(): { hostname: string; port: number } {
+    if (this.addr === undefined) {
+      try {
+        this.addr = this.info.remoteAddr;
+      } catch {
+        this.addr = { hostname: '', port: 0 };
+      }
+    }
+    return this.addr;
+  }
   get address(): string {
-    return this.info.remoteAddr.hostname;
+    return this.get().hostname;
   }
   get port(): number {
-    return this.info.remoteAddr.port;
+    return this.get().port;
   }
 }
 

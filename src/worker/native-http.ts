@@ -175,8 +175,10 @@ async function measured(res: Response, finish: (r: Response, bytes: number) => v
     },
     cancel(reason) {
       queued = [];
+      // The app's stream first: nothing the log line does may keep it running.
+      const cancelled = reader.cancel(reason);
       finish(res, sent);
-      return reader.cancel(reason);
+      return cancelled;
     },
   });
   return new Response(body, res);
