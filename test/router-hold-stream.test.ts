@@ -78,6 +78,10 @@ describe(`--http while no worker is ready (${RUNTIME})`, () => {
     const port = await freePort();
     const tsgi = startRouter(['--http', `127.0.0.1:${port}`, '--processes', '2', '--app', APP, '--http-connect-timeout', '300'], release);
     try {
+      // On Bun and Deno the launcher binds the port only to check it is free, and closes it
+      // before it spawns the router, which binds it again (SO_REUSEPORT): a connection in
+      // between meets a closing socket. On Node the router's socket accepts from the start.
+      await tsgi.waitFor(/spawned tsgi http router/, 60_000);
       await accepting(port);
       const url = `http://127.0.0.1:${port}`;
       let settled = 0;
