@@ -56,7 +56,8 @@ function varsFor(req: Request, peer: Peer, scriptName: string, serverPort: numbe
   });
   const out: UwsgiVars = [];
   for (const v of vars) {
-    // A body of known length goes with it, as nginx sends it: the app sees no transfer coding.
+    // A framed body keeps its Transfer-Encoding (the app sees what the client sent, as behind
+    // --http-socket); a body of known length comes with CONTENT_LENGTH alone, as from nginx.
     if (v[0] === 'HTTP_TRANSFER_ENCODING' && !framed) continue;
     if (v[0] === 'PATH_INFO' && scriptName) out.push(['SCRIPT_NAME', scriptName], ['PATH_INFO', v[1].slice(scriptName.length) || '/']);
     else out.push(v);
@@ -115,9 +116,12 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
     log(`tsgi http router: ${refused} (503): ${req.method} ${req.url}`);
     return gatewayError(503, refused);
   }
-  const body = req.body !== null && req.method !== 'GET' && req.method !== 'HEAD' ? req.body : null;
-  // A body of unknown length (a chunked upload) goes in frames, as it arrives.
-  const framed = body !== null && !req.headers.has('content-length');
+  // A body of unknown length (a chunked upload) goes in frames, as it arrives. A request with
+  // neither Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3).
+  const sized = req.headers.has('content-length');
+  const hasBody = sized || req.headers.has('transfer-encoding');
+  const body = req.body !== null && hasBody && req.method !== 'GET' && req.method !== 'HEAD' ? req.body : null;
+  const framed = body !== null && !sized;
   const vars = varsFor(req, peer, scriptName, o.serverPort, framed);
 
   let conn: Conn;
