@@ -149,7 +149,7 @@ describe(`--http streams a chunked upload to the worker as it arrives (${RUNTIME
 
   beforeAll(async () => {
     port = await freePort();
-    tsgi = await startTsgi(['--http', `127.0.0.1:${port}`, '--processes', '2', '--app', APP, '--limit-post', String(LIMIT)]);
+    tsgi = await startTsgi(['--http', `127.0.0.1:${port}`, '--processes', '2', '--app', APP, '--limit-post', String(LIMIT), '--http-timeout', '3']);
   }, 90_000);
   afterAll(() => tsgi?.stop());
 
@@ -214,6 +214,25 @@ describe(`--http streams a chunked upload to the worker as it arrives (${RUNTIME
     const json = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4).replace(/^[0-9a-f]+\r\n([\s\S]*?)\r\n0\r\n\r\n$/, '$1')) as { length: number; sha256: string; te: string };
     expect(json).toEqual({ length: body.length, sha256: sha256(body), te: 'chunked' });
   }, 90_000);
+
+  test('an upload that lasts longer than --http-timeout but keeps moving is not cut (no 504)', async () => {
+    // Eight pieces 600 ms apart: 4.8 s in all, against --http-timeout 3.
+    const s = net.connect(port, '127.0.0.1');
+    let data = '';
+    s.on('data', (d: Buffer) => (data += d.toString('latin1')));
+    s.on('error', () => {});
+    const closed = new Promise((r) => s.on('close', r));
+    await new Promise((r) => s.once('connect', r));
+    s.write(latin1('POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n'));
+    for (let i = 0; i < 8; i++) {
+      s.write(latin1('4\r\npart\r\n'));
+      await new Promise((r) => setTimeout(r, 600));
+    }
+    s.write(latin1('0\r\n\r\n'));
+    await closed;
+    expect(data).toMatch(/^HTTP\/1\.1 200/);
+    expect(data).toContain('"length":32');
+  }, 60_000);
 
   test('--limit-post refuses a chunked upload above it (413)', async () => {
     const { data } = await rawExchange({ port }, chunked('/upload', new Uint8Array(LIMIT + 1_000_000), 1_000_000), 60_000);

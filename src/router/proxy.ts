@@ -87,10 +87,10 @@ function parseAnswerHead(text: string): AnswerHead {
 
 /**
  * Send the request body (if any) after the vars as it arrives, with backpressure: one piece at a
- * time, the next read once the connection takes more. `framed`: each piece in a frame, then the
- * end frame (a body of unknown length).
+ * time, the next read once the connection takes more (then `moved()`). `framed`: each piece in a
+ * frame, then the end frame (a body of unknown length).
  */
-async function sendBody(conn: Conn, body: ReadableStream<Uint8Array> | null, framed: boolean): Promise<void> {
+async function sendBody(conn: Conn, body: ReadableStream<Uint8Array> | null, framed: boolean, moved: () => void): Promise<void> {
   if (body === null) return;
   const reader = body.getReader();
   try {
@@ -101,6 +101,7 @@ async function sendBody(conn: Conn, body: ReadableStream<Uint8Array> | null, fra
       if (r.value.length === 0) continue;
       if (framed) conn.write(frameHead(r.value.length));
       if (!conn.write(r.value)) await conn.drained();
+      moved();
     }
     if (framed) conn.write(LAST_FRAME);
   } catch (e) {
@@ -136,13 +137,21 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
     let head: Uint8Array | null = null;
     let stream: ReadableStreamDefaultController<Uint8Array> | null = null;
     let answered = false;
-    const timer = setTimeout(() => {
+    const expire = () => {
       if (answered) return;
       answered = true;
       log(`tsgi http router: no answer from a worker within --http-timeout ${o.timeoutMs / 1000} s: ${req.method} ${req.url}`);
       conn.destroy();
       resolve(gatewayError(504, `no answer from a worker within --http-timeout ${o.timeoutMs / 1000} s`));
-    }, o.timeoutMs);
+    };
+    // Counted from the last piece of the request body the worker took: an upload longer than
+    // --http-timeout is no timeout while it moves.
+    let timer = setTimeout(expire, o.timeoutMs);
+    const moved = () => {
+      if (answered) return;
+      clearTimeout(timer);
+      timer = setTimeout(expire, o.timeoutMs);
+    };
     const fail = (why: string) => {
       if (answered) return;
       answered = true;
@@ -233,6 +242,6 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
       }
     };
     conn.write(encodePacket(vars));
-    void sendBody(conn, body, framed);
+    void sendBody(conn, body, framed, moved);
   });
 }
