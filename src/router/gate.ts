@@ -1,6 +1,6 @@
 /**
  * The router's wait for a worker. While the master says no worker is ready (they are starting,
- * the only one is reloading, or they back off after crashes), requests wait here in the order
+ * the only one is being replaced, or they back off after crashes), requests wait here in the order
  * they came, as they wait in the workers' socket backlog behind uWSGI's router, and all go on
  * the moment a worker is ready. The router does not connect meanwhile: a connection would sit
  * in the internal socket's backlog (the master holds it listening) with the answer timer
