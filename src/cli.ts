@@ -64,7 +64,7 @@ export function masterOptions(o: TsgiOptions): MasterOptions {
     touchReload: o.touchReload,
     pidfile: o.pidfile,
     stats: o.stats ? { address: o.stats, http: o.statsHttp, minified: o.statsMinified } : undefined,
-    http: o.http ? { address: o.http, timeout: o.httpTimeout, staticMaps: o.staticMap } : undefined,
+    http: o.http ? { address: o.http, timeout: o.httpTimeout, connectTimeout: o.httpConnectTimeout ?? o.httpTimeout, staticMaps: o.staticMap } : undefined,
   };
 }
 

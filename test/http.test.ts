@@ -2,7 +2,7 @@
  * HTTP in front of the app: `--http-socket` (TCP straight from clients, UNIX behind a real
  * nginx with proxy_pass) and the `--http` router, with two workers each, on the runtime running
  * this file. The request set of the nginx → --socket tests, then what only HTTP has: chunked
- * uploads, keep-alive, limits (413, 431), static files, mounts, 502 and 504.
+ * uploads, keep-alive, limits (413, 431), static files, mounts, 503 and 504.
  */
 import { readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -258,17 +258,18 @@ describe(`the --http router's gateway errors (${RUNTIME})`, () => {
     expect((await fetch(`http://127.0.0.1:${port.router}/echo`)).status).toBe(200);
   });
 
-  test('502 with a short page when no worker can answer', async () => {
+  test('503 with Retry-After and a short page when no worker gets ready (an app that fails to load)', async () => {
     const p = await freePort();
     const [cmd, pre] = tsgiCommand();
-    const broken = run(cmd, [...pre, '--http', `127.0.0.1:${p}`, '--app', 'test/fixtures/apps/broken.ts']);
+    const broken = run(cmd, [...pre, '--http', `127.0.0.1:${p}`, '--app', 'test/fixtures/apps/broken.ts', '--http-connect-timeout', '1']);
     try {
       await broken.waitFor(/tsgi http router \(pid: \d+\) ready/, 30_000);
       await broken.waitFor(/DAMN ! tsgi worker 1/, 30_000);
       const res = await fetch(`http://127.0.0.1:${p}/`);
-      expect(res.status).toBe(502);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('1');
       expect(res.headers.get('content-type')).toContain('text/html');
-      expect(await res.text()).toContain('no worker is ready');
+      expect(await res.text()).toContain('no worker was ready within --http-connect-timeout 1 s');
     } finally {
       await broken.stop();
     }

@@ -1,17 +1,19 @@
 /**
  * The incremental uwsgi request decoder: bytes in any chunking (one at a time too) → the head
- * and vars, then exactly CONTENT_LENGTH body bytes. It never waits for the end of the stream:
- * nginx keeps its side open.
+ * and vars, then exactly CONTENT_LENGTH body bytes — or, where `streamedBodies` is on (the
+ * --http router's internal socket), a body in tsgi's frames when the vars say TSGI_BODY=chunked
+ * (frames.ts). It never waits for the end of the stream: nginx keeps its side open.
  *
  * Copies are made only when the header or the vars block arrive split across chunks (then once,
  * into a buffer of the announced size); body chunks are handed on as subarrays of pushed chunks.
  */
 import { latin1, latin1Key } from './bytes.ts';
+import { FrameDecoder, STREAMED_BODY, STREAMED_BODY_VAR } from './frames.ts';
 import { MAX_VARS_SIZE, type PacketHead, UwsgiProtocolError, type UwsgiVars } from './types.ts';
 
 export interface DecoderHandlers {
-  /** Once, when the whole vars block is in. */
-  onHead(head: PacketHead, vars: UwsgiVars, contentLength: number): void;
+  /** Once, when the whole vars block is in; contentLength null: a streamed body (frames.ts) of unknown length. */
+  onHead(head: PacketHead, vars: UwsgiVars, contentLength: number | null): void;
   /** Body bytes (subarrays of pushed chunks); exactly contentLength in all. */
   onBody(chunk: Uint8Array): void;
   /** Once, right after the last body byte (right after onHead when there is no body). */
@@ -37,11 +39,19 @@ export class UwsgiDecoder {
   private head: PacketHead | null = null;
   /** Body bytes still to come. */
   private remaining = 0;
+  /** Take TSGI_BODY=chunked (the router's internal socket only). */
+  private readonly streamedBodies: boolean;
+  /** The body's frames, for a streamed body. */
+  private frames: FrameDecoder | null = null;
 
-  /** `bufferSize`: the largest vars block accepted (--buffer-size), at most and by default 65535. */
-  constructor(handlers: DecoderHandlers, options: { bufferSize?: number } = {}) {
+  /**
+   * `bufferSize`: the largest vars block accepted (--buffer-size), at most and by default 65535.
+   * `streamedBodies`: TSGI_BODY=chunked frames the body (frames.ts); off, it is an ordinary var.
+   */
+  constructor(handlers: DecoderHandlers, options: { bufferSize?: number; streamedBodies?: boolean } = {}) {
     this.handlers = handlers;
     this.bufferSize = Math.min(options.bufferSize ?? MAX_VARS_SIZE, MAX_VARS_SIZE);
+    this.streamedBodies = options.streamedBodies ?? false;
   }
 
   /** head → vars → body → done, or error. */
@@ -105,6 +115,8 @@ export class UwsgiDecoder {
     } else if (st === 'vars') {
       const size = (this.head as PacketHead).size;
       this.fail(new UwsgiProtocolError('truncated-header', `connection closed after ${4 + this.have} of ${4 + size} header and vars bytes`));
+    } else if (st === 'body' && this.frames) {
+      this.fail(new UwsgiProtocolError('truncated-body', `connection closed ${this.frames.cut} (a streamed body, ${STREAMED_BODY_VAR})`));
     } else if (st === 'body') {
       this.fail(new UwsgiProtocolError('truncated-body', `connection closed with ${this.remaining} body bytes missing (CONTENT_LENGTH)`));
     }
@@ -148,6 +160,7 @@ export class UwsgiDecoder {
     const vars: UwsgiVars = [];
     let o = start;
     let contentLength: string | undefined;
+    let streamed: string | undefined;
     while (o < end) {
       if (o + 2 > end) return this.badVars(o - start + 4, 'a name length');
       const kl = buf[o] | (buf[o + 1] << 8);
@@ -169,8 +182,9 @@ export class UwsgiDecoder {
             new UwsgiProtocolError('bad-content-length', `two different CONTENT_LENGTH vars (${show(contentLength)} and ${show(value)})`),
           );
         }
-      }
+      } else if (key === STREAMED_BODY_VAR && this.streamedBodies) streamed ??= value;
     }
+    if (streamed !== undefined) return this.streamedBody(vars, streamed, contentLength);
     let length = 0;
     if (contentLength !== undefined) {
       for (let i = 0; i < contentLength.length; i++) {
@@ -191,7 +205,31 @@ export class UwsgiDecoder {
     return true;
   }
 
+  /** TSGI_BODY on the router's internal socket: the body comes in frames. */
+  private streamedBody(vars: UwsgiVars, value: string, contentLength: string | undefined): boolean {
+    if (value !== STREAMED_BODY) {
+      return this.fail(new UwsgiProtocolError('bad-streamed-body', `${STREAMED_BODY_VAR} ${show(value)}: the only framing is ${STREAMED_BODY}`));
+    }
+    if (contentLength) {
+      return this.fail(new UwsgiProtocolError('bad-streamed-body', `both ${STREAMED_BODY_VAR} and CONTENT_LENGTH ${show(contentLength)}`));
+    }
+    this.frames = new FrameDecoder({
+      onData: (chunk) => this.handlers.onBody(chunk),
+      onEnd: () => {
+        this.st = 'done';
+        this.handlers.onBodyEnd();
+      },
+    });
+    this.st = 'body';
+    this.handlers.onHead(this.head as PacketHead, vars, null);
+    return true;
+  }
+
   private body(chunk: Uint8Array): void {
+    if (this.frames) {
+      this.frames.push(chunk);
+      return;
+    }
     if (chunk.length >= this.remaining) {
       // The last body bytes; anything after them is not ours.
       const last = chunk.length === this.remaining ? chunk : chunk.subarray(0, this.remaining);

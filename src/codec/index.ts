@@ -3,12 +3,14 @@
  *
  * A packet: modifier1 (u8), datasize (u16 LE), modifier2 (u8), then `datasize` bytes of vars —
  * pairs of (u16 LE name length, name, u16 LE value length, value) — then exactly CONTENT_LENGTH
- * body bytes. The answer is a raw HTTP/1.x response, then the server closes.
+ * body bytes (or, between tsgi's router and its workers only, framed pieces of a body of unknown
+ * length: frames.ts). The answer is a raw HTTP/1.x response, then the server closes.
  *
  * Strings in UwsgiVars are byte strings: one char per byte (latin1), lossless both ways.
  */
 export * from './types.ts';
 export { UwsgiDecoder, type DecoderHandlers, type DecoderState } from './decoder.ts';
+export { FrameDecoder, frameHead, LAST_FRAME, STREAMED_BODY, STREAMED_BODY_VAR, type FrameHandlers } from './frames.ts';
 export { concatBytes, latin1, fromLatin1 } from './bytes.ts';
 export { encodePacket, encodeVars, getVar } from './vars.ts';
 export { appendHeader, buildRequest, requestToVars, varsToRequest } from './request.ts';

@@ -25,6 +25,7 @@ export type ProtocolErrorCode =
   | 'block-too-large'
   | 'bad-vars'
   | 'bad-content-length'
+  | 'bad-streamed-body'
   | 'truncated-header'
   | 'truncated-body';
 

@@ -39,6 +39,7 @@ export interface TsgiOptions {
   http?: string;
   httpKeepalive: boolean;
   httpTimeout: number;
+  httpConnectTimeout?: number;
   staticMap: string[];
   mount: string[];
   limitPost: number;

@@ -93,8 +93,10 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
       const { socket: listen, port } = await bindOne('http', master.http.address, 'http router');
       // The workers' side of the router: a uwsgi socket in a directory only we can enter.
       const upstream = join(mkdtempSync(join(tmpdir(), 'tsgi-')), 'uwsgi.sock');
-      sockets.push((await bindOne('uwsgi', upstream, `uwsgi socket ${sockets.length} (the router's, internal)`)).socket);
-      router = { listen, upstream, port, timeout: master.http.timeout, staticMaps: master.http.staticMaps };
+      const internal = (await bindOne('uwsgi', upstream, `uwsgi socket ${sockets.length} (the router's, internal)`)).socket;
+      sockets.push({ ...internal, internal: true });
+      const { timeout, connectTimeout, staticMaps } = master.http;
+      router = { listen, upstream, port, timeout, connectTimeout, staticMaps };
     }
   } catch (e) {
     await Promise.all(handles.map((h) => h.close()));

@@ -20,8 +20,8 @@ export interface MasterOptions {
   reloadMercy: number;
   touchReload: string[];
   pidfile?: string;
-  /** --http ADDR: a router process in front of the workers (--http-timeout, --static-map). */
-  http?: { address: string; timeout: number; staticMaps: string[] };
+  /** --http ADDR: a router process in front of the workers (--http-timeout, --http-connect-timeout, --static-map). */
+  http?: { address: string; timeout: number; connectTimeout: number; staticMaps: string[] };
   /** --stats ADDR, served by the master (--stats-http, --stats-minified). */
   stats?: { address: string; http: boolean; minified: boolean };
 }
@@ -57,11 +57,13 @@ export interface RouterState {
   port: number;
   /** --http-timeout, seconds. */
   timeout: number;
+  /** --http-connect-timeout, seconds: how long a request waits while no worker is ready. */
+  connectTimeout: number;
   /** --static-map /PREFIX=DIR entries. */
   staticMaps: string[];
 }
 
-/** Master → router: how many workers are ready (0: answer 502 at once), or stop. */
+/** Master → router: how many workers are ready (0: requests wait), or stop. */
 export type RouterMessage = { t: 'workers'; ready: number } | { t: 'stop' };
 
 export const STATE_ENV = 'TSGI_STATE';

@@ -1,23 +1,26 @@
 /**
  * The --http router's client side: one request → one uwsgi connection to the workers' internal
  * socket (the workers share it, so the kernel balances), the vars nginx's uwsgi_params would
- * send, the body streamed after them, and the worker's raw HTTP/1.1 answer read back into a
- * Response whose body streams with backpressure both ways.
+ * send, the body streamed after them (one of unknown length in tsgi's frames,
+ * src/codec/frames.ts), and the worker's raw HTTP/1.1 answer read back into a Response whose body
+ * streams with backpressure both ways.
  *
- * 502 when no worker is ready or the socket cannot be reached, or when a worker closes without
- * answering; 504 when no answer head arrives within --http-timeout.
+ * While no worker is ready the request waits (gate.ts), then 503; 502 when the socket cannot be
+ * reached, or when a worker closes without answering; 504 when no answer head arrives within
+ * --http-timeout.
  */
 import type { Conn, Peer } from '../../runtimes/types.ts';
-import { encodePacket, latin1, requestToVars, type UwsgiVars } from '../codec/index.ts';
+import { encodePacket, frameHead, LAST_FRAME, latin1, requestToVars, statusReason, STREAMED_BODY, STREAMED_BODY_VAR, type UwsgiVars } from '../codec/index.ts';
 import { log } from '../log.ts';
+import type { WorkerGate } from './gate.ts';
 
 export interface ProxyOptions {
   /** Open a connection to the workers. */
   connect(): Promise<Conn>;
   /** How the workers' socket is shown in error pages and logs. */
   upstream: string;
-  /** Workers ready to answer; 0 → 502 at once (they are starting, or failing to). */
-  readyWorkers(): number;
+  /** Where requests wait while no worker is ready. */
+  workers: WorkerGate;
   /** --http-timeout in ms: the wait for the worker's answer head. */
   timeoutMs: number;
   /** The router's own port, for SERVER_PORT. */
@@ -27,14 +30,22 @@ export interface ProxyOptions {
 /** Answer heads from a worker are small; a bigger one is a broken worker. */
 const MAX_ANSWER_HEAD = 64 * 1024;
 
-export function gatewayError(status: 502 | 504, why: string): Response {
-  const title = status === 502 ? '502 Bad Gateway' : '504 Gateway Timeout';
+/** A 503 asks the client to come back this many seconds later. */
+export const RETRY_AFTER_S = 1;
+
+export function gatewayError(status: 502 | 503 | 504, why: string): Response {
+  const title = `${status} ${statusReason(status)}`;
   const body = `<!doctype html><title>${title}</title><h1>${title}</h1><p>tsgi http router: ${why.replace(/[<&]/g, (c) => (c === '<' ? '&lt;' : '&amp;'))}</p>\n`;
-  return new Response(body, { status, headers: { 'content-type': 'text/html; charset=utf-8' } });
+  const headers: Record<string, string> = { 'content-type': 'text/html; charset=utf-8' };
+  if (status === 503) headers['retry-after'] = String(RETRY_AFTER_S);
+  return new Response(body, { status, headers });
 }
 
-/** The uwsgi vars for a request: nginx's set, SCRIPT_NAME/PATH_INFO split at a mountpoint. */
-function varsFor(req: Request, peer: Peer, scriptName: string, serverPort: number, bodyLength: number | null): UwsgiVars {
+/**
+ * The uwsgi vars for a request: nginx's set, SCRIPT_NAME/PATH_INFO split at a mountpoint, and
+ * TSGI_BODY for a body that goes in frames.
+ */
+function varsFor(req: Request, peer: Peer, scriptName: string, serverPort: number, framed: boolean): UwsgiVars {
   const url = new URL(req.url);
   const vars = requestToVars(req, {
     remoteAddr: peer.address,
@@ -45,12 +56,13 @@ function varsFor(req: Request, peer: Peer, scriptName: string, serverPort: numbe
   });
   const out: UwsgiVars = [];
   for (const v of vars) {
-    // The body goes with its length: the worker reads exactly CONTENT_LENGTH bytes.
-    if (v[0] === 'HTTP_TRANSFER_ENCODING') continue;
-    if (v[0] === 'CONTENT_LENGTH' && bodyLength !== null) out.push(['CONTENT_LENGTH', String(bodyLength)]);
-    else if (v[0] === 'PATH_INFO' && scriptName) out.push(['SCRIPT_NAME', scriptName], ['PATH_INFO', v[1].slice(scriptName.length) || '/']);
+    // A framed body keeps its Transfer-Encoding (the app sees what the client sent, as behind
+    // --http-socket); a body of known length comes with CONTENT_LENGTH alone, as from nginx.
+    if (v[0] === 'HTTP_TRANSFER_ENCODING' && !framed) continue;
+    if (v[0] === 'PATH_INFO' && scriptName) out.push(['SCRIPT_NAME', scriptName], ['PATH_INFO', v[1].slice(scriptName.length) || '/']);
     else out.push(v);
   }
+  if (framed) out.push([STREAMED_BODY_VAR, STREAMED_BODY]);
   return out;
 }
 
@@ -73,20 +85,25 @@ function parseAnswerHead(text: string): AnswerHead {
   return { status: Number(m[1]), statusText: m[2] ?? '', headers };
 }
 
-/** Send the request body (if any) after the vars, with backpressure. */
-async function sendBody(conn: Conn, body: Uint8Array | ReadableStream<Uint8Array> | null): Promise<void> {
+/**
+ * Send the request body (if any) after the vars as it arrives, with backpressure: one piece at a
+ * time, the next read once the connection takes more (then `moved()`). `framed`: each piece in a
+ * frame, then the end frame (a body of unknown length).
+ */
+async function sendBody(conn: Conn, body: ReadableStream<Uint8Array> | null, framed: boolean, moved: () => void): Promise<void> {
   if (body === null) return;
-  if (body instanceof Uint8Array) {
-    conn.write(body);
-    return;
-  }
   const reader = body.getReader();
   try {
     for (;;) {
       const r = await reader.read();
-      if (r.done) return;
+      if (r.done) break;
+      // An empty frame would end the body.
+      if (r.value.length === 0) continue;
+      if (framed) conn.write(frameHead(r.value.length));
       if (!conn.write(r.value)) await conn.drained();
+      moved();
     }
+    if (framed) conn.write(LAST_FRAME);
   } catch (e) {
     // The client went away mid-body: the worker must not wait for the rest.
     log(`tsgi http router: request body failed: ${(e as Error).message}`);
@@ -95,20 +112,18 @@ async function sendBody(conn: Conn, body: Uint8Array | ReadableStream<Uint8Array
 }
 
 export async function forward(req: Request, peer: Peer, scriptName: string, o: ProxyOptions): Promise<Response> {
-  if (o.readyWorkers() === 0) {
-    return gatewayError(502, 'no worker is ready to answer (they are starting, or their app fails to load: see the tsgi log)');
+  const refused = await o.workers.admit(req.signal);
+  if (refused !== null) {
+    log(`tsgi http router: ${refused} (503): ${req.method} ${req.url}`);
+    return gatewayError(503, refused);
   }
-  let body: Uint8Array | ReadableStream<Uint8Array> | null = null;
-  let length: number | null = null;
-  if (req.body !== null && req.method !== 'GET' && req.method !== 'HEAD') {
-    if (req.headers.has('content-length')) body = req.body;
-    else {
-      // A chunked upload: the uwsgi protocol needs its length first, so it is read whole here.
-      body = new Uint8Array(await req.arrayBuffer());
-      length = body.length;
-    }
-  }
-  const vars = varsFor(req, peer, scriptName, o.serverPort, length);
+  // A body of unknown length (a chunked upload) goes in frames, as it arrives. A request with
+  // neither Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3).
+  const sized = req.headers.has('content-length');
+  const hasBody = sized || req.headers.has('transfer-encoding');
+  const body = req.body !== null && hasBody && req.method !== 'GET' && req.method !== 'HEAD' ? req.body : null;
+  const framed = body !== null && !sized;
+  const vars = varsFor(req, peer, scriptName, o.serverPort, framed);
 
   let conn: Conn;
   try {
@@ -122,13 +137,21 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
     let head: Uint8Array | null = null;
     let stream: ReadableStreamDefaultController<Uint8Array> | null = null;
     let answered = false;
-    const timer = setTimeout(() => {
+    const expire = () => {
       if (answered) return;
       answered = true;
       log(`tsgi http router: no answer from a worker within --http-timeout ${o.timeoutMs / 1000} s: ${req.method} ${req.url}`);
       conn.destroy();
       resolve(gatewayError(504, `no answer from a worker within --http-timeout ${o.timeoutMs / 1000} s`));
-    }, o.timeoutMs);
+    };
+    // Counted from the last piece of the request body the worker took: an upload longer than
+    // --http-timeout is no timeout while it moves.
+    let timer = setTimeout(expire, o.timeoutMs);
+    const moved = () => {
+      if (answered) return;
+      clearTimeout(timer);
+      timer = setTimeout(expire, o.timeoutMs);
+    };
     const fail = (why: string) => {
       if (answered) return;
       answered = true;
@@ -219,6 +242,6 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
       }
     };
     conn.write(encodePacket(vars));
-    void sendBody(conn, body);
+    void sendBody(conn, body, framed, moved);
   });
 }

@@ -14,6 +14,7 @@ import { handleHttpConn, type HttpServerOptions } from '../worker/http1.ts';
 import { parseMount } from '../worker/mount.ts';
 import { nativeHandler } from '../worker/native-http.ts';
 import { nativeHttp } from '../worker/server.ts';
+import { WorkerGate } from './gate.ts';
 import { forward, type ProxyOptions } from './proxy.ts';
 import { parseStaticMap, staticMap } from './static.ts';
 
@@ -40,8 +41,8 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
     return rt.exit(1);
   }
   const serve = state.serve;
-  // -1: not told yet; the workers may well be up (the router respawned): try them.
-  let ready = -1;
+  // Requests wait until the master says a worker is ready (at once after a respawn of the router).
+  const workers = new WorkerGate(serve.listen ?? 100, r.connectTimeout * 1000);
   let listener: Listener;
   const counters = new CoreCounters(0);
   try {
@@ -51,7 +52,7 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
     const proxy: ProxyOptions = {
       connect: () => rt.connectUnix(r.upstream),
       upstream: r.upstream,
-      readyWorkers: () => ready,
+      workers,
       timeoutMs: r.timeout * 1000,
       serverPort: r.port,
     };
@@ -89,7 +90,7 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
   rt.onSignal('SIGTERM', () => void stop('SIGTERM: stopping gracefully'));
   channel.onMessage = (raw) => {
     const m = raw as RouterMessage;
-    if (m.t === 'workers') ready = m.ready;
+    if (m.t === 'workers') workers.workers(m.ready);
     else if (m.t === 'stop') void stop('');
   };
   channel.onDisconnect = () => void stop('the master is gone: stopping');

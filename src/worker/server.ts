@@ -78,7 +78,14 @@ export function prepareProcess(options: ServeOptions, cwd: string): string {
  * Where a core accepts: a socket to bind here (a single process), an inherited fd, or a TCP
  * port every worker binds with SO_REUSEPORT for the runtime's own HTTP server (Bun, Deno).
  */
-export type FdSource = { proto: Proto; spec: string; fd: number; display: string };
+export type FdSource = {
+  proto: Proto;
+  spec: string;
+  fd: number;
+  display: string;
+  /** The --http router's internal socket: the router's streamed bodies are taken there only (src/codec/frames.ts). */
+  internal?: boolean;
+};
 export type ReuseSource = { proto: 'http'; spec: string; reuse: { host: string; port: number }; display: string };
 export type SocketSource = { proto: Proto; spec: string } | FdSource | ReuseSource;
 
@@ -122,7 +129,10 @@ export async function startCore(
   const appOf = apps.length > 1 ? appIndex(apps) : undefined;
   const headTimeoutMs = options.socketTimeout * 1000;
   const requestSignals = rt.requestSignals;
-  const onUwsgi = (conn: Conn) => handleUwsgiConn(conn, { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs, counters, requestSignals, appOf });
+  const uwsgiOptions = { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs, counters, requestSignals, appOf };
+  const onUwsgi = (conn: Conn) => handleUwsgiConn(conn, uwsgiOptions);
+  const internalOptions = { ...uwsgiOptions, streamedBodies: true };
+  const onInternal = (conn: Conn) => handleUwsgiConn(conn, internalOptions);
   const httpOptions: HttpServerOptions = {
     handler: app.handler,
     bufferSize: options.bufferSize,
@@ -141,7 +151,7 @@ export async function startCore(
   const unixPaths: string[] = [];
   try {
     for (const src of sources) {
-      const onConn = src.proto === 'http' ? onHttp : onUwsgi;
+      const onConn = src.proto === 'http' ? onHttp : 'fd' in src && src.internal ? onInternal : onUwsgi;
       // HTTP goes to the runtime's own server wherever it can listen (runtimes/types.ts).
       const native = (kind: NativeHttpTarget['kind']) => src.proto === 'http' && nativeHttp(rt, kind, options.httpKeepalive);
       if ('reuse' in src) {

@@ -38,6 +38,8 @@ export interface UwsgiServerOptions {
   requestSignals: boolean;
   /** Which app (mountpoint index) answers a URL, for the request log. */
   appOf?: (url: string) => number;
+  /** The --http router's internal socket: take its streamed bodies (TSGI_BODY, src/codec/frames.ts). */
+  streamedBodies?: boolean;
 }
 
 const textEncoder = new TextEncoder();
@@ -62,7 +64,8 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
   const gone = new Gone();
   let vars: UwsgiVars | null = null;
   let varsSize = 0;
-  let contentLength = 0;
+  /** null: a streamed body, of unknown length. */
+  let contentLength: number | null = 0;
   let dispatched = false;
   let responding = false;
   // Body bytes that arrived before the request was dispatched, and the stream fed afterwards.
@@ -121,7 +124,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
         conn.destroy();
       },
     },
-    { bufferSize: options.bufferSize },
+    { bufferSize: options.bufferSize, streamedBodies: options.streamedBodies },
   );
 
   // Slow or idle clients must not hold connections forever.
@@ -153,7 +156,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
     clearTimeout(headTimer);
     const v = vars as UwsgiVars;
     let body: BodyInit | null = null;
-    if (!drop && contentLength > 0) {
+    if (!drop && contentLength !== 0) {
       if (bodyDone) body = takeEarly() as Uint8Array<ArrayBuffer>;
       else {
         const pending = early;
