@@ -246,7 +246,7 @@ describe(`signals at every moment of a child's life (${RUNTIME})`, () => {
       await spawned(t, 4);
       openGate(t);
       await tsgiReady(t);
-      await servedByExactly(t, workerPids(t.p, at));
+      await servedByExactly(t, workerPids(t.p, at), 2);
       await endsCleanly(t, 'SIGTERM');
     });
 
@@ -261,7 +261,7 @@ describe(`signals at every moment of a child's life (${RUNTIME})`, () => {
       await spawned(t, 6);
       openGate(t);
       await t.p.waitFor(/reload done: every worker replaced/, 60_000);
-      await servedByExactly(t, workerPids(t.p, at));
+      await servedByExactly(t, workerPids(t.p, at), 2);
       await endsCleanly(t, 'SIGTERM');
     });
 
@@ -277,7 +277,7 @@ describe(`signals at every moment of a child's life (${RUNTIME})`, () => {
       await tsgiReady(t);
       // The pause the reload cut short must not start a second worker for the slot.
       await until(() => Date.now() > due + 2000, pause + 5000, 'the end of the pause', t.p);
-      await servedByExactly(t, workerPids(t.p, at));
+      await servedByExactly(t, workerPids(t.p, at), 1);
       await endsCleanly(t, 'SIGTERM');
     });
   });
@@ -300,8 +300,9 @@ describe(`signals at every moment of a child's life (${RUNTIME})`, () => {
   });
 });
 
-/** The live workers are exactly `pids` (one per slot), and they answer. */
-async function servedByExactly(t: Tsgi, pids: number[]): Promise<void> {
+/** `slots` workers were spawned since the reload, they are the live ones, and they answer. */
+async function servedByExactly(t: Tsgi, pids: number[], slots: number): Promise<void> {
+  expect(pids, 'workers spawned since the reload').toHaveLength(slots);
   const live = workerPids(t.p).filter(alive);
   await until(() => workerPids(t.p).filter(alive).length <= pids.length, 10_000, 'retiring workers to leave', t.p);
   expect(workerPids(t.p).filter(alive).sort(), `live workers before: ${live.join(', ')}`).toEqual([...pids].sort());
