@@ -76,6 +76,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   let stopping = false;
   let reloading = false;
   let announced = false;
+  let finished = false;
   const parent = rt.parentChannel();
   let router: RouterSupervisor | null = null;
 
@@ -340,7 +341,10 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     finish(0);
   }
 
+  /** Vacuum and exit, once: a graceful stop cut short by a second signal must not report 0 after it. */
   function finish(code: number): void {
+    if (finished) return;
+    finished = true;
     if (stats) stopStatsServer(stats);
     // The router's internal socket lives in a directory of its own.
     if (state.router) rmSync(dirname(state.router.upstream), { recursive: true, force: true });
