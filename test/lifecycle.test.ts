@@ -11,6 +11,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { encodePacket } from '../src/codec/index.ts';
+import { Respawn } from '../src/master/respawn.ts';
 import { cleanup, exitedCleanly, freePort, rawExchange, run, RUNTIME, tempDir, tsgiCommand, type Proc } from './helpers.ts';
 
 afterAll(cleanup);
@@ -110,6 +111,22 @@ async function endsCleanly(t: Tsgi, sig: NodeJS.Signals | null, { ms = PROMPTLY_
   expect(existsSync(t.sock)).toBe(false);
   expect(existsSync(t.pidfile)).toBe(false);
 }
+
+test('Respawn: at once, then 1, 2, 4 … 30 s for deaths before readiness in a row; readiness resets it', () => {
+  const r = new Respawn();
+  const pauses = Array.from({ length: 8 }, () => r.died(true));
+  expect(pauses).toEqual([0, 1, 2, 4, 8, 16, 30, 30]);
+  expect(r.died(false)).toBe(30); // a death after readiness counts no failure, the streak stays
+  r.ready();
+  expect([r.died(false), r.died(true), r.died(true)]).toEqual([0, 0, 1]);
+  let started = 0;
+  r.after(0, () => started++);
+  expect(started).toBe(1);
+  r.after(30, () => started++);
+  r.cancel();
+  r.after(0, () => started++);
+  expect(started).toBe(2);
+});
 
 describe(`signals at every moment of a child's life (${RUNTIME})`, () => {
   describe('SIGTERM while a worker is starting', () => {

@@ -1,7 +1,7 @@
 /**
  * When to start a child again after it died, for the workers' slots and the router alike: at
- * once, or, when it keeps dying before it is ready, after 1, 2, 4 … 30 s. A pending start can
- * be cancelled (a stop) or brought forward (a reload).
+ * once, or, when it keeps dying before it is ready, after 1, 2, 4 … 30 s. A pending start is
+ * cancelled by a stop, and replaced by a reload's start.
  */
 export class Respawn {
   #failures = 0;
@@ -29,16 +29,10 @@ export class Respawn {
     this.cancel();
     if (secs <= 0) return start();
     this.#start = start;
-    this.#timer = setTimeout(() => this.now(), secs * 1000);
+    this.#timer = setTimeout(() => this.#fire(), secs * 1000);
   }
 
-  /** Is a start waiting for its pause to end? */
-  get pending(): boolean {
-    return this.#start !== null;
-  }
-
-  /** Run the pending start now (if any). */
-  now(): void {
+  #fire(): void {
     const start = this.#start;
     this.cancel();
     start?.();

@@ -115,10 +115,11 @@ class WorkerProcess {
       const main = await startCore(this.#rt, state.serve, appDir, state.cwd, state.sockets, 0, true, this.#id);
       main.counters.onBusy = busy;
       this.#main = main;
+      const first = this.#add(localCore(main));
       const threads = Array.from({ length: state.master.threads - 1 }, (_, i) =>
         threadCore(this.#rt, { state, core: i + 1, appDir }, busy).then((c) => this.#add(c)),
       );
-      this.#cores = [this.#add(localCore(main)), ...(await Promise.all(threads))];
+      this.#cores = [first, ...(await Promise.all(threads))];
     } catch (e) {
       if (this.#stopping) return; // a core failing while the worker stops: the stop goes on
       const msg = e instanceof AppLoadError ? e.message : describeError(e);
@@ -134,7 +135,7 @@ class WorkerProcess {
     if (this.#stopping) return;
     this.#stopping = true;
     clearInterval(this.#beat);
-    if (why) log(`tsgi worker ${this.#id} (pid: ${this.#rt.pid}): ${why}`);
+    log(`tsgi worker ${this.#id} (pid: ${this.#rt.pid}): ${why}`);
     for (const core of this.#up) this.#stops.push(core.stop(this.#mercyMs()));
     const done: boolean[] = [];
     while (done.length < this.#stops.length) done.push(...(await Promise.all(this.#stops.slice(done.length))));

@@ -49,7 +49,7 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
   const stop = async (why: string) => {
     if (stopping) return;
     stopping = true;
-    if (why) log(`tsgi http router (pid: ${rt.pid}): ${why}`);
+    log(`tsgi http router (pid: ${rt.pid}): ${why}`);
     if (listener) {
       await listener.close();
       await counters.idle(state.master.workerReloadMercy * 1000);
