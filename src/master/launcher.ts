@@ -7,7 +7,7 @@
  * Sockets from systemd (LISTEN_FDS/LISTEN_PID) are already bare fds: then this process is the
  * master itself.
  */
-import type { InheritableSocket, Runtime, Signal } from '../../runtimes/types.ts';
+import type { Child, InheritableSocket, Runtime, Signal } from '../../runtimes/types.ts';
 import { ConfigError } from '../config/index.ts';
 import { log, reopenLog } from '../log.ts';
 import { bindWith, formatAddress } from '../worker/bind.ts';
@@ -16,7 +16,34 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nativeHttp, NOTHING_TO_SERVE, type Proto, socketSpecs, type ServeOptions } from '../worker/server.ts';
 import { runMaster } from './master.ts';
-import { type ChildState, type InheritedSocket, type MasterOptions, type RouterState, STATE_ENV } from './protocol.ts';
+import { type ChildState, type InheritedSocket, type LauncherMessage, type MasterOptions, type RouterState, STATE_ENV } from './protocol.ts';
+
+/**
+ * The signals the launcher passes on to the master. One that arrives before the master handles
+ * signals (while sockets are bound, while the master loads) is held until it says so: it would
+ * kill the master, leaving sockets unvacuumed, or turn a SIGHUP into an exit.
+ */
+class SignalRelay {
+  #master: Child | null = null;
+  readonly #held: Signal[] = [];
+
+  constructor(rt: Runtime) {
+    const relayed: Array<Exclude<Signal, 'SIGKILL'>> = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
+    if (rt.name !== 'deno') relayed.push('SIGUSR1');
+    for (const sig of relayed) rt.onSignal(sig, () => this.#relay(sig));
+  }
+
+  /** The master handles signals now: pass on the held ones, then every one as it comes. */
+  open(master: Child): void {
+    this.#master = master;
+    for (const sig of this.#held.splice(0)) master.kill(sig);
+  }
+
+  #relay(sig: Signal): void {
+    if (this.#master) this.#master.kill(sig);
+    else this.#held.push(sig);
+  }
+}
 
 /** systemd socket activation: fds 3… when LISTEN_PID is this process. */
 export function systemdFds(pid: number, env: Record<string, string | undefined>): number[] | null {
@@ -57,6 +84,8 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
     return runMaster(rt, { role: 'master', serve, master, sockets, cwd });
   }
 
+  const relay = new SignalRelay(rt);
+  rt.onSignal('SIGHUP', reopenLog);
   const specs = socketSpecs(serve);
   if (specs.length === 0 && !master.http) {
     throw new ConfigError(NOTHING_TO_SERVE);
@@ -111,16 +140,13 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
     ipc: true,
     detached: true,
   });
-  await Promise.all(handles.map((h) => h.close()));
-
-  const forward: Array<Exclude<Signal, 'SIGKILL'>> = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
-  if (rt.name !== 'deno') forward.push('SIGUSR1');
-  for (const sig of forward) rt.onSignal(sig, () => child.kill(sig));
-  rt.onSignal('SIGHUP', reopenLog);
   let reported: number | undefined;
-  child.onMessage = (m) => {
-    if ((m as { t?: string }).t === 'exit') reported = (m as { code: number }).code;
+  child.onMessage = (raw) => {
+    const m = raw as LauncherMessage;
+    if (m.t === 'started') relay.open(child);
+    else if (m.t === 'exit') reported = m.code;
   };
+  await Promise.all(handles.map((h) => h.close()));
   const how = await child.exited;
   rt.exit(reported ?? how.code ?? 1);
 }

@@ -5,11 +5,12 @@
  */
 import { rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { type RouterSupervisor, superviseRouter } from '../router/supervise.ts';
+import { RouterSupervisor } from '../router/supervise.ts';
 import type { Child, Runtime } from '../../runtimes/types.ts';
 import { log, reopenLog } from '../log.ts';
 import { removeSocketFile } from '../worker/bind.ts';
-import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, STATE_ENV, isWorkerMessage, type MasterMessage } from './protocol.ts';
+import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, type LauncherMessage, STATE_ENV, isWorkerMessage } from './protocol.ts';
+import { Respawn } from './respawn.ts';
 import { type StatsInput } from '../stats/document.ts';
 import { listenQueue, procMemory } from '../stats/proc.ts';
 import { startStatsServer, stopStatsServer } from '../stats/server.ts';
@@ -30,18 +31,19 @@ interface Worker {
   totals: CoreTotals[];
   busy: BusyRequest[];
   rss: number;
-  /** The worker this one replaces in a reload; told to stop when this one is ready. */
-  replaces: Worker | null;
 }
 
 /** A worker slot (1..N): what survives respawns, as uWSGI's worker ids do. */
 interface Slot {
   id: number;
+  /** The worker serving the slot, or starting to (none while a respawn waits out its pause). */
   current: Worker | null;
+  /** A reload's fresh worker, starting: it takes over from `current` when it is ready. */
+  next: Worker | null;
   respawns: number;
   harakiris: number;
-  /** Deaths in a row before becoming ready, for the respawn back-off. */
-  failures: number;
+  /** When to start a worker again after one died (the back-off for deaths at startup). */
+  respawn: Respawn;
   /** What the workers that ran in this slot before had done. */
   past: CoreTotals;
   /** Requests at the previous stats document, for delta_requests. */
@@ -74,13 +76,14 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   let stopping = false;
   let reloading = false;
   let announced = false;
+  let finished = false;
   const parent = rt.parentChannel();
   let router: RouterSupervisor | null = null;
 
   if (m.pidfile) writeFileSync(m.pidfile, `${rt.pid}\n`);
   log(`tsgi master (pid: ${rt.pid}) on ${rt.name} ${rt.version}: ${m.processes} worker(s) × ${m.threads} core(s)`);
 
-  function spawn(slot: Slot, replaces: Worker | null): Worker {
+  function spawn(slot: Slot): Worker {
     const child = rt.spawnSelf({
       args: [entry],
       env: { ...(process.env as Record<string, string>), [STATE_ENV]: JSON.stringify({ ...state, role: 'worker', workerId: slot.id }) },
@@ -98,10 +101,8 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
       totals: [],
       busy: [],
       rss: 0,
-      replaces,
     };
     alive.add(w);
-    if (!replaces) slot.current = w;
     log(`spawned tsgi worker ${slot.id} (pid: ${w.pid}, cores: ${m.threads})`);
     child.onMessage = (msg) => onMessage(slot, w, msg);
     void child.exited.then((how) => onExit(slot, w, how));
@@ -112,21 +113,24 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     if (!isWorkerMessage(msg)) return;
     switch (msg.t) {
       case 'ready':
+        // One told to stop while it started is on its way out.
+        if (w.retiring || stopping) break;
         w.readyAt = Date.now();
         w.loadMs = msg.loadMs;
-        slot.failures = 0;
+        slot.respawn.ready();
         log(`tsgi worker ${slot.id} (pid: ${w.pid}) ready in ${w.readyAt - w.spawnedAt} ms (app loaded in ${msg.loadMs} ms)`);
+        if (w === slot.next) {
+          // Reload: the fresh worker takes over the slot, the old one finishes and leaves.
+          const old = slot.current;
+          slot.current = w;
+          slot.next = null;
+          if (old) retire(old);
+        }
         announce();
         tellRouter();
-        if (w.replaces) {
-          // Reload: the fresh worker takes over the slot, the old one finishes and leaves.
-          retire(w.replaces);
-          w.replaces = null;
-          slot.current = w;
-          if (reloading && [...slots].every((s) => s.current?.readyAt && !s.current.replaces)) {
-            reloading = false;
-            log('reload done: every worker replaced');
-          }
+        if (reloading && slots.every((s) => s.current?.readyAt && !s.next)) {
+          reloading = false;
+          log('reload done: every worker replaced');
         }
         break;
       case 'status':
@@ -140,11 +144,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
       case 'recycle':
         w.retiring = true;
         log(`tsgi worker ${slot.id} (pid: ${w.pid}): ${msg.reason}, respawning it`);
-        if (slot.current === w && !stopping) {
-          slot.current = null;
-          slot.respawns++;
-          spawn(slot, null);
-        }
+        if (slot.current === w && !takeOver(slot)) renew(slot);
         break;
     }
   }
@@ -160,10 +160,14 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     router?.workers([...alive].filter((w) => w.readyAt !== null && !w.retiring).length);
   }
 
+  /**
+   * Stop a worker gracefully: SIGTERM reaches it at any moment of its life (a message could
+   * arrive before it listens); one still starting holds no request and exits at once.
+   */
   function retire(w: Worker): void {
-    if (w.retiring) return;
+    if (w.retiring || !alive.has(w)) return;
     w.retiring = true;
-    w.child.send({ t: 'stop' } satisfies MasterMessage);
+    w.child.kill('SIGTERM');
     const timer = setTimeout(() => {
       if (alive.has(w)) {
         log(`tsgi worker ${w.id} (pid: ${w.pid}) still running after --worker-reload-mercy ${m.workerReloadMercy} s: killing it`);
@@ -183,46 +187,57 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
       log(`tsgi worker ${slot.id} (pid: ${w.pid}) left (${what})`);
       return;
     }
-    if (w.replaces) {
+    if (w === slot.next) {
       // A fresh worker of a reload died before taking over: keep the old one, try again.
       log(`tsgi worker ${slot.id} (pid: ${w.pid}) died during reload (${what}); the old worker keeps serving`);
-      slot.failures++;
-      later(slot, () => spawn(slot, w.replaces));
-      return;
+      slot.next = null;
+      return respawnLater(slot, true);
     }
-    if (slot.current !== w) return;
-    slot.current = null;
-    slot.respawns++;
-    if (!w.readyAt) slot.failures++;
+    if (w !== slot.current) return;
     const why = how.code === EXIT_APP_FAILED ? 'the app failed to load (see above)' : what;
     log(`DAMN ! tsgi worker ${slot.id} (pid: ${w.pid}) died: ${why}`);
-    later(slot, () => spawn(slot, null));
+    if (!takeOver(slot)) respawnLater(slot, !w.readyAt);
   }
 
-  /** Respawn at once, or after a growing pause when a worker keeps dying at startup. */
-  function later(slot: Slot, f: () => void): void {
-    if (slot.failures <= 1) return void f();
-    const secs = Math.min(30, 2 ** (slot.failures - 2));
-    log(`tsgi worker ${slot.id} died at startup ${slot.failures} times in a row: respawning in ${secs} s`);
-    setTimeout(() => {
-      if (!stopping) f();
-    }, secs * 1000);
+  /**
+   * The slot's worker died or is recycling: a reload's fresh worker, if one is starting, takes
+   * its place (true); else the slot is empty until a new one is started (false).
+   */
+  function takeOver(slot: Slot): boolean {
+    slot.respawns++;
+    slot.current = slot.next;
+    slot.next = null;
+    return slot.current !== null;
+  }
+
+  /** Start the slot's worker again: at once, or after a growing pause when it keeps dying at startup. */
+  function respawnLater(slot: Slot, early: boolean): void {
+    const secs = slot.respawn.died(early);
+    if (secs > 0) log(`tsgi worker ${slot.id} died at startup ${slot.respawn.failures} times in a row: respawning in ${secs} s`);
+    slot.respawn.after(secs, () => renew(slot));
+  }
+
+  /**
+   * Start a fresh worker in a slot. A ready worker keeps serving until the fresh one is ready
+   * (a reload); one still starting, or a fresh one of an earlier reload, is stopped now; a
+   * respawn waiting out its pause is not waited for.
+   */
+  function renew(slot: Slot): void {
+    if (stopping) return;
+    slot.respawn.cancel();
+    if (slot.next) retire(slot.next);
+    const serving = slot.current?.readyAt ? slot.current : null;
+    if (slot.current && !serving) retire(slot.current);
+    const w = spawn(slot);
+    slot.next = serving ? w : null;
+    if (!serving) slot.current = w;
   }
 
   function reload(why: string): void {
     if (stopping) return;
     log(`${why}: reloading workers gracefully`);
     reloading = true;
-    for (const slot of slots) {
-      const old = slot.current;
-      if (!old || !old.readyAt) {
-        if (old) retire(old);
-        slot.current = null;
-        spawn(slot, null);
-        continue;
-      }
-      spawn(slot, old);
-    }
+    for (const slot of slots) renew(slot);
   }
 
   /** uWSGI's harakiri: a request running too long gets its whole worker killed and replaced. */
@@ -310,12 +325,11 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
       return finish(1);
     }
     stopping = true;
+    for (const slot of slots) slot.respawn.cancel();
     log(graceful ? `${signal}: stopping gracefully (workers finish their requests)` : `${signal}: stopping now`);
+    // SIGTERM: ready workers finish their requests, starting ones exit at once (see retire).
     const workers = [...alive];
-    for (const w of workers) {
-      if (graceful) w.child.send({ t: 'stop' } satisfies MasterMessage);
-      else w.child.kill('SIGKILL');
-    }
+    for (const w of workers) w.child.kill(graceful ? 'SIGTERM' : 'SIGKILL');
     const all = Promise.all([...workers.map((w) => w.child.exited), router?.stop(graceful)]);
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), m.reloadMercy * 1000));
     if ((await Promise.race([all, timeout])) === 'timeout') {
@@ -327,7 +341,10 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     finish(0);
   }
 
+  /** Vacuum and exit, once: a graceful stop cut short by a second signal must not report 0 after it. */
   function finish(code: number): void {
+    if (finished) return;
+    finished = true;
     if (stats) stopStatsServer(stats);
     // The router's internal socket lives in a directory of its own.
     if (state.router) rmSync(dirname(state.router.upstream), { recursive: true, force: true });
@@ -344,7 +361,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     log(`goodbye from the tsgi master (pid: ${rt.pid})`);
     // Tell the launcher how we end (some runtimes misreport a signalled child's exit), and
     // give the message a moment to leave.
-    parent?.send({ t: 'exit', code });
+    parent?.send({ t: 'exit', code } satisfies LauncherMessage);
     setTimeout(() => rt.exit(code), parent ? 50 : 0);
   }
 
@@ -360,6 +377,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   if (rt.name !== 'deno') rt.onSignal('SIGUSR1', statsLine);
 
   if (parent) parent.onDisconnect = () => void stop('the launcher is gone', true);
+  parent?.send({ t: 'started' } satisfies LauncherMessage);
 
   // The stats server is bound before any worker starts, so a bad address stops tsgi at once.
   let stats: BoundSocket | null = null;
@@ -371,11 +389,15 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
       return finish(1);
     }
   }
-  if (state.router) router = superviseRouter(rt, state, entry, fds, () => stopping, announce);
+  if (stopping) return; // a signal came while the stats server was starting
+  if (state.router) {
+    router = new RouterSupervisor(rt, state, entry, fds, announce);
+    router.start();
+  }
   for (let id = 1; id <= m.processes; id++) {
-    const slot: Slot = { id, current: null, respawns: 0, harakiris: 0, failures: 0, past: emptyTotals(), seenRequests: 0 };
+    const slot: Slot = { id, current: null, next: null, respawns: 0, harakiris: 0, respawn: new Respawn(), past: emptyTotals(), seenRequests: 0 };
     slots.push(slot);
-    spawn(slot, null);
+    renew(slot);
   }
   setInterval(harakiri, 250);
 

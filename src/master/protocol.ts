@@ -63,8 +63,12 @@ export interface RouterState {
   staticMaps: string[];
 }
 
-/** Master → router: how many workers are ready (0: requests wait), or stop. */
-export type RouterMessage = { t: 'workers'; ready: number } | { t: 'stop' };
+/**
+ * Master → router: how many workers are ready (0: requests wait). The master stops its
+ * children with signals (SIGTERM: gracefully, SIGKILL): a signal reaches a child that is still
+ * starting, a message could arrive before it listens and be lost.
+ */
+export type RouterMessage = { t: 'workers'; ready: number };
 
 export const STATE_ENV = 'TSGI_STATE';
 
@@ -103,7 +107,11 @@ export type WorkerMessage =
   | { t: 'busy'; req: BusyRequest }
   | { t: 'recycle'; reason: string };
 
-export type MasterMessage = { t: 'stop' };
+/**
+ * Master → launcher: it handles signals now (the launcher holds the ones it gets until then:
+ * before, a signal would kill the master), and the code it exits with.
+ */
+export type LauncherMessage = { t: 'started' } | { t: 'exit'; code: number };
 
 export function isWorkerMessage(m: unknown): m is WorkerMessage {
   return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';

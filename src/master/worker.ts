@@ -1,12 +1,13 @@
 /**
  * A worker process under the master: load the app, accept on the inherited sockets, report to
- * the master, stop gracefully when told to (reload, recycle, stop) or when the master is gone.
+ * the master, stop gracefully on SIGTERM (the master's reload, recycle, stop), when recycling, or
+ * when the master is gone.
  */
-import type { Runtime } from '../../runtimes/types.ts';
+import type { ParentChannel, Runtime } from '../../runtimes/types.ts';
 import { describeError, log } from '../log.ts';
 import { prepareProcess, startCore, type ServingCore } from '../worker/server.ts';
 import { AppLoadError } from '../worker/app.ts';
-import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, type MasterMessage, type WorkerMessage } from './protocol.ts';
+import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, type WorkerMessage } from './protocol.ts';
 import type { ThreadData, ThreadMessage } from './thread.ts';
 
 /** A core as the worker's main thread sees it: its own, or a thread's (from its reports). */
@@ -66,80 +67,136 @@ function threadCore(rt: Runtime, data: ThreadData, onBusy: (req: BusyRequest) =>
 export const EXIT_APP_FAILED = 22;
 
 export async function runWorker(rt: Runtime, state: ChildState): Promise<void> {
-  const id = state.workerId ?? 0;
   const channel = rt.parentChannel();
   if (!channel) {
-    log(`tsgi worker ${id}: started without a master channel; exiting`);
+    log(`tsgi worker ${state.workerId ?? 0}: started without a master channel; exiting`);
     return rt.exit(1);
   }
-  const send = (m: WorkerMessage) => channel.send(m);
-  // Ctrl-C and the like are the master's business: it tells us when to stop.
+  // Ctrl-C and the like are the master's business: it stops us with SIGTERM (or SIGKILL).
   rt.onSignal('SIGINT', () => {});
   rt.onSignal('SIGHUP', () => {});
+  const worker = new WorkerProcess(rt, state, channel);
+  // From the start: a worker told to stop while its app loads exits at once.
+  rt.onSignal('SIGTERM', () => void worker.stop('SIGTERM: stopping gracefully'));
+  channel.onDisconnect = () => void worker.stop('the master is gone: stopping');
+  await worker.start();
+}
 
-  const started = Date.now();
-  const m = state.master;
-  const busy = (req: BusyRequest) => send({ t: 'busy', req });
-  let cores: CoreView[];
-  let main: ServingCore;
-  try {
-    const appDir = prepareProcess(state.serve, state.cwd);
-    main = await startCore(rt, state.serve, appDir, state.cwd, state.sockets, 0, true, id);
-    main.counters.onBusy = busy;
-    const threads = await Promise.all(
-      Array.from({ length: m.threads - 1 }, (_, i) => threadCore(rt, { state, core: i + 1, appDir }, busy)),
-    );
-    cores = [localCore(main), ...threads];
-  } catch (e) {
-    const msg = e instanceof AppLoadError ? e.message : describeError(e);
-    log(`tsgi worker ${id} (pid: ${rt.pid}): ${msg}`);
-    return rt.exit(EXIT_APP_FAILED);
+/** A worker's cores, its reports to the master, and its stop (which may come before it is ready). */
+class WorkerProcess {
+  readonly #rt: Runtime;
+  readonly #state: ChildState;
+  readonly #channel: ParentChannel;
+  readonly #id: number;
+  /** Every core accepting so far (a thread's once it said ready), to stop them all. */
+  readonly #up = new Set<CoreView>();
+  /** All the cores in order, once the worker is ready (for its reports). */
+  #cores: CoreView[] = [];
+  #main: ServingCore | null = null;
+  /** The stops under way: a core that becomes ready while the worker stops is stopped too. */
+  readonly #stops: Promise<boolean>[] = [];
+  #stopping = false;
+  #beat: ReturnType<typeof setInterval> | undefined;
+
+  constructor(rt: Runtime, state: ChildState, channel: ParentChannel) {
+    this.#rt = rt;
+    this.#state = state;
+    this.#channel = channel;
+    this.#id = state.workerId ?? 0;
   }
 
-  let stopping = false;
-  const stop = async (why: string) => {
-    if (stopping) return;
-    stopping = true;
-    clearInterval(beat);
-    if (why) log(`tsgi worker ${id} (pid: ${rt.pid}): ${why}`);
-    const done = await Promise.all(cores.map((c) => c.stop(m.workerReloadMercy * 1000)));
-    if (done.includes(false)) log(`tsgi worker ${id} (pid: ${rt.pid}): requests still running after ${m.workerReloadMercy} s: exiting anyway`);
-    rt.exit(0);
-  };
-  const recycle = (reason: string) => {
-    if (stopping) return;
-    send({ t: 'recycle', reason });
-    void stop(`${reason}: recycling`);
-  };
+  /** Load the app on every core, then report ready (unless told to stop meanwhile). */
+  async start(): Promise<void> {
+    const started = Date.now();
+    const state = this.#state;
+    const busy = (req: BusyRequest) => this.#send({ t: 'busy', req });
+    try {
+      const appDir = prepareProcess(state.serve, state.cwd);
+      const main = await startCore(this.#rt, state.serve, appDir, state.cwd, state.sockets, 0, true, this.#id);
+      main.counters.onBusy = busy;
+      this.#main = main;
+      const first = this.#add(localCore(main));
+      const threads = Array.from({ length: state.master.threads - 1 }, (_, i) =>
+        threadCore(this.#rt, { state, core: i + 1, appDir }, busy).then((c) => this.#add(c)),
+      );
+      this.#cores = [first, ...(await Promise.all(threads))];
+    } catch (e) {
+      if (this.#stopping) return; // a core failing while the worker stops: the stop goes on
+      const msg = e instanceof AppLoadError ? e.message : describeError(e);
+      log(`tsgi worker ${this.#id} (pid: ${this.#rt.pid}): ${msg}`);
+      return this.#rt.exit(EXIT_APP_FAILED);
+    }
+    if (this.#stopping) return;
+    this.#serve(started);
+  }
 
-  const totalRequests = () => cores.reduce((n, c) => n + c.totals().requests, 0);
-  const status = () => {
-    const inflight = cores.flatMap((c) => {
+  /** Stop accepting, let every core finish its requests (up to --worker-reload-mercy), exit. */
+  async stop(why: string): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    clearInterval(this.#beat);
+    log(`tsgi worker ${this.#id} (pid: ${this.#rt.pid}): ${why}`);
+    for (const core of this.#up) this.#stops.push(core.stop(this.#mercyMs()));
+    const done: boolean[] = [];
+    while (done.length < this.#stops.length) done.push(...(await Promise.all(this.#stops.slice(done.length))));
+    if (done.includes(false)) {
+      log(`tsgi worker ${this.#id} (pid: ${this.#rt.pid}): requests still running after ${this.#state.master.workerReloadMercy} s: exiting anyway`);
+    }
+    this.#rt.exit(0);
+  }
+
+  #mercyMs(): number {
+    return this.#state.master.workerReloadMercy * 1000;
+  }
+
+  #add(core: CoreView): CoreView {
+    this.#up.add(core);
+    if (this.#stopping) this.#stops.push(core.stop(this.#mercyMs()));
+    return core;
+  }
+
+  /** Ready: report to the master each second, recycle on --max-requests and --reload-on-rss. */
+  #serve(started: number): void {
+    const m = this.#state.master;
+    this.#beat = setInterval(() => this.#heartbeat(), 1000);
+    // The main core's count is known at once; threads' counts arrive with their reports.
+    if (m.maxRequests > 0 && this.#main) {
+      this.#main.counters.onFinished = () => {
+        if (this.#totalRequests() >= m.maxRequests) this.#recycle(`max-requests ${m.maxRequests} reached`);
+      };
+    }
+    this.#send({ t: 'ready', cores: this.#cores.length, loadMs: Date.now() - started });
+  }
+
+  #heartbeat(): void {
+    const m = this.#state.master;
+    const s = this.#status();
+    this.#send(s);
+    if (m.reloadOnRss > 0 && s.rss > m.reloadOnRss * 1024 * 1024) {
+      this.#recycle(`rss ${Math.round(s.rss / 1048576)} MiB above --reload-on-rss ${m.reloadOnRss}`);
+    }
+    if (m.maxRequests > 0 && this.#totalRequests() >= m.maxRequests) this.#recycle(`max-requests ${m.maxRequests} reached`);
+  }
+
+  #recycle(reason: string): void {
+    if (this.#stopping) return;
+    this.#send({ t: 'recycle', reason });
+    void this.stop(`${reason}: recycling`);
+  }
+
+  #totalRequests(): number {
+    return this.#cores.reduce((n, c) => n + c.totals().requests, 0);
+  }
+
+  #status(): Extract<WorkerMessage, { t: 'status' }> {
+    const busy = this.#cores.flatMap((c) => {
       const o = c.oldest();
       return o ? [o] : [];
     });
-    return { t: 'status' as const, totals: cores.map((c) => c.totals()), busy: inflight, rss: rt.rss() };
-  };
-  const beat = setInterval(() => {
-    const s = status();
-    send(s);
-    if (m.reloadOnRss > 0 && s.rss > m.reloadOnRss * 1024 * 1024) {
-      recycle(`rss ${Math.round(s.rss / 1048576)} MiB above --reload-on-rss ${m.reloadOnRss}`);
-    }
-    if (m.maxRequests > 0 && totalRequests() >= m.maxRequests) recycle(`max-requests ${m.maxRequests} reached`);
-  }, 1000);
-  // The main core's count is known at once; threads' counts arrive with their reports.
-  if (m.maxRequests > 0) {
-    main.counters.onFinished = () => {
-      if (totalRequests() >= m.maxRequests) recycle(`max-requests ${m.maxRequests} reached`);
-    };
+    return { t: 'status', totals: this.#cores.map((c) => c.totals()), busy, rss: this.#rt.rss() };
   }
 
-  channel.onMessage = (msg) => {
-    if ((msg as MasterMessage).t === 'stop') void stop('');
-  };
-  channel.onDisconnect = () => void stop('the master is gone: stopping');
-  rt.onSignal('SIGTERM', () => void stop('SIGTERM: stopping gracefully'));
-
-  send({ t: 'ready', cores: cores.length, loadMs: Date.now() - started });
+  #send(m: WorkerMessage): void {
+    this.#channel.send(m);
+  }
 }

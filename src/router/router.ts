@@ -43,8 +43,24 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
   const serve = state.serve;
   // Requests wait until the master says a worker is ready (at once after a respawn of the router).
   const workers = new WorkerGate(serve.listen ?? 100, r.connectTimeout * 1000);
-  let listener: Listener;
+  let listener: Listener | null = null;
   const counters = new CoreCounters(0);
+  let stopping = false;
+  /** Stop accepting and finish the requests in flight; one still starting has none: it exits now. */
+  const stop = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`tsgi http router (pid: ${rt.pid}): ${why}`);
+    if (listener) {
+      await listener.close();
+      await counters.idle(state.master.workerReloadMercy * 1000);
+    }
+    rt.exit(0);
+  };
+  rt.onSignal('SIGINT', () => {});
+  rt.onSignal('SIGHUP', reopenLog);
+  rt.onSignal('SIGTERM', () => void stop('SIGTERM: stopping gracefully'));
+  channel.onDisconnect = () => void stop('the master is gone: stopping');
   try {
     const statics = r.staticMaps.map((s) => parseStaticMap(s, state.cwd));
     const mountpoints = serve.mounts.map((m) => parseMount(m).prefix);
@@ -76,23 +92,9 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
     return rt.exit(1);
   }
 
-  let stopping = false;
-  const stop = async (why: string) => {
-    if (stopping) return;
-    stopping = true;
-    if (why) log(`tsgi http router (pid: ${rt.pid}): ${why}`);
-    await listener.close();
-    await counters.idle(state.master.workerReloadMercy * 1000);
-    rt.exit(0);
-  };
-  rt.onSignal('SIGINT', () => {});
-  rt.onSignal('SIGHUP', reopenLog);
-  rt.onSignal('SIGTERM', () => void stop('SIGTERM: stopping gracefully'));
   channel.onMessage = (raw) => {
     const m = raw as RouterMessage;
     if (m.t === 'workers') workers.workers(m.ready);
-    else if (m.t === 'stop') void stop('');
   };
-  channel.onDisconnect = () => void stop('the master is gone: stopping');
   channel.send({ t: 'ready' });
 }

@@ -5,79 +5,84 @@
 import type { Child, Runtime } from '../../runtimes/types.ts';
 import { log } from '../log.ts';
 import { type ChildState, type RouterMessage, STATE_ENV } from '../master/protocol.ts';
+import { Respawn } from '../master/respawn.ts';
 
-export interface RouterSupervisor {
-  /** The router is up and accepting (after a respawn too). */
-  ready(): boolean;
-  /** Workers ready to answer, told to the router now and after every respawn. */
-  workers(ready: number): void;
-  /** Stop it: gracefully (it finishes its requests) or at once. Resolves when it has exited. */
-  stop(graceful: boolean): Promise<void>;
-  readonly pid: number;
-}
+export class RouterSupervisor {
+  readonly #rt: Runtime;
+  readonly #env: Record<string, string>;
+  readonly #entry: string;
+  readonly #fds: number[];
+  readonly #onReady: () => void;
+  readonly #respawn = new Respawn();
+  #child: Child | null = null;
+  #ready = false;
+  #readyWorkers = 0;
+  #stopping = false;
 
-export function superviseRouter(
-  rt: Runtime,
-  state: ChildState,
-  entry: string,
-  fds: number[],
-  stopping: () => boolean,
-  onReady: () => void,
-): RouterSupervisor {
-  let child: Child | null = null;
-  let isReady = false;
-  let readyWorkers = 0;
-  let failures = 0;
-  const send = (c: Child, m: RouterMessage) => c.send(m);
-
-  function spawn(): void {
-    const c = rt.spawnSelf({
-      args: [entry],
-      env: { ...(process.env as Record<string, string>), [STATE_ENV]: JSON.stringify({ ...state, role: 'router' } satisfies ChildState) },
-      fds,
-      ipc: true,
-    });
-    child = c;
-    isReady = false;
-    log(`spawned tsgi http router (pid: ${c.pid})`);
-    c.onMessage = (m) => {
-      if ((m as { t?: string }).t !== 'ready') return;
-      failures = 0;
-      isReady = true;
-      send(c, { t: 'workers', ready: readyWorkers });
-      log(`tsgi http router (pid: ${c.pid}) ready`);
-      onReady();
-    };
-    void c.exited.then((how) => {
-      if (child !== c) return;
-      child = null;
-      isReady = false;
-      if (stopping()) return;
-      if (!isReady) failures++;
-      const delay = failures <= 1 ? 0 : Math.min(30, 2 ** (failures - 2));
-      log(`DAMN ! tsgi http router (pid: ${c.pid}) died: ${how.signal ? `killed by ${how.signal}` : `exit code ${how.code}`}; respawning${delay ? ` in ${delay} s` : ''}`);
-      setTimeout(() => {
-        if (!stopping()) spawn();
-      }, delay * 1000);
-    });
+  /** `onReady` runs each time the router is up and accepting (after a respawn too). */
+  constructor(rt: Runtime, state: ChildState, entry: string, fds: number[], onReady: () => void) {
+    this.#rt = rt;
+    this.#env = { ...(process.env as Record<string, string>), [STATE_ENV]: JSON.stringify({ ...state, role: 'router' } satisfies ChildState) };
+    this.#entry = entry;
+    this.#fds = fds;
+    this.#onReady = onReady;
   }
-  spawn();
 
-  return {
-    ready: () => isReady,
-    workers(n) {
-      readyWorkers = n;
-      if (child && isReady) send(child, { t: 'workers', ready: n });
-    },
-    async stop(graceful) {
-      const c = child;
-      if (!c) return;
-      if (graceful) send(c, { t: 'stop' });
-      else c.kill('SIGKILL');
-      await c.exited;
-    },
-    get pid() {
-      return child?.pid ?? 0;
-    },
-  };
+  start(): void {
+    if (this.#stopping) return;
+    const c = this.#rt.spawnSelf({ args: [this.#entry], env: this.#env, fds: this.#fds, ipc: true });
+    this.#child = c;
+    this.#ready = false;
+    log(`spawned tsgi http router (pid: ${c.pid})`);
+    c.onMessage = (m) => this.#onMessage(c, m);
+    void c.exited.then((how) => this.#onExit(c, how));
+  }
+
+  /** The router is up and accepting. */
+  ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Workers ready to answer, told to the router now and after every respawn. */
+  workers(ready: number): void {
+    this.#readyWorkers = ready;
+    if (this.#child && this.#ready) this.#send(this.#child, { t: 'workers', ready });
+  }
+
+  /**
+   * Stop it, gracefully (SIGTERM: it finishes its requests; one still starting exits at once) or
+   * now (SIGKILL), and respawn it no more. Resolves when it has exited.
+   */
+  async stop(graceful: boolean): Promise<void> {
+    this.#stopping = true;
+    this.#respawn.cancel();
+    const c = this.#child;
+    if (!c) return;
+    c.kill(graceful ? 'SIGTERM' : 'SIGKILL');
+    await c.exited;
+  }
+
+  #send(c: Child, m: RouterMessage): void {
+    c.send(m);
+  }
+
+  #onMessage(c: Child, m: unknown): void {
+    if (c !== this.#child || this.#stopping || (m as { t?: string }).t !== 'ready') return;
+    this.#respawn.ready();
+    this.#ready = true;
+    this.#send(c, { t: 'workers', ready: this.#readyWorkers });
+    log(`tsgi http router (pid: ${c.pid}) ready`);
+    this.#onReady();
+  }
+
+  #onExit(c: Child, how: { code: number | null; signal: string | null }): void {
+    if (this.#child !== c) return;
+    const early = !this.#ready;
+    this.#child = null;
+    this.#ready = false;
+    if (this.#stopping) return;
+    const secs = this.#respawn.died(early);
+    log(`DAMN ! tsgi http router (pid: ${c.pid}) died: ${how.signal ? `killed by ${how.signal}` : `exit code ${how.code}`}; respawning${secs ? ` in ${secs} s` : ''}`);
+    this.#respawn.after(secs, () => this.start());
+  }
 }
