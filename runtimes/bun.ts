@@ -5,7 +5,8 @@
  */
 import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
-import { nodeBindInheritable, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, processOnSignal, spawnChild, toBindError } from './node.ts';
+import { nodeBindInheritable, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, processOnSignal, spawnChild } from './node.ts';
+import { toBindError } from './bind-error.ts';
 
 // The slice of Bun's API this adapter uses, typed here so the project needs no bun-types.
 interface BunSocket {

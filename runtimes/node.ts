@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { readdirSync } from 'node:fs';
 import { socketInode, tcpListeners, unixInodes } from './procnet.ts';
+import { toBindError } from './bind-error.ts';
 import { spawn } from 'node:child_process';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type {
@@ -22,7 +23,6 @@ import type {
   Thread,
   ThreadChannel,
 } from './types.ts';
-import { BindError } from './types.ts';
 
 const HIGH_WATER = 64 * 1024;
 /** How long a connection we have ended waits for the peer to close its side. */
@@ -79,17 +79,6 @@ export function wrapNodeSocket(socket: net.Socket): Conn {
     conn.onClose?.(failure);
   });
   return conn;
-}
-
-/** Map a bind error from any runtime to a BindError with a POSIX-style code. */
-export function toBindError(e: unknown, what: string): BindError {
-  const err = e as { code?: string; name?: string; message?: string };
-  let code = err.code ?? '';
-  if (!code && err.name === 'AddrInUse') code = 'EADDRINUSE';
-  if (!code && err.name === 'PermissionDenied') code = 'EACCES';
-  if (!code && err.name === 'NotFound') code = 'ENOENT';
-  if (!code && /in use/i.test(err.message ?? '')) code = 'EADDRINUSE';
-  return new BindError(`${what}: ${err.message ?? String(e)}`, code || 'EUNKNOWN');
 }
 
 function nodeListen(target: net.ListenOptions, onConn: ConnHandler, what: string): Promise<net.Server> {

@@ -12,11 +12,12 @@ import { compileLogFormat } from './worker/reqlog.ts';
 import { runTop } from './stats/top.ts';
 import { activatedSockets, runLauncher, systemdFds } from './master/launcher.ts';
 import { runMaster } from './master/master.ts';
-import { type ChildState, type MasterOptions, STATE_ENV } from './master/protocol.ts';
+import { type ChildState, type MasterOptions, type ServeOptions, type SocketSource, STATE_ENV } from './master/protocol.ts';
 import { runWorker } from './master/worker.ts';
 import { runRouter } from './router/router.ts';
 import { AppLoadError } from './worker/app.ts';
-import { NOTHING_TO_SERVE, prepareProcess, socketSpecs, startCore, VERSION, type ServeOptions, type ServingCore, type SocketSource } from './worker/server.ts';
+import { NOTHING_TO_SERVE, prepareProcess, socketSpecs, startCore, type ServingCore } from './worker/server.ts';
+import { VERSION } from './version.ts';
 
 function fail(rt: Runtime, message: string, code: number): never {
   process.stderr.write(`tsgi: ${message}\n`);

@@ -14,9 +14,9 @@ import { bindWith, formatAddress } from '../worker/bind.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nativeHttp, NOTHING_TO_SERVE, type Proto, socketSpecs, type ServeOptions } from '../worker/server.ts';
+import { nativeHttp, NOTHING_TO_SERVE, socketSpecs } from '../worker/server.ts';
 import { runMaster } from './master.ts';
-import { type ChildState, type InheritedSocket, type MasterOptions, type RouterState, STATE_ENV } from './protocol.ts';
+import { type ChildState, type InheritedSocket, type MasterOptions, type Proto, type RouterState, type ServeOptions, STATE_ENV } from './protocol.ts';
 
 /** systemd socket activation: fds 3… when LISTEN_PID is this process. */
 export function systemdFds(pid: number, env: Record<string, string | undefined>): number[] | null {

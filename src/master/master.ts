@@ -13,7 +13,7 @@ import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, STATE_
 import { type StatsInput } from '../stats/document.ts';
 import { listenQueue, procMemory } from '../stats/proc.ts';
 import { startStatsServer, stopStatsServer } from '../stats/server.ts';
-import { VERSION } from '../worker/server.ts';
+import { VERSION } from '../version.ts';
 import type { BoundSocket } from '../worker/bind.ts';
 import { EXIT_APP_FAILED } from './worker.ts';
 

@@ -2,7 +2,50 @@
  * What the launcher, the master and the workers tell each other. The state a child starts from
  * travels in the TSGI_STATE environment variable; the rest goes over the IPC channel as JSON.
  */
-import type { FdSource, ReuseSource, ServeOptions } from '../worker/server.ts';
+
+export type Proto = 'uwsgi' | 'http';
+
+export interface ServeOptions {
+  /** uwsgi protocol sockets (--socket). */
+  sockets: string[];
+  /** HTTP sockets (--http-socket). */
+  httpSockets: string[];
+  /** Largest request body on HTTP sockets, 0: no limit (--limit-post). */
+  limitPost: number;
+  /** Keep-alive with HTTP clients (--http-keepalive). */
+  httpKeepalive: boolean;
+  app?: string;
+  callable?: string;
+  chdir?: string;
+  /** --chmod-socket as a file mode. */
+  chmodSocket?: number;
+  vacuum: boolean;
+  bufferSize: number;
+  /** Seconds a connection may take to send its request head (--socket-timeout). */
+  socketTimeout: number;
+  /** Listen backlog (--listen). */
+  listen?: number;
+  /** A stats server reads the counters (--stats): answer sizes are measured. */
+  stats: boolean;
+  /** No request log lines (--disable-logging). */
+  disableLogging: boolean;
+  /** Request log line format, uWSGI's %(vars) (--log-format); uWSGI's line without it. */
+  logFormat?: string;
+  /** Log to this file instead of stderr (--logto). */
+  logto?: string;
+  /** Other apps, /PREFIX=FILE (--mount). */
+  mounts: string[];
+  /** KEY=VALUE pairs for the app's environment (--env). */
+  env: string[];
+}
+
+/**
+ * Where a core accepts: a socket to bind here (a single process), an inherited fd, or a TCP
+ * port every worker binds with SO_REUSEPORT for the runtime's own HTTP server (Bun, Deno).
+ */
+export type FdSource = { proto: Proto; spec: string; fd: number; display: string };
+export type ReuseSource = { proto: 'http'; spec: string; reuse: { host: string; port: number }; display: string };
+export type SocketSource = { proto: Proto; spec: string } | FdSource | ReuseSource;
 
 /** Options of the master and its workers (beyond what one serving process needs). */
 export interface MasterOptions {

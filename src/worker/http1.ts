@@ -13,10 +13,10 @@
  */
 import type { Conn, HttpHandler, Peer } from '../../runtimes/types.ts';
 import { bodyAllowed, buildRequest, concatBytes, encodeResponseHead, latin1 } from '../codec/index.ts';
-import { log } from '../log.ts';
+import { describePeer, log } from '../log.ts';
 import { headStats, type RequestFacts } from './reqlog.ts';
 import { BodyWait, callApp, Gone, writeBody } from './respond.ts';
-import type { RequestCounters } from './uwsgi.ts';
+import type { RequestCounters } from './counters.ts';
 
 export type { HttpHandler, Peer };
 
@@ -577,9 +577,4 @@ function httpFacts(head: Head, peer: Peer, sent: Uint8Array | null, app: number)
     cl: head.contentLength ?? 0,
     app,
   };
-}
-
-/** "127.0.0.1:50312", or "UNIX socket peer", for log lines. */
-export function describePeer(p: Peer): string {
-  return p.address ? `${p.address}:${p.port}` : 'UNIX socket peer';
 }

@@ -11,8 +11,8 @@
  *   (measureBodies): a body complete at once becomes bytes of known length, a stream is counted.
  */
 import type { HttpHandler, Peer } from '../../runtimes/types.ts';
-import { log } from '../log.ts';
-import { describePeer, type HttpServerOptions } from './http1.ts';
+import { describePeer, log } from '../log.ts';
+import type { HttpServerOptions } from './http1.ts';
 import type { RequestFacts } from './reqlog.ts';
 import { appFailed, checked, settlesSoon } from './respond.ts';
 
