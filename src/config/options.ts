@@ -8,10 +8,9 @@ export type OptionType = 'string' | 'int' | 'bool' | 'size' | 'seconds' | 'addre
 /**
  * implemented: does what uWSGI users expect.
  * noop: accepted, and documented as having nothing to do in tsgi.
- * planned: known, not implemented yet: refused with a clear line.
  * unsupported: makes no sense here: refused with the reason and what to do instead.
  */
-export type OptionStatus = 'implemented' | 'noop' | 'planned' | 'unsupported';
+export type OptionStatus = 'implemented' | 'noop' | 'unsupported';
 
 export type OptionGroup = 'Application' | 'Sockets' | 'Processes' | 'HTTP' | 'Logging' | 'Stats' | 'Config';
 
