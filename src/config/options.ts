@@ -43,6 +43,7 @@ const o = (spec: Omit<OptionSpec, 'aliases' | 'repeatable' | 'status'> & Partial
   ...spec,
 });
 
+// biome-ignore format: the table is laid out by hand, a few lines per option
 export const OPTIONS: readonly OptionSpec[] = [
   // Application
   o({ name: 'app', aliases: ['wsgi-file', 'file'], type: 'path', group: 'Application', metavar: 'FILE',

@@ -10,7 +10,7 @@ import type { Child, Runtime } from '../../runtimes/types.ts';
 import { log, reopenLog } from '../log.ts';
 import { removeSocketFile } from '../worker/bind.ts';
 import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, STATE_ENV, isWorkerMessage, type MasterMessage } from './protocol.ts';
-import { type StatsInput } from '../stats/document.ts';
+import type { StatsInput } from '../stats/document.ts';
 import { listenQueue, procMemory } from '../stats/proc.ts';
 import { startStatsServer, stopStatsServer } from '../stats/server.ts';
 import { VERSION } from '../version.ts';
@@ -215,7 +215,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     reloading = true;
     for (const slot of slots) {
       const old = slot.current;
-      if (!old || !old.readyAt) {
+      if (!old?.readyAt) {
         if (old) retire(old);
         slot.current = null;
         spawn(slot, null);

@@ -153,7 +153,7 @@ async function measured(res: Response, finish: (r: Response, bytes: number) => v
   }
   const secondRead = reader.read();
   const second = await settlesSoon(secondRead);
-  if (second && second.value.done) {
+  if (second?.value.done) {
     reader.releaseLock();
     const r = new Response(first.value as Uint8Array<ArrayBuffer>, res);
     finish(r, first.value.length);
