@@ -5,7 +5,7 @@
  */
 import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
-import { nodeBindInheritable, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, processOnSignal, spawnChild } from './node.ts';
+import { ALL_SIGNALS, nodeBindInheritable, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, processOnSignal, spawnChild } from './node.ts';
 import { toBindError } from './bind-error.ts';
 
 // The slice of Bun's API this adapter uses, typed here so the project needs no bun-types.
@@ -215,6 +215,7 @@ export function createBunRuntime(): Runtime {
     connectUnix: (path) => connect({ unix: path }),
     spawnSelf: (o) => spawnChild(execPath, [], o),
     onSignal: processOnSignal,
+    signals: ALL_SIGNALS,
     pid: process.pid,
     rss: () => process.memoryUsage.rss(),
     exit: (code) => process.exit(code),

@@ -290,6 +290,7 @@ export function createDenoRuntime(): Runtime {
       Deno.addSignalListener(signal, handler);
       return () => Deno.removeSignalListener(signal, handler);
     },
+    signals: ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'],
     pid: Deno.pid,
     rss: () => Deno.memoryUsage().rss,
     exit: (code) => Deno.exit(code),

@@ -258,6 +258,9 @@ export function spawnChild(execPath: string, execArgs: string[], options: SpawnO
   return child;
 }
 
+/** Every signal tsgi handles: Node and Bun let a process have them all. */
+export const ALL_SIGNALS: ReadonlyArray<Exclude<Signal, 'SIGKILL'>> = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
 export function processOnSignal(signal: Exclude<Signal, 'SIGKILL'>, handler: () => void): () => void {
   process.on(signal, handler);
   return () => process.off(signal, handler);
@@ -284,6 +287,7 @@ export function createNodeRuntime(): Runtime {
     // Children run bin/tsgi.js (or another entry) that registers tsx itself.
     spawnSelf: (o) => spawnChild(process.execPath, [], o),
     onSignal: processOnSignal,
+    signals: ALL_SIGNALS,
     pid: process.pid,
     rss: () => process.memoryUsage.rss(),
     exit: (code) => process.exit(code),

@@ -7,7 +7,7 @@
  * Sockets from systemd (LISTEN_FDS/LISTEN_PID) are already bare fds: then this process is the
  * master itself.
  */
-import type { InheritableSocket, Runtime, Signal } from '../../runtimes/types.ts';
+import type { InheritableSocket, Runtime } from '../../runtimes/types.ts';
 import { ConfigError } from '../config/index.ts';
 import { log, reopenLog } from '../log.ts';
 import { bindWith, formatAddress } from '../worker/bind.ts';
@@ -111,9 +111,7 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
   });
   await Promise.all(handles.map((h) => h.close()));
 
-  const forward: Array<Exclude<Signal, 'SIGKILL'>> = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
-  if (rt.name !== 'deno') forward.push('SIGUSR1');
-  for (const sig of forward) rt.onSignal(sig, () => child.kill(sig));
+  for (const sig of rt.signals) rt.onSignal(sig, () => child.kill(sig));
   rt.onSignal('SIGHUP', reopenLog);
   let reported: number | undefined;
   child.onMessage = (m) => {

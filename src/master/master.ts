@@ -356,8 +356,8 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     reload('SIGHUP');
   });
   rt.onSignal('SIGUSR2', statsLine);
-  // SIGUSR1 as in uWSGI, where the runtime lets us have it (Deno opens its inspector on it).
-  if (rt.name !== 'deno') rt.onSignal('SIGUSR1', statsLine);
+  // SIGUSR1 as in uWSGI, where the runtime lets us have it (Runtime.signals).
+  if (rt.signals.includes('SIGUSR1')) rt.onSignal('SIGUSR1', statsLine);
 
   if (parent) parent.onDisconnect = () => void stop('the launcher is gone', true);
 
