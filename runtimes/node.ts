@@ -93,8 +93,10 @@ function nodeListen(target: net.ListenOptions, onConn: ConnHandler, what: string
   });
 }
 
+/** Stop accepting now. (close()'s callback would wait for every connection to end: a stop's mercy could never run out.) */
 function closeServer(server: net.Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
+  server.close();
+  return Promise.resolve();
 }
 
 export async function nodeListenTcp(host: string, port: number, onConn: ConnHandler, options?: ListenOptions): Promise<Listener> {

@@ -127,11 +127,11 @@ export async function main(argv: string[]): Promise<void> {
       return fail(rt, userMessage(e) ?? describeError(e), 1);
     }
   }
-  return runSingle(rt, serve, cwd);
+  return runSingle(rt, serve, options.reloadMercy * 1000, cwd);
 }
 
-/** Without --master: this process binds and serves, as uWSGI does without a master. */
-async function runSingle(rt: Runtime, serve: ServeOptions, cwd: string): Promise<void> {
+/** Without --master: this process binds and serves, as uWSGI does without a master. A stop waits mercyMs (--reload-mercy). */
+async function runSingle(rt: Runtime, serve: ServeOptions, mercyMs: number, cwd: string): Promise<void> {
   const started = Date.now();
   let core: ServingCore;
   try {
@@ -159,8 +159,8 @@ async function runSingle(rt: Runtime, serve: ServeOptions, cwd: string): Promise
       rt.exit(0);
     });
   };
-  rt.onSignal('SIGTERM', () => stop('SIGTERM', 60_000));
-  rt.onSignal('SIGINT', () => stop('SIGINT', 60_000));
+  rt.onSignal('SIGTERM', () => stop('SIGTERM', mercyMs));
+  rt.onSignal('SIGINT', () => stop('SIGINT', mercyMs));
   rt.onSignal('SIGQUIT', () => stop('SIGQUIT', 0));
   rt.onSignal('SIGHUP', () => {
     reopenLog();
