@@ -13,7 +13,6 @@ export interface RouterSupervisor {
   workers(ready: number): void;
   /** Stop it: gracefully (it finishes its requests) or at once. Resolves when it has exited. */
   stop(graceful: boolean): Promise<void>;
-  readonly pid: number;
 }
 
 export function superviseRouter(
@@ -75,9 +74,6 @@ export function superviseRouter(
       if (graceful) send(c, { t: 'stop' });
       else c.kill('SIGKILL');
       await c.exited;
-    },
-    get pid() {
-      return child?.pid ?? 0;
     },
   };
 }

@@ -1,8 +1,9 @@
 /**
- * An HTTP/1.1 server on the runtime seam's raw connections (Conn), for --http-socket where the
- * runtime's own HTTP server cannot accept on the socket: always on Node (node:http would add a
- * second request object per request), and on Bun and Deno for UNIX sockets and inherited fds,
- * which Bun's serve() and Deno's serve() cannot take (DESIGN.md). The --http router uses it too.
+ * An HTTP/1.1 server on the runtime seam's raw connections (Conn), for --http-socket and the
+ * --http router where the runtime's own HTTP server cannot serve (src/worker/server.ts
+ * nativeHttp): on Bun and Deno for UNIX sockets and inherited fds, which Bun's serve() and
+ * Deno's serve() cannot take, and on Deno with --http-keepalive off, since Deno's serve() keeps
+ * a connection that was answered `Connection: close` (docs/ARCHITECTURE.md).
  *
  * Per connection: keep-alive (HTTP/1.1 by default, HTTP/1.0 on request), pipelined requests
  * answered in order, request bodies by Content-Length or chunked, streamed to the app with

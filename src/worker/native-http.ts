@@ -1,6 +1,7 @@
 /**
- * The app behind the runtime's own HTTP server (Bun's serve(), Deno's serve()): the same limits, errors
- * and counters as tsgi's HTTP/1.1 server (http1.ts), which parses requests itself.
+ * The app behind the runtime's own HTTP server (Bun's serve(), Deno's serve(), node:http through
+ * Hono's Node adapter): the same limits, errors and counters as tsgi's HTTP/1.1 server
+ * (http1.ts), which parses requests itself.
  *
  * - A request head above --buffer-size gets 431 (sized as it arrived: request line and header
  *   lines; Bun refuses heads above 16 KiB itself, whatever --buffer-size says).

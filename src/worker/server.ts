@@ -1,6 +1,7 @@
 /**
- * A serving core: the app loaded once, answering the uwsgi protocol on every socket — bound
- * here (a single process without --master) or inherited as fds (a worker, or a worker's thread).
+ * A serving core: the app loaded once, answering uwsgi (--socket) and HTTP (--http-socket) on
+ * every socket — bound here (a single process without --master), inherited as fds (a worker, or
+ * a worker's thread), or a TCP port bound with SO_REUSEPORT by the runtime's own HTTP server.
  */
 import type { Conn, Listener, NativeHttpTarget, Runtime } from '../../runtimes/types.ts';
 import { ConfigError } from '../config/index.ts';
