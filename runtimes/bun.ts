@@ -1,6 +1,6 @@
 /**
  * Bun adapter: Bun.listen / Bun.connect for stream sockets (faster than node:net on Bun, see
- * bench/README.md; and the API that takes an inherited fd — DESIGN.md), node:child_process for
+ * bench/README.md; and the API that takes an inherited fd — docs/ARCHITECTURE.md), node:child_process for
  * children. Bun's socket.write may write part of a buffer: the rest is queued and flushed on drain.
  */
 import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime } from './types.ts';

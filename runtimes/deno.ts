@@ -1,6 +1,6 @@
 /**
  * Deno adapter: Deno.listen / Deno.connect with raw conn.read into a buffer and conn.write in a
- * loop (the stream API is ≈2.5× slower, DESIGN.md); node:net only for inherited fds, which
+ * loop (the stream API is ≈2.5× slower, docs/ARCHITECTURE.md); node:net only for inherited fds, which
  * Deno.listen cannot take; node:child_process for children.
  */
 import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime, Signal } from './types.ts';

@@ -2,7 +2,7 @@
  * Readers: argv, environment, ini (uWSGI's dialect) and JSON → raw entries, each with where it
  * came from so every error can name `file:line` and the key.
  *
- * The ini reader is tsgi's own (DESIGN.md): uWSGI's dialect needs repeated keys, `%(name)`
+ * The ini reader is tsgi's own (docs/ARCHITECTURE.md): uWSGI's dialect needs repeated keys, `%(name)`
  * placeholders (also of keys that are not options), `$(ENV)`, magic variables, includes and
  * inline comments, which a generic ini reader drops or gets wrong.
  */

@@ -1,7 +1,7 @@
 /**
  * Starting with --master. The process the user started binds every socket, hands the bare fds
  * to the master (a child in a process group of its own) and closes its own copies: a process
- * holding a listening Server would keep accepting, the master must not (DESIGN.md). It then
+ * holding a listening Server would keep accepting, the master must not (docs/ARCHITECTURE.md). It then
  * stays as a thin parent that forwards signals and exits with the master's exit code.
  *
  * Sockets from systemd (LISTEN_FDS/LISTEN_PID) are already bare fds: then this process is the
