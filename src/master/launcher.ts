@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nativeHttp, NOTHING_TO_SERVE, socketSpecs } from '../worker/server.ts';
 import { runMaster } from './master.ts';
-import { type ChildState, type InheritedSocket, type MasterOptions, type Proto, type RouterState, type ServeOptions, STATE_ENV } from './protocol.ts';
+import { type ChildState, type InheritedSocket, isLauncherMessage, type MasterOptions, type Proto, type RouterState, type ServeOptions, STATE_ENV } from './protocol.ts';
 
 /** systemd socket activation: fds 3… when LISTEN_PID is this process. */
 export function systemdFds(pid: number, env: Record<string, string | undefined>): number[] | null {
@@ -115,7 +115,7 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
   rt.onSignal('SIGHUP', reopenLog);
   let reported: number | undefined;
   child.onMessage = (m) => {
-    if ((m as { t?: string }).t === 'exit') reported = (m as { code: number }).code;
+    if (isLauncherMessage(m)) reported = m.code;
   };
   const how = await child.exited;
   rt.exit(reported ?? how.code ?? 1);

@@ -9,7 +9,7 @@ import { type RouterSupervisor, superviseRouter } from '../router/supervise.ts';
 import type { Child, Runtime } from '../../runtimes/types.ts';
 import { log, reopenLog } from '../log.ts';
 import { removeSocketFile } from '../worker/bind.ts';
-import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, STATE_ENV, isWorkerMessage, type MasterMessage } from './protocol.ts';
+import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, STATE_ENV, isWorkerMessage, type LauncherMessage, type MasterMessage } from './protocol.ts';
 import type { StatsInput } from '../stats/document.ts';
 import { listenQueue, procMemory } from '../stats/proc.ts';
 import { startStatsServer, stopStatsServer } from '../stats/server.ts';
@@ -344,7 +344,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     log(`goodbye from the tsgi master (pid: ${rt.pid})`);
     // Tell the launcher how we end (some runtimes misreport a signalled child's exit), and
     // give the message a moment to leave.
-    parent?.send({ t: 'exit', code });
+    parent?.send({ t: 'exit', code } satisfies LauncherMessage);
     setTimeout(() => rt.exit(code), parent ? 50 : 0);
   }
 

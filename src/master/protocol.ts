@@ -107,6 +107,12 @@ export interface RouterState {
 /** Master → router: how many workers are ready (0: answer 502 at once), or stop. */
 export type RouterMessage = { t: 'workers'; ready: number } | { t: 'stop' };
 
+/** Router → master: it listens. */
+export type RouterReport = { t: 'ready' };
+
+/** Master → launcher: the code the launcher exits with. */
+export type LauncherMessage = { t: 'exit'; code: number };
+
 export const STATE_ENV = 'TSGI_STATE';
 
 /** A request running on a core, as the master sees it (for harakiri and stats). */
@@ -146,6 +152,38 @@ export type WorkerMessage =
 
 export type MasterMessage = { t: 'stop' };
 
-export function isWorkerMessage(m: unknown): m is WorkerMessage {
-  return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
+/** What a thread of a worker (--threads) starts from: src/master/thread.ts reads it. */
+export interface ThreadData {
+  state: ChildState;
+  core: number;
+  appDir: string;
 }
+
+export type ThreadMessage =
+  | { t: 'ready' }
+  | { t: 'failed'; error: string }
+  | { t: 'status'; totals: CoreTotals; oldest: BusyRequest | null }
+  | { t: 'busy'; req: BusyRequest }
+  | { t: 'stopped'; done: boolean };
+
+/** A worker's main thread → its thread. */
+export type ThreadCommand = { t: 'stop' };
+
+/**
+ * A guard for one message set, from the set's tags (the Record makes the compiler check that
+ * every tag is listed). Only tsgi's own processes send on these channels: the tag says the rest.
+ */
+export function tagGuard<M extends { t: string }>(tags: Record<M['t'], true>): (m: unknown) => m is M {
+  return (m): m is M => {
+    const t = typeof m === 'object' && m !== null ? (m as { t?: unknown }).t : undefined;
+    return typeof t === 'string' && Object.hasOwn(tags, t);
+  };
+}
+
+export const isWorkerMessage = tagGuard<WorkerMessage>({ ready: true, status: true, busy: true, recycle: true });
+export const isMasterMessage = tagGuard<MasterMessage>({ stop: true });
+export const isRouterMessage = tagGuard<RouterMessage>({ workers: true, stop: true });
+export const isRouterReport = tagGuard<RouterReport>({ ready: true });
+export const isLauncherMessage = tagGuard<LauncherMessage>({ exit: true });
+export const isThreadMessage = tagGuard<ThreadMessage>({ ready: true, failed: true, status: true, busy: true, stopped: true });
+export const isThreadCommand = tagGuard<ThreadCommand>({ stop: true });

@@ -8,7 +8,7 @@
 import { Hono } from 'hono';
 import type { HttpHandler, Listener, Peer, Runtime } from '../../runtimes/types.ts';
 import { describeError, log, reopenLog } from '../log.ts';
-import type { ChildState, RouterMessage } from '../master/protocol.ts';
+import { type ChildState, isRouterMessage, type RouterReport } from '../master/protocol.ts';
 import { CoreCounters } from '../worker/counters.ts';
 import { handleHttpConn, type HttpServerOptions } from '../worker/http1.ts';
 import { parseMount } from '../worker/mount.ts';
@@ -87,11 +87,11 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
   rt.onSignal('SIGINT', () => {});
   rt.onSignal('SIGHUP', reopenLog);
   rt.onSignal('SIGTERM', () => void stop('SIGTERM: stopping gracefully'));
-  channel.onMessage = (raw) => {
-    const m = raw as RouterMessage;
+  channel.onMessage = (m) => {
+    if (!isRouterMessage(m)) return;
     if (m.t === 'workers') ready = m.ready;
     else if (m.t === 'stop') void stop('');
   };
   channel.onDisconnect = () => void stop('the master is gone: stopping');
-  channel.send({ t: 'ready' });
+  channel.send({ t: 'ready' } satisfies RouterReport);
 }

@@ -4,7 +4,7 @@
  */
 import type { Child, Runtime } from '../../runtimes/types.ts';
 import { log } from '../log.ts';
-import { type ChildState, type RouterMessage, STATE_ENV } from '../master/protocol.ts';
+import { type ChildState, isRouterReport, type RouterMessage, STATE_ENV } from '../master/protocol.ts';
 
 export interface RouterSupervisor {
   /** The router is up and accepting (after a respawn too). */
@@ -40,7 +40,7 @@ export function superviseRouter(
     isReady = false;
     log(`spawned tsgi http router (pid: ${c.pid})`);
     c.onMessage = (m) => {
-      if ((m as { t?: string }).t !== 'ready') return;
+      if (!isRouterReport(m)) return;
       failures = 0;
       isReady = true;
       send(c, { t: 'workers', ready: readyWorkers });
