@@ -85,7 +85,10 @@ describe(`tsgi startup (${RUNTIME})`, () => {
   test('without --master, SIGTERM waits --reload-mercy for a request in flight, then exits', async () => {
     const dir = tempDir();
     // An answer whose body never ends: the request stays in flight until the process goes.
-    writeFileSync(join(dir, 'endless.ts'), "export default () => new Response(new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode('started\\n')); } }));\n");
+    writeFileSync(
+      join(dir, 'endless.ts'),
+      "export default () => new Response(new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode('started\\n')); } }));\n",
+    );
     const port = await freePort();
     const p = await startTsgi(['--socket', `127.0.0.1:${port}`, '--reload-mercy', '2', '--app', join(dir, 'endless.ts')]);
     const client = net.connect(port, '127.0.0.1');
