@@ -8,7 +8,8 @@ export { main } from './src/cli.ts';
 export * from './src/codec/index.ts';
 export { loadConfig, renderHelp, ConfigError, type TsgiOptions } from './src/config/index.ts';
 export { loadApp, type FetchHandler } from './src/worker/app.ts';
-export { startCore, type ServeOptions, type ServingCore } from './src/worker/server.ts';
+export { startCore, type ServingCore } from './src/worker/server.ts';
+export type { ServeOptions } from './src/master/protocol.ts';
 import { main } from './src/cli.ts';
 
 if ((import.meta as ImportMeta & { main?: boolean }).main) {

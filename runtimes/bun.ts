@@ -1,11 +1,12 @@
 /**
  * Bun adapter: Bun.listen / Bun.connect for stream sockets (faster than node:net on Bun, see
- * bench/README.md; and the API that takes an inherited fd — DESIGN.md), node:child_process for
+ * bench/README.md; and the API that takes an inherited fd — docs/ARCHITECTURE.md), node:child_process for
  * children. Bun's socket.write may write part of a buffer: the rest is queued and flushed on drain.
  */
 import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
-import { nodeBindInheritable, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, processOnSignal, spawnChild, toBindError } from './node.ts';
+import { ALL_SIGNALS, nodeBindInheritable, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, processOnSignal, spawnChild } from './node.ts';
+import { toBindError } from './bind-error.ts';
 
 // The slice of Bun's API this adapter uses, typed here so the project needs no bun-types.
 interface BunSocket {
@@ -219,6 +220,7 @@ export function createBunRuntime(): Runtime {
     connectUnix: (path) => connect({ unix: path }),
     spawnSelf: (o) => spawnChild(execPath, [], o),
     onSignal: processOnSignal,
+    signals: ALL_SIGNALS,
     pid: process.pid,
     rss: () => process.memoryUsage.rss(),
     exit: (code) => process.exit(code),

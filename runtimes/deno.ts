@@ -1,11 +1,12 @@
 /**
  * Deno adapter: Deno.listen / Deno.connect with raw conn.read into a buffer and conn.write in a
- * loop (the stream API is ≈2.5× slower, DESIGN.md); node:net only for inherited fds, which
+ * loop (the stream API is ≈2.5× slower, docs/ARCHITECTURE.md); node:net only for inherited fds, which
  * Deno.listen cannot take; node:child_process for children.
  */
 import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime, Signal } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
-import { LINGER_MS, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild, toBindError } from './node.ts';
+import { LINGER_MS, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild } from './node.ts';
+import { toBindError } from './bind-error.ts';
 
 // The slice of Deno's API this adapter uses, typed here so the project needs no Deno types.
 interface DenoConn {
@@ -304,6 +305,7 @@ export function createDenoRuntime(): Runtime {
       Deno.addSignalListener(signal, handler);
       return () => Deno.removeSignalListener(signal, handler);
     },
+    signals: ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'],
     pid: Deno.pid,
     rss: () => Deno.memoryUsage().rss,
     exit: (code) => Deno.exit(code),

@@ -12,7 +12,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { HttpHandler, Listener, NativeHttpOptions, NativeHttpTarget, Peer } from './types.ts';
-import { toBindError } from './node.ts';
+import { toBindError } from './bind-error.ts';
 
 /** The client's address, read from the socket only when used. */
 class NodePeer implements Peer {

@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { readdirSync } from 'node:fs';
 import { socketInode, tcpListeners, unixInodes } from './procnet.ts';
+import { toBindError } from './bind-error.ts';
 import { spawn } from 'node:child_process';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type {
@@ -22,7 +23,6 @@ import type {
   Thread,
   ThreadChannel,
 } from './types.ts';
-import { BindError } from './types.ts';
 
 const HIGH_WATER = 64 * 1024;
 /** How long a connection we have ended waits for the peer to close its side. */
@@ -81,17 +81,6 @@ export function wrapNodeSocket(socket: net.Socket): Conn {
   return conn;
 }
 
-/** Map a bind error from any runtime to a BindError with a POSIX-style code. */
-export function toBindError(e: unknown, what: string): BindError {
-  const err = e as { code?: string; name?: string; message?: string };
-  let code = err.code ?? '';
-  if (!code && err.name === 'AddrInUse') code = 'EADDRINUSE';
-  if (!code && err.name === 'PermissionDenied') code = 'EACCES';
-  if (!code && err.name === 'NotFound') code = 'ENOENT';
-  if (!code && /in use/i.test(err.message ?? '')) code = 'EADDRINUSE';
-  return new BindError(`${what}: ${err.message ?? String(e)}`, code || 'EUNKNOWN');
-}
-
 function nodeListen(target: net.ListenOptions, onConn: ConnHandler, what: string): Promise<net.Server> {
   return new Promise((resolve, reject) => {
     const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => onConn(wrapNodeSocket(socket)));
@@ -104,8 +93,10 @@ function nodeListen(target: net.ListenOptions, onConn: ConnHandler, what: string
   });
 }
 
+/** Stop accepting now. (close()'s callback would wait for every connection to end: a stop's mercy could never run out.) */
 function closeServer(server: net.Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
+  server.close();
+  return Promise.resolve();
 }
 
 export async function nodeListenTcp(host: string, port: number, onConn: ConnHandler, options?: ListenOptions): Promise<Listener> {
@@ -269,6 +260,9 @@ export function spawnChild(execPath: string, execArgs: string[], options: SpawnO
   return child;
 }
 
+/** Every signal tsgi handles: Node and Bun let a process have them all. */
+export const ALL_SIGNALS: ReadonlyArray<Exclude<Signal, 'SIGKILL'>> = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
 export function processOnSignal(signal: Exclude<Signal, 'SIGKILL'>, handler: () => void): () => void {
   process.on(signal, handler);
   return () => process.off(signal, handler);
@@ -295,6 +289,7 @@ export function createNodeRuntime(): Runtime {
     // Children run bin/tsgi.js (or another entry) that registers tsx itself.
     spawnSelf: (o) => spawnChild(process.execPath, [], o),
     onSignal: processOnSignal,
+    signals: ALL_SIGNALS,
     pid: process.pid,
     rss: () => process.memoryUsage.rss(),
     exit: (code) => process.exit(code),

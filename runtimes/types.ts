@@ -196,6 +196,11 @@ export interface Runtime {
 
   /** Run handler on a signal. Returns a function that removes it. */
   onSignal(signal: Exclude<Signal, 'SIGKILL'>, handler: () => void): () => void;
+  /**
+   * The signals tsgi may take for itself here. Not SIGUSR1 on Deno: it opens the inspector on
+   * :9229 even when the process listens for the signal (measured).
+   */
+  readonly signals: ReadonlyArray<Exclude<Signal, 'SIGKILL'>>;
   readonly pid: number;
   /** Resident set size of this process, in bytes. */
   rss(): number;

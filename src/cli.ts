@@ -12,11 +12,12 @@ import { compileLogFormat } from './worker/reqlog.ts';
 import { runTop } from './stats/top.ts';
 import { activatedSockets, runLauncher, systemdFds } from './master/launcher.ts';
 import { runMaster } from './master/master.ts';
-import { type ChildState, type MasterOptions, STATE_ENV } from './master/protocol.ts';
+import { type ChildState, type MasterOptions, type ServeOptions, type SocketSource, STATE_ENV } from './master/protocol.ts';
 import { runWorker } from './master/worker.ts';
 import { runRouter } from './router/router.ts';
 import { AppLoadError } from './worker/app.ts';
-import { NOTHING_TO_SERVE, prepareProcess, socketSpecs, startCore, VERSION, type ServeOptions, type ServingCore, type SocketSource } from './worker/server.ts';
+import { NOTHING_TO_SERVE, prepareProcess, socketSpecs, startCore, type ServingCore } from './worker/server.ts';
+import { VERSION } from './version.ts';
 
 function fail(rt: Runtime, message: string, code: number): never {
   process.stderr.write(`tsgi: ${message}\n`);
@@ -126,11 +127,11 @@ export async function main(argv: string[]): Promise<void> {
       return fail(rt, userMessage(e) ?? describeError(e), 1);
     }
   }
-  return runSingle(rt, serve, cwd);
+  return runSingle(rt, serve, options.reloadMercy * 1000, cwd);
 }
 
-/** Without --master: this process binds and serves, as uWSGI does without a master. */
-async function runSingle(rt: Runtime, serve: ServeOptions, cwd: string): Promise<void> {
+/** Without --master: this process binds and serves, as uWSGI does without a master. A stop waits mercyMs (--reload-mercy). */
+async function runSingle(rt: Runtime, serve: ServeOptions, mercyMs: number, cwd: string): Promise<void> {
   const started = Date.now();
   let core: ServingCore;
   try {
@@ -158,8 +159,8 @@ async function runSingle(rt: Runtime, serve: ServeOptions, cwd: string): Promise
       rt.exit(0);
     });
   };
-  rt.onSignal('SIGTERM', () => stop('SIGTERM', 60_000));
-  rt.onSignal('SIGINT', () => stop('SIGINT', 60_000));
+  rt.onSignal('SIGTERM', () => stop('SIGTERM', mercyMs));
+  rt.onSignal('SIGINT', () => stop('SIGINT', mercyMs));
   rt.onSignal('SIGQUIT', () => stop('SIGQUIT', 0));
   rt.onSignal('SIGHUP', () => {
     reopenLog();

@@ -8,6 +8,7 @@
  * inode changes, checked each second); after a copytruncate, O_APPEND writes go on at the new end.
  */
 import { closeSync, fstatSync, openSync, statSync, writeSync } from 'node:fs';
+import type { Peer } from '../runtimes/types.ts';
 
 // A log reader that went away (a closed pipe) must not take the server down with EPIPE.
 process.stderr.on?.('error', () => {});
@@ -104,4 +105,9 @@ export function reopenLog(): void {
 export function describeError(e: unknown): string {
   if (e instanceof Error) return e.stack ?? `${e.name}: ${e.message}`;
   return String(e);
+}
+
+/** "127.0.0.1:50312", or "UNIX socket peer", for log lines. */
+export function describePeer(p: Peer): string {
+  return p.address ? `${p.address}:${p.port}` : 'UNIX socket peer';
 }

@@ -82,6 +82,34 @@ describe(`tsgi startup (${RUNTIME})`, () => {
     expect(existsSync(path)).toBe(false);
   });
 
+  test('without --master, SIGTERM waits --reload-mercy for a request in flight, then exits', async () => {
+    const dir = tempDir();
+    // An answer whose body never ends: the request stays in flight until the process goes.
+    writeFileSync(
+      join(dir, 'endless.ts'),
+      "export default () => new Response(new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode('started\\n')); } }));\n",
+    );
+    const port = await freePort();
+    const p = await startTsgi(['--socket', `127.0.0.1:${port}`, '--reload-mercy', '2', '--app', join(dir, 'endless.ts')]);
+    const client = net.connect(port, '127.0.0.1');
+    client.on('error', () => {});
+    const started = new Promise<void>((resolve) => {
+      let seen = '';
+      client.on('data', (d) => {
+        seen += d.toString('latin1');
+        if (seen.includes('started')) resolve();
+      });
+    });
+    client.write(get('/'));
+    await started;
+    const t0 = Date.now();
+    p.signal('SIGTERM');
+    await p.waitFor(/requests still running after 2 s: exiting anyway/, 20_000);
+    expect((await p.exited).code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    client.destroy();
+  });
+
   test('--chmod-socket=660 sets that mode', async () => {
     const path = join(tempDir(), 'm.sock');
     const p = await startTsgi(['--socket', path, '--chmod-socket=660', '--app', 'examples/hello.ts']);

@@ -224,6 +224,16 @@ describe(`--master (${RUNTIME})`, () => {
     await p.stop();
   });
 
+  // Deno opens its inspector on SIGUSR1 even with a listener, so tsgi leaves SIGUSR1 alone there (Runtime.signals).
+  test.skipIf(RUNTIME === 'deno')('SIGUSR1 to the launcher reaches the master, which writes worker stats to the log (Node, Bun)', async () => {
+    const port = await freePort();
+    const p = await startTsgi(['--master', '--processes', '1', '--socket', `127.0.0.1:${port}`, '--app', APP]);
+    await readyWorkers(p, 1);
+    p.signal('SIGUSR1');
+    await p.waitFor(/worker 1: pid \d+, (idle|busy), requests \d+/, 10_000);
+    expect(exitedCleanly(p, await p.stop())).toBe(true);
+  });
+
   test('--reload-on-rss recycles a worker above the limit', async () => {
     const port = await freePort();
     const p = await startTsgi(['--master', '--processes', '1', '--reload-on-rss', '1', '--socket', `127.0.0.1:${port}`, '--app', APP]);

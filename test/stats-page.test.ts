@@ -10,7 +10,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { cleanup, freePort, ROOT, RUNTIME, startTsgi } from './helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-export const SCREENSHOT = join(ROOT, 'test/artifacts/stats-page.png');
+const SCREENSHOT = join(ROOT, 'test/artifacts/stats-page.png');
 
 afterAll(cleanup);
 

@@ -56,7 +56,7 @@ export interface TsgiOptions {
 }
 
 export type Command =
-  | { kind: 'serve'; options: TsgiOptions; sources: string[]; notes: string[] }
+  | { kind: 'serve'; options: TsgiOptions; notes: string[] }
   | { kind: 'help' }
   | { kind: 'version' };
 
@@ -65,7 +65,7 @@ type Value = string | number | boolean;
 const BOOL: Record<string, boolean> = { true: true, false: false, '1': true, '0': false, yes: true, no: false, on: true, off: false };
 
 function parseValue(spec: OptionSpec, e: Entry): Value {
-  const bad = (why: string) => new ConfigError(`${e.origin}: ${spec.name}: ${why}`, undefined, undefined, spec.name);
+  const bad = (why: string) => new ConfigError(`${e.origin}: ${spec.name}: ${why}`);
   const v = e.value;
   if (spec.type === 'bool') {
     if (v === null) return true;
@@ -100,7 +100,7 @@ function parseValue(spec: OptionSpec, e: Entry): Value {
 
 /** Checks beyond the type: ranges users get wrong. */
 function check(spec: OptionSpec, value: Value, origin: string): void {
-  const bad = (why: string) => new ConfigError(`${origin}: ${spec.name}: ${why}`, undefined, undefined, spec.name);
+  const bad = (why: string) => new ConfigError(`${origin}: ${spec.name}: ${why}`);
   if (spec.name === 'buffer-size' && (typeof value !== 'number' || value < 1 || value > 65535)) {
     throw bad(`${value} is out of range: the uwsgi protocol's vars block is at most 65535 bytes`);
   }
@@ -124,7 +124,7 @@ function toLayer(entries: Entry[]): Layer {
     check(spec, value, e.origin);
     const list = layer.get(spec.name) ?? [];
     if (!spec.repeatable && list.length > 0) {
-      throw new ConfigError(`${e.origin}: ${spec.name} is already set at ${list[0].origin} (it can be given once)`, undefined, undefined, spec.name);
+      throw new ConfigError(`${e.origin}: ${spec.name} is already set at ${list[0].origin} (it can be given once)`);
     }
     list.push({ value, origin: e.origin });
     layer.set(spec.name, list);
@@ -173,13 +173,10 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     const spec = findOption(name) as OptionSpec;
     // "app.ini:7: …", "env UWSGI_X: …"; a flag on the command line names itself.
     const where = origin.startsWith('-') ? '' : `${origin}: `;
-    if (spec.status === 'planned') {
-      throw new ConfigError(`${where}tsgi knows --${name} (uWSGI ${spec.uwsgi}) but does not implement it yet`, undefined, undefined, name);
-    }
-    if (spec.status === 'unsupported') throw new ConfigError(`${where}--${name} is not supported: ${spec.why}`, undefined, undefined, name);
+    if (spec.status === 'unsupported') throw new ConfigError(`${where}--${name} is not supported: ${spec.why}`);
     if (spec.status === 'noop') notes.push(`--${name}: nothing to do: ${spec.why}`);
   }
-  return { kind: 'serve', options: out as unknown as TsgiOptions, sources: files.map((f) => f.spec), notes };
+  return { kind: 'serve', options: out as unknown as TsgiOptions, notes };
 }
 
 function flagText(spec: OptionSpec): string {
@@ -210,7 +207,7 @@ export function renderHelp(): string {
     lines.push(`${g}:`);
     for (const s of specs) {
       const d = defaultText(s);
-      const tag = s.status === 'planned' ? ' [not implemented yet]' : s.status === 'noop' ? ' [accepted, no effect]' : '';
+      const tag = s.status === 'noop' ? ' [accepted, no effect]' : '';
       const left = `  ${flagText(s)}`;
       const right = `${s.help}${d ? ` (default: ${d})` : ''}${tag}`;
       lines.push(left.length < 34 ? left.padEnd(34) + right : `${left}\n${' '.repeat(34)}${right}`);
@@ -239,7 +236,7 @@ export function optionsMarkdown(): string {
   const rows = ['| option | ini / JSON key | environment | default | status | uWSGI meaning |', '|---|---|---|---|---|---|'];
   for (const s of OPTIONS) {
     if (s.name === 'help' || s.name === 'version') continue;
-    const status = { implemented: 'yes', noop: `accepted, no effect: ${s.why}`, planned: 'not yet', unsupported: `refused: ${s.why}` }[s.status];
+    const status = { implemented: 'yes', noop: `accepted, no effect: ${s.why}`, unsupported: `refused: ${s.why}` }[s.status];
     rows.push(
       `| \`${esc(flagText(s))}\` | \`${s.name}\` | \`UWSGI_${envName(s.name)}\` | ${esc(defaultText(s)) || '–'} | ${esc(status)} | ${esc(s.uwsgi)} |`,
     );

@@ -8,10 +8,9 @@ export type OptionType = 'string' | 'int' | 'bool' | 'size' | 'seconds' | 'addre
 /**
  * implemented: does what uWSGI users expect.
  * noop: accepted, and documented as having nothing to do in tsgi.
- * planned: known, not implemented yet: refused with a clear line.
  * unsupported: makes no sense here: refused with the reason and what to do instead.
  */
-export type OptionStatus = 'implemented' | 'noop' | 'planned' | 'unsupported';
+export type OptionStatus = 'implemented' | 'noop' | 'unsupported';
 
 export type OptionGroup = 'Application' | 'Sockets' | 'Processes' | 'HTTP' | 'Logging' | 'Stats' | 'Config';
 
@@ -44,6 +43,7 @@ const o = (spec: Omit<OptionSpec, 'aliases' | 'repeatable' | 'status'> & Partial
   ...spec,
 });
 
+// biome-ignore format: the table is laid out by hand, a few lines per option
 export const OPTIONS: readonly OptionSpec[] = [
   // Application
   o({ name: 'app', aliases: ['wsgi-file', 'file'], type: 'path', group: 'Application', metavar: 'FILE',

@@ -2,7 +2,7 @@
  * Readers: argv, environment, ini (uWSGI's dialect) and JSON → raw entries, each with where it
  * came from so every error can name `file:line` and the key.
  *
- * The ini reader is tsgi's own (DESIGN.md): uWSGI's dialect needs repeated keys, `%(name)`
+ * The ini reader is tsgi's own (docs/ARCHITECTURE.md): uWSGI's dialect needs repeated keys, `%(name)`
  * placeholders (also of keys that are not options), `$(ENV)`, magic variables, includes and
  * inline comments, which a generic ini reader drops or gets wrong.
  */
@@ -12,14 +12,6 @@ import { allNames, findOption } from './options.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
-  constructor(
-    message: string,
-    readonly file?: string,
-    readonly line?: number,
-    readonly key?: string,
-  ) {
-    super(message);
-  }
 }
 
 /** One `key = value` as read, before it is checked against the option table. */
@@ -126,19 +118,19 @@ export function readIni(spec: string, ctx: IniContext, origin = spec): Entry[] {
     if (current !== section) continue;
     const eq = line.indexOf('=');
     const key = (eq < 0 ? stripComment(line) : line.slice(0, eq)).trim();
-    if (!/^[A-Za-z0-9_.-]+$/.test(key)) throw new ConfigError(`${at}: '${key}' is not a valid key`, shown, i + 1, key);
+    if (!/^[A-Za-z0-9_.-]+$/.test(key)) throw new ConfigError(`${at}: '${key}' is not a valid key`);
     let raw = eq < 0 ? null : stripComment(line.slice(eq + 1)).trim();
     if (raw !== null) raw = expand(raw, at, key, placeholders, magic, ctx.env, (used) => unknown.delete(used));
     const value = raw === '' ? null : raw;
     if (key === 'set-placeholder') {
       const p = (value ?? '').indexOf('=');
-      if (p <= 0) throw new ConfigError(`${at}: set-placeholder: expected NAME=VALUE`, shown, i + 1, key);
+      if (p <= 0) throw new ConfigError(`${at}: set-placeholder: expected NAME=VALUE`);
       placeholders.set((value as string).slice(0, p), (value as string).slice(p + 1));
       continue;
     }
     placeholders.set(key, value ?? '');
     if (key === 'ini' || key === 'inherit') {
-      if (!value) throw new ConfigError(`${at}: ${key}: needs a file name`, shown, i + 1, key);
+      if (!value) throw new ConfigError(`${at}: ${key}: needs a file name`);
       const target = resolve(dirname(path), value);
       const sub = readIni(target, { ...ctx, stack: [...ctx.stack, path] }, at);
       if (key === 'ini') own.push(...sub);
@@ -153,15 +145,12 @@ export function readIni(spec: string, ctx: IniContext, origin = spec): Entry[] {
     own.push({ key, value, origin: at });
   }
   if (!sawSection) {
-    throw new ConfigError(`${origin}: ${shown} has no [${section}] section`, shown);
+    throw new ConfigError(`${origin}: ${shown} has no [${section}] section`);
   }
   for (const [key, line] of unknown) {
     const near = suggest(key);
     throw new ConfigError(
       `${shown}:${line}: unknown option '${key}'${near ? ` (did you mean ${near}?)` : ''}; a placeholder must be used as %(${key}) below it`,
-      shown,
-      line,
-      key,
     );
   }
   return [...base, ...own];
@@ -181,12 +170,12 @@ function expand(
     if (ph !== undefined) {
       const v = placeholders.get(ph);
       used(ph);
-      if (v === undefined) throw new ConfigError(`${at}: ${key}: placeholder %(${ph}) is not set above this line`, undefined, undefined, key);
+      if (v === undefined) throw new ConfigError(`${at}: ${key}: placeholder %(${ph}) is not set above this line`);
       return v;
     }
     if (ev !== undefined) {
       const v = env[ev];
-      if (v === undefined) throw new ConfigError(`${at}: ${key}: environment variable $(${ev}) is not set`, undefined, undefined, key);
+      if (v === undefined) throw new ConfigError(`${at}: ${key}: environment variable $(${ev}) is not set`);
       return v;
     }
     if (mg === '%') return '%';
@@ -204,20 +193,20 @@ export function readJson(spec: string): Entry[] {
     doc = JSON.parse(readText(path, spec)) as JsonValue;
   } catch (e) {
     if (e instanceof ConfigError) throw e;
-    throw new ConfigError(`${file}: not valid JSON: ${(e as Error).message}`, file);
+    throw new ConfigError(`${file}: not valid JSON: ${(e as Error).message}`);
   }
   const body = doc !== null && typeof doc === 'object' && !Array.isArray(doc) ? doc[section] : undefined;
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ConfigError(`${file}: has no "${section}" object`, file);
+    throw new ConfigError(`${file}: has no "${section}" object`);
   }
   const entries: Entry[] = [];
   for (const [key, v] of Object.entries(body)) {
     const origin = `${file}: "${key}"`;
     for (const item of Array.isArray(v) ? v : [v]) {
-      if (item !== null && typeof item === 'object') throw new ConfigError(`${origin}: expected a string, number or boolean`, file, undefined, key);
+      if (item !== null && typeof item === 'object') throw new ConfigError(`${origin}: expected a string, number or boolean`);
       if (!findOption(key)) {
         const near = suggest(key);
-        throw new ConfigError(`${origin}: unknown option '${key}'${near ? ` (did you mean ${near}?)` : ''}`, file, undefined, key);
+        throw new ConfigError(`${origin}: unknown option '${key}'${near ? ` (did you mean ${near}?)` : ''}`);
       }
       entries.push({ key, value: item === true || item === null ? null : String(item), origin });
     }

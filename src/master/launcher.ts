@@ -1,7 +1,7 @@
 /**
  * Starting with --master. The process the user started binds every socket, hands the bare fds
  * to the master (a child in a process group of its own) and closes its own copies: a process
- * holding a listening Server would keep accepting, the master must not (DESIGN.md). It then
+ * holding a listening Server would keep accepting, the master must not (docs/ARCHITECTURE.md). It then
  * stays as a thin parent that forwards signals and exits with the master's exit code.
  *
  * Sockets from systemd (LISTEN_FDS/LISTEN_PID) are already bare fds: then this process is the
@@ -14,9 +14,9 @@ import { bindWith, formatAddress } from '../worker/bind.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nativeHttp, NOTHING_TO_SERVE, type Proto, socketSpecs, type ServeOptions } from '../worker/server.ts';
+import { nativeHttp, NOTHING_TO_SERVE, socketSpecs } from '../worker/server.ts';
 import { runMaster } from './master.ts';
-import { type ChildState, type InheritedSocket, type LauncherMessage, type MasterOptions, type RouterState, STATE_ENV } from './protocol.ts';
+import { type ChildState, type InheritedSocket, isLauncherMessage, type MasterOptions, type Proto, type RouterState, type ServeOptions, STATE_ENV } from './protocol.ts';
 
 /**
  * The signals the launcher passes on to the master. One that arrives before the master handles
@@ -28,9 +28,7 @@ class SignalRelay {
   readonly #held: Signal[] = [];
 
   constructor(rt: Runtime) {
-    const relayed: Array<Exclude<Signal, 'SIGKILL'>> = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
-    if (rt.name !== 'deno') relayed.push('SIGUSR1');
-    for (const sig of relayed) rt.onSignal(sig, () => this.#relay(sig));
+    for (const sig of rt.signals) rt.onSignal(sig, () => this.#relay(sig));
   }
 
   /** The master handles signals now: pass on the held ones, then every one as it comes. */
@@ -141,8 +139,8 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
     detached: true,
   });
   let reported: number | undefined;
-  child.onMessage = (raw) => {
-    const m = raw as LauncherMessage;
+  child.onMessage = (m) => {
+    if (!isLauncherMessage(m)) return;
     if (m.t === 'started') relay.open(child);
     else if (m.t === 'exit') reported = m.code;
   };

@@ -11,10 +11,10 @@ import { log, reopenLog } from '../log.ts';
 import { removeSocketFile } from '../worker/bind.ts';
 import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, type LauncherMessage, STATE_ENV, isWorkerMessage } from './protocol.ts';
 import { Respawn } from './respawn.ts';
-import { type StatsInput } from '../stats/document.ts';
+import type { StatsInput } from '../stats/document.ts';
 import { listenQueue, procMemory } from '../stats/proc.ts';
 import { startStatsServer, stopStatsServer } from '../stats/server.ts';
-import { VERSION } from '../worker/server.ts';
+import { VERSION } from '../version.ts';
 import type { BoundSocket } from '../worker/bind.ts';
 import { EXIT_APP_FAILED } from './worker.ts';
 
@@ -373,8 +373,8 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     reload('SIGHUP');
   });
   rt.onSignal('SIGUSR2', statsLine);
-  // SIGUSR1 as in uWSGI, where the runtime lets us have it (Deno opens its inspector on it).
-  if (rt.name !== 'deno') rt.onSignal('SIGUSR1', statsLine);
+  // SIGUSR1 as in uWSGI, where the runtime lets us have it (Runtime.signals).
+  if (rt.signals.includes('SIGUSR1')) rt.onSignal('SIGUSR1', statsLine);
 
   if (parent) parent.onDisconnect = () => void stop('the launcher is gone', true);
   parent?.send({ t: 'started' } satisfies LauncherMessage);

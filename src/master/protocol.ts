@@ -2,7 +2,57 @@
  * What the launcher, the master and the workers tell each other. The state a child starts from
  * travels in the TSGI_STATE environment variable; the rest goes over the IPC channel as JSON.
  */
-import type { FdSource, ReuseSource, ServeOptions } from '../worker/server.ts';
+
+export type Proto = 'uwsgi' | 'http';
+
+export interface ServeOptions {
+  /** uwsgi protocol sockets (--socket). */
+  sockets: string[];
+  /** HTTP sockets (--http-socket). */
+  httpSockets: string[];
+  /** Largest request body on HTTP sockets, 0: no limit (--limit-post). */
+  limitPost: number;
+  /** Keep-alive with HTTP clients (--http-keepalive). */
+  httpKeepalive: boolean;
+  app?: string;
+  callable?: string;
+  chdir?: string;
+  /** --chmod-socket as a file mode. */
+  chmodSocket?: number;
+  vacuum: boolean;
+  bufferSize: number;
+  /** Seconds a connection may take to send its request head (--socket-timeout). */
+  socketTimeout: number;
+  /** Listen backlog (--listen). */
+  listen?: number;
+  /** A stats server reads the counters (--stats): answer sizes are measured. */
+  stats: boolean;
+  /** No request log lines (--disable-logging). */
+  disableLogging: boolean;
+  /** Request log line format, uWSGI's %(vars) (--log-format); uWSGI's line without it. */
+  logFormat?: string;
+  /** Log to this file instead of stderr (--logto). */
+  logto?: string;
+  /** Other apps, /PREFIX=FILE (--mount). */
+  mounts: string[];
+  /** KEY=VALUE pairs for the app's environment (--env). */
+  env: string[];
+}
+
+/**
+ * Where a core accepts: a socket to bind here (a single process), an inherited fd, or a TCP
+ * port every worker binds with SO_REUSEPORT for the runtime's own HTTP server (Bun, Deno).
+ */
+export type FdSource = {
+  proto: Proto;
+  spec: string;
+  fd: number;
+  display: string;
+  /** The --http router's internal socket: the router's streamed bodies are taken there only (src/codec/frames.ts). */
+  internal?: boolean;
+};
+export type ReuseSource = { proto: 'http'; spec: string; reuse: { host: string; port: number }; display: string };
+export type SocketSource = { proto: Proto; spec: string } | FdSource | ReuseSource;
 
 /** Options of the master and its workers (beyond what one serving process needs). */
 export interface MasterOptions {
@@ -70,6 +120,9 @@ export interface RouterState {
  */
 export type RouterMessage = { t: 'workers'; ready: number };
 
+/** Router → master: it listens. */
+export type RouterReport = { t: 'ready' };
+
 export const STATE_ENV = 'TSGI_STATE';
 
 /** A request running on a core, as the master sees it (for harakiri and stats). */
@@ -113,6 +166,37 @@ export type WorkerMessage =
  */
 export type LauncherMessage = { t: 'started' } | { t: 'exit'; code: number };
 
-export function isWorkerMessage(m: unknown): m is WorkerMessage {
-  return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
+/** What a thread of a worker (--threads) starts from: src/master/thread.ts reads it. */
+export interface ThreadData {
+  state: ChildState;
+  core: number;
+  appDir: string;
 }
+
+export type ThreadMessage =
+  | { t: 'ready' }
+  | { t: 'failed'; error: string }
+  | { t: 'status'; totals: CoreTotals; oldest: BusyRequest | null }
+  | { t: 'busy'; req: BusyRequest }
+  | { t: 'stopped'; done: boolean };
+
+/** A worker's main thread → its thread. */
+export type ThreadCommand = { t: 'stop' };
+
+/**
+ * A guard for one message set, from the set's tags (the Record makes the compiler check that
+ * every tag is listed). Only tsgi's own processes send on these channels: the tag says the rest.
+ */
+export function tagGuard<M extends { t: string }>(tags: Record<M['t'], true>): (m: unknown) => m is M {
+  return (m): m is M => {
+    const t = typeof m === 'object' && m !== null ? (m as { t?: unknown }).t : undefined;
+    return typeof t === 'string' && Object.hasOwn(tags, t);
+  };
+}
+
+export const isWorkerMessage = tagGuard<WorkerMessage>({ ready: true, status: true, busy: true, recycle: true });
+export const isRouterMessage = tagGuard<RouterMessage>({ workers: true });
+export const isRouterReport = tagGuard<RouterReport>({ ready: true });
+export const isLauncherMessage = tagGuard<LauncherMessage>({ started: true, exit: true });
+export const isThreadMessage = tagGuard<ThreadMessage>({ ready: true, failed: true, status: true, busy: true, stopped: true });
+export const isThreadCommand = tagGuard<ThreadCommand>({ stop: true });

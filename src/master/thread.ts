@@ -5,20 +5,7 @@
 import { getRuntime } from '../../runtimes/detect.ts';
 import { describeError, log, logTo } from '../log.ts';
 import { startCore } from '../worker/server.ts';
-import type { BusyRequest, ChildState, CoreTotals } from './protocol.ts';
-
-export interface ThreadData {
-  state: ChildState;
-  core: number;
-  appDir: string;
-}
-
-export type ThreadMessage =
-  | { t: 'ready' }
-  | { t: 'failed'; error: string }
-  | { t: 'status'; totals: CoreTotals; oldest: BusyRequest | null }
-  | { t: 'busy'; req: BusyRequest }
-  | { t: 'stopped'; done: boolean };
+import { isThreadCommand, type ThreadData, type ThreadMessage } from './protocol.ts';
 
 const rt = await getRuntime();
 const channel = rt.threadChannel();
@@ -32,7 +19,7 @@ try {
   core.counters.onBusy = (req) => send({ t: 'busy', req });
   const beat = setInterval(() => send({ t: 'status', totals: core.counters.totals, oldest: core.counters.oldest() ?? null }), 500);
   channel.onMessage = (m) => {
-    if ((m as { t?: string }).t !== 'stop') return;
+    if (!isThreadCommand(m)) return;
     clearInterval(beat);
     void core.stop(state.master.workerReloadMercy * 1000).then((done) => {
       send({ t: 'status', totals: core.counters.totals, oldest: null });

@@ -7,8 +7,7 @@ import type { ParentChannel, Runtime } from '../../runtimes/types.ts';
 import { describeError, log } from '../log.ts';
 import { prepareProcess, startCore, type ServingCore } from '../worker/server.ts';
 import { AppLoadError } from '../worker/app.ts';
-import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, type WorkerMessage } from './protocol.ts';
-import type { ThreadData, ThreadMessage } from './thread.ts';
+import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, isThreadMessage, type ThreadCommand, type ThreadData, type WorkerMessage } from './protocol.ts';
 
 /** A core as the worker's main thread sees it: its own, or a thread's (from its reports). */
 interface CoreView {
@@ -28,8 +27,8 @@ function threadCore(rt: Runtime, data: ThreadData, onBusy: (req: BusyRequest) =>
   let oldest: BusyRequest | undefined;
   let stopped: ((done: boolean) => void) | null = null;
   return new Promise((resolve, reject) => {
-    thread.onMessage = (raw) => {
-      const m = raw as ThreadMessage;
+    thread.onMessage = (m) => {
+      if (!isThreadMessage(m)) return;
       switch (m.t) {
         case 'ready':
           resolve({
@@ -38,7 +37,7 @@ function threadCore(rt: Runtime, data: ThreadData, onBusy: (req: BusyRequest) =>
             stop: (ms) =>
               new Promise<boolean>((done) => {
                 stopped = done;
-                thread.send({ t: 'stop' });
+                thread.send({ t: 'stop' } satisfies ThreadCommand);
                 setTimeout(() => done(false), ms + 1000);
               }),
           });

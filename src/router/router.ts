@@ -8,7 +8,7 @@
 import { Hono } from 'hono';
 import type { HttpHandler, Listener, Peer, Runtime } from '../../runtimes/types.ts';
 import { describeError, log, reopenLog } from '../log.ts';
-import type { ChildState, RouterMessage } from '../master/protocol.ts';
+import { type ChildState, isRouterMessage, type RouterReport } from '../master/protocol.ts';
 import { CoreCounters } from '../worker/counters.ts';
 import { handleHttpConn, type HttpServerOptions } from '../worker/http1.ts';
 import { parseMount } from '../worker/mount.ts';
@@ -92,9 +92,8 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
     return rt.exit(1);
   }
 
-  channel.onMessage = (raw) => {
-    const m = raw as RouterMessage;
-    if (m.t === 'workers') workers.workers(m.ready);
+  channel.onMessage = (m) => {
+    if (isRouterMessage(m)) workers.workers(m.ready);
   };
-  channel.send({ t: 'ready' });
+  channel.send({ t: 'ready' } satisfies RouterReport);
 }

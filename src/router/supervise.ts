@@ -4,7 +4,7 @@
  */
 import type { Child, Runtime } from '../../runtimes/types.ts';
 import { log } from '../log.ts';
-import { type ChildState, type RouterMessage, STATE_ENV } from '../master/protocol.ts';
+import { type ChildState, isRouterReport, type RouterMessage, STATE_ENV } from '../master/protocol.ts';
 import { Respawn } from '../master/respawn.ts';
 
 export class RouterSupervisor {
@@ -67,7 +67,7 @@ export class RouterSupervisor {
   }
 
   #onMessage(c: Child, m: unknown): void {
-    if (c !== this.#child || this.#stopping || (m as { t?: string }).t !== 'ready') return;
+    if (c !== this.#child || this.#stopping || !isRouterReport(m)) return;
     this.#respawn.ready();
     this.#ready = true;
     this.#send(c, { t: 'workers', ready: this.#readyWorkers });

@@ -5,9 +5,19 @@
 import { type BusyRequest, type CoreTotals, DURATION_BUCKETS, emptyTotals } from '../master/protocol.ts';
 import type { RequestFacts, RequestLogger } from './reqlog.ts';
 
+/** What a protocol server tells about each request (a CoreCounters, or nothing). */
+export interface RequestCounters {
+  /** A request was handed to the app; returns its id for finished(). */
+  started(method: string, uri: string): number;
+  /** It finished: status sent, body bytes written, whether the app threw; what the request log says. */
+  finished(id: number, status: number, bytes: number, threw: boolean, facts?: () => RequestFacts): void;
+  /** Set when request log lines are written (they want the body's size). */
+  readonly logger?: RequestLogger | null;
+}
+
 const BUSY_EVERY_MS = 100;
 
-export class CoreCounters {
+export class CoreCounters implements RequestCounters {
   readonly totals: CoreTotals = emptyTotals();
   private readonly inflight = new Map<number, BusyRequest>();
   private nextId = 1;

@@ -1,8 +1,9 @@
 /**
- * An HTTP/1.1 server on the runtime seam's raw connections (Conn), for --http-socket where the
- * runtime's own HTTP server cannot accept on the socket: always on Node (node:http would add a
- * second request object per request), and on Bun and Deno for UNIX sockets and inherited fds,
- * which Bun's serve() and Deno's serve() cannot take (DESIGN.md). The --http router uses it too.
+ * An HTTP/1.1 server on the runtime seam's raw connections (Conn), for --http-socket and the
+ * --http router where the runtime's own HTTP server cannot serve (src/worker/server.ts
+ * nativeHttp): on Bun and Deno for UNIX sockets and inherited fds, which Bun's serve() and
+ * Deno's serve() cannot take, and on Deno with --http-keepalive off, since Deno's serve() keeps
+ * a connection that was answered `Connection: close` (docs/ARCHITECTURE.md).
  *
  * Per connection: keep-alive (HTTP/1.1 by default, HTTP/1.0 on request), pipelined requests
  * answered in order, request bodies by Content-Length or chunked, streamed to the app with
@@ -13,10 +14,10 @@
  */
 import type { Conn, HttpHandler, Peer } from '../../runtimes/types.ts';
 import { appendHeader, bodyAllowed, buildRequest, concatBytes, encodeResponseHead, latin1 } from '../codec/index.ts';
-import { log } from '../log.ts';
+import { describePeer, log } from '../log.ts';
 import { headStats, type RequestFacts } from './reqlog.ts';
 import { BodyWait, callApp, Gone, writeBody } from './respond.ts';
-import type { RequestCounters } from './uwsgi.ts';
+import type { RequestCounters } from './counters.ts';
 
 export type { HttpHandler, Peer };
 
@@ -577,9 +578,4 @@ function httpFacts(head: Head, peer: Peer, sent: Uint8Array | null, app: number)
     cl: head.contentLength ?? 0,
     app,
   };
-}
-
-/** "127.0.0.1:50312", or "UNIX socket peer", for log lines. */
-export function describePeer(p: Peer): string {
-  return p.address ? `${p.address}:${p.port}` : 'UNIX socket peer';
 }

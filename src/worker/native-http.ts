@@ -1,6 +1,7 @@
 /**
- * The app behind the runtime's own HTTP server (Bun's serve(), Deno's serve()): the same limits, errors
- * and counters as tsgi's HTTP/1.1 server (http1.ts), which parses requests itself.
+ * The app behind the runtime's own HTTP server (Bun's serve(), Deno's serve(), node:http through
+ * Hono's Node adapter): the same limits, errors and counters as tsgi's HTTP/1.1 server
+ * (http1.ts), which parses requests itself.
  *
  * - A request head above --buffer-size gets 431 (sized as it arrived: request line and header
  *   lines; Bun refuses heads above 16 KiB itself, whatever --buffer-size says).
@@ -11,8 +12,8 @@
  *   (measureBodies): a body complete at once becomes bytes of known length, a stream is counted.
  */
 import type { HttpHandler, Peer } from '../../runtimes/types.ts';
-import { log } from '../log.ts';
-import { describePeer, type HttpServerOptions } from './http1.ts';
+import { describePeer, log } from '../log.ts';
+import type { HttpServerOptions } from './http1.ts';
 import type { RequestFacts } from './reqlog.ts';
 import { appFailed, checked, settlesSoon } from './respond.ts';
 
@@ -153,7 +154,7 @@ async function measured(res: Response, finish: (r: Response, bytes: number) => v
   }
   const secondRead = reader.read();
   const second = await settlesSoon(secondRead);
-  if (second && second.value.done) {
+  if (second?.value.done) {
     reader.releaseLock();
     const r = new Response(first.value as Uint8Array<ArrayBuffer>, res);
     finish(r, first.value.length);

@@ -4,8 +4,8 @@
  *   [pid: 123|app: 0|req: 1/1] 127.0.0.1 () {34 vars in 412 bytes} [Wed Nov 25 10:00:00 2026]
  *   GET / => generated 11 bytes in 0 msecs (HTTP/1.1 200) 2 headers in 79 bytes (1 switches on core 0)
  *
- * (one line). `req: N/M`: this core's requests / the worker's requests this core knows of (uWSGI:
- * the worker's / the whole server's; tsgi counts per core, without a message per request).
+ * (one line). `req: N/N`: this core's requests, twice (uWSGI: the worker's / the whole
+ * server's; tsgi counts per core, without a message per request).
  * "vars": the uwsgi vars nginx sent (--socket); for HTTP, the CGI variables the request would
  * make (headers plus the fixed ones) and the size of its head. --log-format takes uWSGI's
  * %(name) variables (LOG_VARIABLES); an unknown one stops tsgi at startup.

@@ -163,7 +163,7 @@ export async function writeBody(conn: Conn, body: ReadableStream<Uint8Array> | n
     }
     const secondRead = reader.read();
     const second = await settlesSoon(secondRead);
-    if (second && second.value.done) {
+    if (second?.value.done) {
       conn.write(concatBytes([w.head(first.value.length), first.value]));
       return first.value.length;
     }

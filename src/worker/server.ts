@@ -1,8 +1,8 @@
 /**
- * A serving core: the app loaded once, answering the uwsgi protocol on every socket — bound
- * here (a single process without --master) or inherited as fds (a worker, or a worker's thread).
+ * A serving core: the app loaded once, answering uwsgi (--socket) and HTTP (--http-socket) on
+ * every socket — bound here (a single process without --master), inherited as fds (a worker, or
+ * a worker's thread), or a TCP port bound with SO_REUSEPORT by the runtime's own HTTP server.
  */
-import { readFileSync } from 'node:fs';
 import type { Conn, Listener, NativeHttpTarget, Runtime } from '../../runtimes/types.ts';
 import { ConfigError } from '../config/index.ts';
 import { log } from '../log.ts';
@@ -13,50 +13,10 @@ import { CoreCounters } from './counters.ts';
 import { handleHttpConn, type HttpServerOptions } from './http1.ts';
 import { nativeHandler } from './native-http.ts';
 import { handleUwsgiConn } from './uwsgi.ts';
-
-
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+import type { Proto, ServeOptions, SocketSource } from '../master/protocol.ts';
 
 export const NOTHING_TO_SERVE =
   'nothing to serve on: give --socket ADDRESS (uwsgi, for nginx), --http-socket ADDRESS (HTTP) or --http ADDRESS (HTTP router); an address is host:port, :port or a UNIX socket path';
-
-export type Proto = 'uwsgi' | 'http';
-
-export interface ServeOptions {
-  /** uwsgi protocol sockets (--socket). */
-  sockets: string[];
-  /** HTTP sockets (--http-socket). */
-  httpSockets: string[];
-  /** Largest request body on HTTP sockets, 0: no limit (--limit-post). */
-  limitPost: number;
-  /** Keep-alive with HTTP clients (--http-keepalive). */
-  httpKeepalive: boolean;
-  app?: string;
-  callable?: string;
-  chdir?: string;
-  /** --chmod-socket as a file mode. */
-  chmodSocket?: number;
-  vacuum: boolean;
-  bufferSize: number;
-  /** Seconds a connection may take to send its request head (--socket-timeout). */
-  socketTimeout: number;
-  /** Listen backlog (--listen). */
-  listen?: number;
-  /** A stats server reads the counters (--stats): answer sizes are measured. */
-  stats: boolean;
-  /** No request log lines (--disable-logging). */
-  disableLogging: boolean;
-  /** Request log line format, uWSGI's %(vars) (--log-format); uWSGI's line without it. */
-  logFormat?: string;
-  /** Log to this file instead of stderr (--logto). */
-  logto?: string;
-  /** Other apps, /PREFIX=FILE (--mount). */
-  mounts: string[];
-  /** KEY=VALUE pairs for the app's environment (--env). */
-  env: string[];
-}
 
 /** --env and --chdir: done once per process, before the app is loaded. Returns the app's directory. */
 export function prepareProcess(options: ServeOptions, cwd: string): string {
@@ -73,21 +33,6 @@ export function prepareProcess(options: ServeOptions, cwd: string): string {
   }
   return process.cwd();
 }
-
-/**
- * Where a core accepts: a socket to bind here (a single process), an inherited fd, or a TCP
- * port every worker binds with SO_REUSEPORT for the runtime's own HTTP server (Bun, Deno).
- */
-export type FdSource = {
-  proto: Proto;
-  spec: string;
-  fd: number;
-  display: string;
-  /** The --http router's internal socket: the router's streamed bodies are taken there only (src/codec/frames.ts). */
-  internal?: boolean;
-};
-export type ReuseSource = { proto: 'http'; spec: string; reuse: { host: string; port: number }; display: string };
-export type SocketSource = { proto: Proto; spec: string } | FdSource | ReuseSource;
 
 /** Does the runtime's own HTTP server serve this kind of socket (else tsgi's HTTP/1.1 server)? */
 export function nativeHttp(rt: Runtime, kind: NativeHttpTarget['kind'], keepAlive: boolean): boolean {

@@ -12,20 +12,11 @@ import {
   varsToRequest,
   type UwsgiVars,
 } from '../codec/index.ts';
-import { describeError, log } from '../log.ts';
+import { describeError, describePeer, log } from '../log.ts';
 import type { FetchHandler } from './app.ts';
-import { describePeer } from './http1.ts';
-import { type RequestFacts, type RequestLogger, headStats } from './reqlog.ts';
+import type { RequestCounters } from './counters.ts';
+import { type RequestFacts, headStats } from './reqlog.ts';
 import { BodyWait, callApp, Gone, writeBody } from './respond.ts';
-
-export interface RequestCounters {
-  /** A request was handed to the app; returns its id for finished(). */
-  started(method: string, uri: string): number;
-  /** It finished: status sent, body bytes written, whether the app threw; what the request log says. */
-  finished(id: number, status: number, bytes: number, threw: boolean, facts?: () => RequestFacts): void;
-  /** Set when request log lines are written (they want the body's size). */
-  readonly logger?: RequestLogger | null;
-}
 
 export interface UwsgiServerOptions {
   handler: FetchHandler;

@@ -1,0 +1,4 @@
+/** tsgi's version, from package.json (the startup line, --version, --stats). */
+import { readFileSync } from 'node:fs';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
