@@ -7,7 +7,7 @@
  *
  * Strings in UwsgiVars are byte strings: one char per byte (latin1), lossless both ways.
  */
-export * from './types.ts';
+export { MAX_VARS_SIZE, type PacketHead, type ProtocolErrorCode, type ProtocolErrorDetails, UwsgiProtocolError, type UwsgiVars } from './types.ts';
 export { UwsgiDecoder, type DecoderHandlers, type DecoderState } from './decoder.ts';
 export { concatBytes, latin1, fromLatin1 } from './bytes.ts';
 export { encodePacket, encodeVars, getVar } from './vars.ts';

@@ -9,7 +9,7 @@ import { type RouterSupervisor, superviseRouter } from '../router/supervise.ts';
 import type { Child, Runtime } from '../../runtimes/types.ts';
 import { log, reopenLog } from '../log.ts';
 import { removeSocketFile } from '../worker/bind.ts';
-import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, STATE_ENV, isWorkerMessage, type MasterMessage } from './protocol.ts';
+import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, STATE_ENV, isWorkerMessage, type LauncherMessage, type MasterMessage } from './protocol.ts';
 import { type StatsInput } from '../stats/document.ts';
 import { listenQueue, procMemory } from '../stats/proc.ts';
 import { startStatsServer, stopStatsServer } from '../stats/server.ts';
@@ -123,9 +123,10 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
           retire(w.replaces);
           w.replaces = null;
           slot.current = w;
-          if (reloading && [...slots].every((s) => s.current?.readyAt && !s.current.replaces)) {
+          if (reloading && ![...alive].some((x) => x.replaces !== null)) {
             reloading = false;
             log('reload done: every worker replaced');
+            parent?.send({ t: 'reloaded' } satisfies LauncherMessage);
           }
         }
         break;
@@ -153,6 +154,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   function announce(): void {
     if (announced || !slots.every((s) => s.current?.readyAt) || (router && !router.ready())) return;
     announced = true;
+    parent?.send({ t: 'ready' } satisfies LauncherMessage);
     log(`tsgi is ready: master pid ${rt.pid}, ${m.processes} worker(s) × ${m.threads} core(s)${router ? ', http router' : ''}, ${rt.name} ${rt.version}`);
   }
 
@@ -344,7 +346,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     log(`goodbye from the tsgi master (pid: ${rt.pid})`);
     // Tell the launcher how we end (some runtimes misreport a signalled child's exit), and
     // give the message a moment to leave.
-    parent?.send({ t: 'exit', code });
+    parent?.send({ t: 'exit', code } satisfies LauncherMessage);
     setTimeout(() => rt.exit(code), parent ? 50 : 0);
   }
 

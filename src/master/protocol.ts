@@ -103,6 +103,15 @@ export type WorkerMessage =
 
 export type MasterMessage = { t: 'stop' };
 
+/** Master → the launcher (the process the user started): every worker is up; a reload is done; how it ends. */
+export type LauncherMessage = { t: 'ready' } | { t: 'reloaded' } | { t: 'exit'; code: number };
+
+export function isLauncherMessage(m: unknown): m is LauncherMessage {
+  if (typeof m !== 'object' || m === null) return false;
+  const t = (m as { t?: unknown }).t;
+  return t === 'ready' || t === 'reloaded' || (t === 'exit' && typeof (m as { code?: unknown }).code === 'number');
+}
+
 export function isWorkerMessage(m: unknown): m is WorkerMessage {
   return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
 }

@@ -84,7 +84,7 @@ export async function runWorker(rt: Runtime, state: ChildState): Promise<void> {
   let main: ServingCore;
   try {
     const appDir = prepareProcess(state.serve, state.cwd);
-    main = await startCore(rt, state.serve, appDir, state.cwd, state.sockets, 0, true, id);
+    main = await startCore(rt, { serve: state.serve, appDir, cwd: state.cwd, sources: state.sockets, core: 0, quiet: true, workerId: id });
     main.counters.onBusy = busy;
     const threads = await Promise.all(
       Array.from({ length: m.threads - 1 }, (_, i) => threadCore(rt, { state, core: i + 1, appDir }, busy)),
