@@ -1,17 +1,14 @@
 /**
- * tsgi: a uWSGI-style application server for TypeScript fetch-handler apps, on Node, Bun and Deno.
+ * tsgi as a library: `serve()` starts from code what the tsgi command starts.
  *
- * As a module: the CLI entry (`main`), the uwsgi codec and the configuration loader.
- * As a program (`bun mod.ts ARGS`, `deno run -A mod.ts ARGS`): runs the CLI.
+ *   import { serve } from 'tsgi';
+ *   const server = serve({ app: './app.ts', socket: ['127.0.0.1:3031'], processes: 4 });
+ *   await server.ready;
+ *
+ * The uwsgi codec is the `tsgi/codec` subpath (src/codec/index.ts). The command is bin/tsgi.js.
  */
-export { main } from './src/cli.ts';
-export * from './src/codec/index.ts';
-export { loadConfig, renderHelp, ConfigError, type TsgiOptions } from './src/config/index.ts';
-export { loadApp, type FetchHandler } from './src/worker/app.ts';
-export { startCore, type ServingCore } from './src/worker/server.ts';
-export type { ServeOptions } from './src/master/protocol.ts';
-import { main } from './src/cli.ts';
-
-if ((import.meta as ImportMeta & { main?: boolean }).main) {
-  await main(process.argv.slice(2));
-}
+export { serve, type ServeConfig, type TsgiServer } from './src/serve.ts';
+export { ConfigError } from './src/config/index.ts';
+export type { FetchHandler } from './src/worker/app.ts';
+export type { ListenAddress } from './runtimes/types.ts';
+export { VERSION } from './src/version.ts';

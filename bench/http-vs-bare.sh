@@ -179,11 +179,11 @@ measure bare-bun 'bare Bun (Bun.serve, reusePort)' "$BUN" bench/http/bun-serve.t
 measure bare-deno 'bare Deno (Deno.serve, reusePort)' "$DENO" run -A --unstable-net bench/http/deno-serve.ts "$PORT" "$P"
 TSGI_ARGS=(--processes "$P" --app examples/hello.ts --disable-logging)  # uWSGI runs with --disable-logging too
 measure tsgi-http-socket-node 'tsgi --http-socket on Node' node bin/tsgi.js --http-socket "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
-measure tsgi-http-socket-bun 'tsgi --http-socket on Bun' "$BUN" mod.ts --http-socket "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
-measure tsgi-http-socket-deno 'tsgi --http-socket on Deno' "$DENO" run -A mod.ts --http-socket "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
+measure tsgi-http-socket-bun 'tsgi --http-socket on Bun' "$BUN" bin/tsgi.js --http-socket "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
+measure tsgi-http-socket-deno 'tsgi --http-socket on Deno' "$DENO" run -A bin/tsgi.js --http-socket "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
 measure tsgi-http-node 'tsgi --http on Node' node bin/tsgi.js --http "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
-measure tsgi-http-bun 'tsgi --http on Bun' "$BUN" mod.ts --http "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
-measure tsgi-http-deno 'tsgi --http on Deno' "$DENO" run -A mod.ts --http "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
+measure tsgi-http-bun 'tsgi --http on Bun' "$BUN" bin/tsgi.js --http "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
+measure tsgi-http-deno 'tsgi --http on Deno' "$DENO" run -A bin/tsgi.js --http "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
 UWSGI_ARGS=(--processes "$P" --wsgi-file bench/hello.py --disable-logging --master)
 # --http-socket/--http11-socket are in uWSGI's core; --http is the router of the http plugin.
 # Stock --http-socket and --http close the connection after every answer (wrk then counts a read

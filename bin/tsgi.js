@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// `npx tsgi …` / `bunx tsgi …`: make TypeScript importable (tsx on Node 20; Bun and Deno run it
-// natively), then run the CLI.
+// The tsgi command on every runtime — `npx tsgi …`, `bun bin/tsgi.js …`, `deno run -A bin/tsgi.js …` —
+// and what tsgi's own child processes run: make TypeScript importable (tsx on Node 20; Bun and
+// Deno run it natively), then run the CLI.
 import { enableTypeScript } from '../runtimes/boot.mjs';
 
 await enableTypeScript();
-const { main } = await import('../mod.ts');
+const { main } = await import('../src/cli.ts');
 await main(process.argv.slice(2));

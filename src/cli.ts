@@ -12,7 +12,8 @@ import { compileLogFormat } from './worker/reqlog.ts';
 import { runTop } from './stats/top.ts';
 import { activatedSockets, runLauncher, systemdFds } from './master/launcher.ts';
 import { runMaster } from './master/master.ts';
-import { type ChildState, type MasterOptions, type ServeOptions, type SocketSource, STATE_ENV } from './master/protocol.ts';
+import { type ChildState, type ServeOptions, type SocketSource, STATE_ENV } from './master/protocol.ts';
+import { masterOptions, needsMaster, serveOptions } from './plan.ts';
 import { runWorker } from './master/worker.ts';
 import { runRouter } from './router/router.ts';
 import { AppLoadError } from './worker/app.ts';
@@ -28,45 +29,6 @@ function fail(rt: Runtime, message: string, code: number): never {
 function userMessage(e: unknown): string | null {
   if (e instanceof ConfigError || e instanceof AppLoadError || e instanceof BindError) return e.message;
   return null;
-}
-
-export function serveOptions(o: TsgiOptions): ServeOptions {
-  return {
-    sockets: o.socket,
-    httpSockets: o.httpSocket,
-    limitPost: o.limitPost,
-    httpKeepalive: o.httpKeepalive,
-    mounts: o.mount,
-    disableLogging: o.disableLogging,
-    stats: o.stats !== undefined,
-    logFormat: o.logFormat,
-    logto: o.logto,
-    app: o.app,
-    callable: o.callable,
-    chdir: o.chdir,
-    chmodSocket: o.chmodSocket,
-    vacuum: o.vacuum,
-    bufferSize: o.bufferSize,
-    socketTimeout: o.socketTimeout,
-    listen: o.listen,
-    env: o.env,
-  };
-}
-
-export function masterOptions(o: TsgiOptions): MasterOptions {
-  return {
-    processes: o.processes,
-    threads: o.threads,
-    maxRequests: o.maxRequests ?? 0,
-    harakiri: o.harakiri ?? 0,
-    reloadOnRss: o.reloadOnRss ?? 0,
-    workerReloadMercy: o.workerReloadMercy,
-    reloadMercy: o.reloadMercy,
-    touchReload: o.touchReload,
-    pidfile: o.pidfile,
-    stats: o.stats ? { address: o.stats, http: o.statsHttp, minified: o.statsMinified } : undefined,
-    http: o.http ? { address: o.http, timeout: o.httpTimeout, connectTimeout: o.httpConnectTimeout ?? o.httpTimeout, staticMaps: o.staticMap } : undefined,
-  };
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -119,7 +81,7 @@ export async function main(argv: string[]): Promise<void> {
   const serve = serveOptions(options);
   const cwd = process.cwd();
   // uWSGI runs several processes only under a master; tsgi starts one for --processes > 1 too.
-  if (options.master || options.processes > 1 || options.threads > 1 || options.stats || options.http) {
+  if (needsMaster(options)) {
     if (!options.master) log('--processes, --threads above 1, --stats and --http need a master: starting one (add --master to say so)');
     try {
       return await runLauncher(rt, serve, masterOptions(options), cwd);
@@ -140,7 +102,7 @@ async function runSingle(rt: Runtime, serve: ServeOptions, mercyMs: number, cwd:
     if (fds) sources = activatedSockets(fds, serve);
     if (sources.length === 0) throw new ConfigError(NOTHING_TO_SERVE);
     const appDir = prepareProcess(serve, cwd);
-    core = await startCore(rt, serve, appDir, cwd, sources, 0);
+    core = await startCore(rt, { serve, appDir, cwd, sources, core: 0 });
   } catch (e) {
     return fail(rt, userMessage(e) ?? describeError(e), 1);
   }

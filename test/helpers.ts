@@ -13,13 +13,25 @@ import { detectRuntime } from '../runtimes/detect.ts';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const RUNTIME = detectRuntime();
 
+/** argv that runs a TypeScript program on this same runtime (tsx's loader on Node). */
+export function scriptCommand(file: string): [string, string[]] {
+  switch (RUNTIME) {
+    case 'bun':
+      return [process.execPath, [file]];
+    case 'deno':
+      return [process.execPath, ['run', '-A', file]];
+    default:
+      return [process.execPath, ['--import', 'tsx', file]];
+  }
+}
+
 /** argv that starts tsgi on this same runtime. */
 export function tsgiCommand(): [string, string[]] {
   switch (RUNTIME) {
     case 'bun':
-      return [process.execPath, [join(ROOT, 'mod.ts')]];
+      return [process.execPath, [join(ROOT, 'bin/tsgi.js')]];
     case 'deno':
-      return [process.execPath, ['run', '-A', join(ROOT, 'mod.ts')]];
+      return [process.execPath, ['run', '-A', join(ROOT, 'bin/tsgi.js')]];
     default:
       return [process.execPath, [join(ROOT, 'bin/tsgi.js')]];
   }
@@ -59,8 +71,9 @@ export interface Proc {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Proc {
-  const child = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string>; stdin?: boolean } = {}): Proc {
+  const stdio = [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] as const;
+  const child = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: [...stdio] });
   started.push(child);
   let out = '';
   let waiters: Array<() => void> = [];

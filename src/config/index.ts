@@ -8,10 +8,10 @@
  * other option set twice is an error naming both places.
  */
 import { resolve } from 'node:path';
-import { type Entry, ConfigError, readArgv, readEnv, readIni, readJson, splitSection } from './read.ts';
+import { type Entry, ConfigError, objectEntries, type ObjectValue, readArgv, readEnv, readIni, readJson, splitSection } from './read.ts';
 import { envName, fieldName, findOption, OPTIONS, type OptionSpec } from './options.ts';
 
-export { ConfigError } from './read.ts';
+export { ConfigError, type ObjectValue } from './read.ts';
 export { OPTIONS, type OptionSpec } from './options.ts';
 
 export interface TsgiOptions {
@@ -158,7 +158,17 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     fileEntries.push(...(f.kind === 'json' ? readJson(spec) : readIni(spec, { env, stack: [] })));
   }
   const layers = [toLayer(readEnv(env)), toLayer(fileEntries), toLayer(cli.entries.filter((e) => e.key !== 'ini' && e.key !== 'json'))];
+  return { kind: 'serve', ...combine(layers) };
+}
 
+/** serve()'s options: the option table's names in camelCase (`httpSocket`), values as in a JSON config. */
+export function configFromObject(body: Readonly<Record<string, ObjectValue | undefined>>): { options: TsgiOptions; notes: string[] } {
+  const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return combine([toLayer(objectEntries(body, kebab, (key) => `serve() option ${key}`))]);
+}
+
+/** Later layers win; refuse what is unsupported, note what does nothing. */
+function combine(layers: Layer[]): { options: TsgiOptions; notes: string[] } {
   const out = defaults();
   const notes: string[] = [];
   const set = new Map<string, string>();
@@ -176,7 +186,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     if (spec.status === 'unsupported') throw new ConfigError(`${where}--${name} is not supported: ${spec.why}`);
     if (spec.status === 'noop') notes.push(`--${name}: nothing to do: ${spec.why}`);
   }
-  return { kind: 'serve', options: out as unknown as TsgiOptions, notes };
+  return { options: out as unknown as TsgiOptions, notes };
 }
 
 function flagText(spec: OptionSpec): string {

@@ -199,16 +199,34 @@ export function readJson(spec: string): Entry[] {
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new ConfigError(`${file}: has no "${section}" object`);
   }
+  return objectEntries(body, (key) => key, (key) => `${file}: "${key}"`, file);
+}
+
+/** A value of a JSON config key or a serve() field: a scalar, or a list of them for a repeatable option. */
+export type ObjectValue = string | number | boolean | null | ReadonlyArray<string | number | boolean>;
+
+/**
+ * Entries from an object of option names → values (a JSON config's section, serve()'s options).
+ * `nameOf` maps a key to an option name; `originOf` says where a key came from in errors.
+ */
+export function objectEntries(
+  body: Readonly<Record<string, ObjectValue | JsonValue | undefined>>,
+  nameOf: (key: string) => string,
+  originOf: (key: string) => string,
+  file?: string,
+): Entry[] {
   const entries: Entry[] = [];
   for (const [key, v] of Object.entries(body)) {
-    const origin = `${file}: "${key}"`;
+    if (v === undefined) continue;
+    const origin = originOf(key);
+    const name = nameOf(key);
     for (const item of Array.isArray(v) ? v : [v]) {
       if (item !== null && typeof item === 'object') throw new ConfigError(`${origin}: expected a string, number or boolean`);
-      if (!findOption(key)) {
-        const near = suggest(key);
+      if (!findOption(name)) {
+        const near = suggest(name);
         throw new ConfigError(`${origin}: unknown option '${key}'${near ? ` (did you mean ${near}?)` : ''}`);
       }
-      entries.push({ key, value: item === true || item === null ? null : String(item), origin });
+      entries.push({ key: name, value: item === true || item === null ? null : String(item), origin });
     }
   }
   return entries;

@@ -7,16 +7,19 @@
  * Sockets from systemd (LISTEN_FDS/LISTEN_PID) are already bare fds: then this process is the
  * master itself.
  */
-import type { Child, InheritableSocket, Runtime, Signal } from '../../runtimes/types.ts';
+import type { Child, InheritableSocket, ListenAddress, Runtime, Signal } from '../../runtimes/types.ts';
 import { ConfigError } from '../config/index.ts';
 import { log, reopenLog } from '../log.ts';
 import { bindWith, formatAddress } from '../worker/bind.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { nativeHttp, NOTHING_TO_SERVE, socketSpecs } from '../worker/server.ts';
 import { runMaster } from './master.ts';
 import { type ChildState, type InheritedSocket, isLauncherMessage, type MasterOptions, type Proto, type RouterState, type ServeOptions, STATE_ENV } from './protocol.ts';
+
+type Relayed = Exclude<Signal, 'SIGKILL'>;
 
 /**
  * The signals the launcher passes on to the master. One that arrives before the master handles
@@ -24,21 +27,21 @@ import { type ChildState, type InheritedSocket, isLauncherMessage, type MasterOp
  * kill the master, leaving sockets unvacuumed, or turn a SIGHUP into an exit.
  */
 class SignalRelay {
-  #master: Child | null = null;
-  readonly #held: Signal[] = [];
+  #master: Launcher | null = null;
+  readonly #held: Relayed[] = [];
 
   constructor(rt: Runtime) {
     for (const sig of rt.signals) rt.onSignal(sig, () => this.#relay(sig));
   }
 
   /** The master handles signals now: pass on the held ones, then every one as it comes. */
-  open(master: Child): void {
+  open(master: Launcher): void {
     this.#master = master;
-    for (const sig of this.#held.splice(0)) master.kill(sig);
+    for (const sig of this.#held.splice(0)) master.signal(sig);
   }
 
-  #relay(sig: Signal): void {
-    if (this.#master) this.#master.kill(sig);
+  #relay(sig: Relayed): void {
+    if (this.#master) this.#master.signal(sig);
     else this.#held.push(sig);
   }
 }
@@ -72,28 +75,108 @@ export function activatedSockets(fds: number[], serve: ServeOptions): InheritedS
   return sockets;
 }
 
-export async function runLauncher(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<void> {
-  const activated = systemdFds(rt.pid, process.env);
-  if (activated) {
-    const sockets = activatedSockets(activated, serve);
-    delete process.env.LISTEN_FDS;
-    delete process.env.LISTEN_PID;
-    delete process.env.LISTEN_FDNAMES;
-    return runMaster(rt, { role: 'master', serve, master, sockets, cwd });
+/** The tsgi program that children run (bin/tsgi.js loads TypeScript where the runtime needs it). */
+export const ENTRY = fileURLToPath(new URL('../../bin/tsgi.js', import.meta.url));
+
+/** How the master ends: the code it reported over IPC (some runtimes misreport a signalled child's exit), else its exit code. */
+export interface MasterExit {
+  code: number;
+}
+
+/**
+ * The process the user started, under --master: it binds every socket, spawns the master with the
+ * bare fds and closes its own copies. `ready` resolves once the master says every worker (and the
+ * router) is up; `exited` when the master has gone.
+ */
+export class Launcher {
+  readonly #child: Child;
+  #reloads: Array<() => void> = [];
+  readonly addresses: ListenAddress[];
+  /** The master handles signals (before, a signal would kill it: signal() is for after this). */
+  readonly started: Promise<void>;
+  readonly ready: Promise<void>;
+  readonly exited: Promise<MasterExit>;
+
+  private constructor(child: Child, addresses: ListenAddress[]) {
+    this.#child = child;
+    this.addresses = addresses;
+    let reported: number | undefined;
+    let listening: () => void = () => {};
+    this.started = new Promise<void>((resolve) => (listening = resolve));
+    let announce: () => void = () => {};
+    let fail: (e: Error) => void = () => {};
+    this.ready = new Promise<void>((resolve, reject) => {
+      announce = resolve;
+      fail = reject;
+    });
+    child.onMessage = (m) => {
+      if (!isLauncherMessage(m)) return;
+      if (m.t === 'started') listening();
+      else if (m.t === 'ready') announce();
+      else if (m.t === 'reloaded') this.#reloadDone();
+      else reported = m.code;
+    };
+    this.exited = child.exited.then((how) => {
+      const code = reported ?? how.code ?? 1;
+      this.#reloadDone();
+      fail(new Error(`the tsgi master exited (code ${code}) before it was ready`));
+      return { code };
+    });
+    // A caller that awaits only `exited` must not see an unhandled rejection.
+    this.ready.catch(() => {});
   }
 
-  const relay = new SignalRelay(rt);
-  rt.onSignal('SIGHUP', reopenLog);
+  /** Bind what the options name, then start the master. Throws ConfigError/BindError before any child starts. */
+  static async start(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<Launcher> {
+    const bound = await bindAll(rt, serve, master, cwd);
+    const state: ChildState = { role: 'master', serve, master, sockets: bound.sockets, cwd, router: bound.router };
+    const child = rt.spawnSelf({
+      args: [ENTRY],
+      env: { ...(process.env as Record<string, string>), [STATE_ENV]: JSON.stringify(state) },
+      fds: bound.handles.map((h) => h.fd),
+      ipc: true,
+      detached: true,
+    });
+    await Promise.all(bound.handles.map((h) => h.close()));
+    return new Launcher(child, bound.addresses);
+  }
+
+  /** Resolves when the master says a reload is done (every worker replaced), or when it exits. */
+  reloaded(): Promise<void> {
+    return new Promise((resolve) => this.#reloads.push(resolve));
+  }
+
+  #reloadDone(): void {
+    for (const f of this.#reloads.splice(0)) f();
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Pass a signal to the master (SIGHUP reloads, SIGTERM stops gracefully, SIGQUIT at once). */
+  signal(sig: Relayed): void {
+    this.#child.kill(sig);
+  }
+}
+
+interface Bound {
+  sockets: InheritedSocket[];
+  handles: InheritableSocket[];
+  addresses: ListenAddress[];
+  router?: RouterState;
+}
+
+/** Bind every socket: fds for the children, or (the runtime's own HTTP server) ports to share. */
+async function bindAll(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<Bound> {
   const specs = socketSpecs(serve);
   if (specs.length === 0 && !master.http) {
     throw new ConfigError(NOTHING_TO_SERVE);
   }
-  const sockets: InheritedSocket[] = [];
-  const handles: InheritableSocket[] = [];
-  let router: RouterState | undefined;
+  const out: Bound = { sockets: [], handles: [], addresses: [] };
 
   /** Bind one socket: an fd for the children, or (the runtime's own HTTP server) a port to share. */
-  async function bindOne(proto: Proto, spec: string, what: string): Promise<{ socket: InheritedSocket; port: number }> {
+  async function bindOne(proto: Proto, spec: string, what: string): Promise<{ socket: InheritedSocket; port: number; address: ListenAddress }> {
     const { address, bound: handle } = await bindWith(rt, spec, cwd, (t) => rt.bindInheritable(t, { backlog: serve.listen }), {
       mode: serve.chmodSocket,
       backlog: serve.listen,
@@ -106,45 +189,52 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
       // SO_REUSEPORT. Binding it here first makes "address in use" fail now, with one line.
       await handle.close();
       log(`${what} bound to ${display} (${rt.name}'s own HTTP server, SO_REUSEPORT)`);
-      return { socket: { proto, spec, reuse: { host: actual.host, port }, display }, port };
+      return { socket: { proto, spec, reuse: { host: actual.host, port }, display }, port, address: actual };
     }
     const mode = actual.kind === 'unix' && serve.chmodSocket !== undefined ? ` (mode ${serve.chmodSocket.toString(8)})` : '';
     log(`${what} bound to ${display}${mode}`);
-    handles.push(handle);
-    return { socket: { proto, spec, fd: 2 + handles.length, display, unixPath: actual.kind === 'unix' ? actual.path : undefined }, port };
+    out.handles.push(handle);
+    const socket = { proto, spec, fd: 2 + out.handles.length, display, unixPath: actual.kind === 'unix' ? actual.path : undefined };
+    return { socket, port, address: actual };
   }
 
   try {
-    for (const { proto, spec } of specs) sockets.push((await bindOne(proto, spec, `${proto} socket ${sockets.length}`)).socket);
+    for (const { proto, spec } of specs) {
+      const one = await bindOne(proto, spec, `${proto} socket ${out.sockets.length}`);
+      out.sockets.push(one.socket);
+      out.addresses.push(one.address);
+    }
     if (master.http) {
-      const { socket: listen, port } = await bindOne('http', master.http.address, 'http router');
+      const { socket: listen, port, address } = await bindOne('http', master.http.address, 'http router');
+      out.addresses.push(address);
       // The workers' side of the router: a uwsgi socket in a directory only we can enter.
       const upstream = join(mkdtempSync(join(tmpdir(), 'tsgi-')), 'uwsgi.sock');
-      const internal = (await bindOne('uwsgi', upstream, `uwsgi socket ${sockets.length} (the router's, internal)`)).socket;
-      sockets.push({ ...internal, internal: true });
+      const internal = (await bindOne('uwsgi', upstream, `uwsgi socket ${out.sockets.length} (the router's, internal)`)).socket;
+      out.sockets.push({ ...internal, internal: true });
       const { timeout, connectTimeout, staticMaps } = master.http;
-      router = { listen, upstream, port, timeout, connectTimeout, staticMaps };
+      out.router = { listen, upstream, port, timeout, connectTimeout, staticMaps };
     }
   } catch (e) {
-    await Promise.all(handles.map((h) => h.close()));
+    await Promise.all(out.handles.map((h) => h.close()));
     throw e;
   }
+  return out;
+}
 
-  const state: ChildState = { role: 'master', serve, master, sockets, cwd, router };
-  const child = rt.spawnSelf({
-    args: [process.argv[1]],
-    env: { ...(process.env as Record<string, string>), [STATE_ENV]: JSON.stringify(state) },
-    fds: handles.map((h) => h.fd),
-    ipc: true,
-    detached: true,
-  });
-  let reported: number | undefined;
-  child.onMessage = (m) => {
-    if (!isLauncherMessage(m)) return;
-    if (m.t === 'started') relay.open(child);
-    else if (m.t === 'exit') reported = m.code;
-  };
-  await Promise.all(handles.map((h) => h.close()));
-  const how = await child.exited;
-  rt.exit(reported ?? how.code ?? 1);
+/** The CLI under --master: start, pass on the user's signals, exit with the master's code. */
+export async function runLauncher(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<void> {
+  const activated = systemdFds(rt.pid, process.env);
+  if (activated) {
+    const sockets = activatedSockets(activated, serve);
+    delete process.env.LISTEN_FDS;
+    delete process.env.LISTEN_PID;
+    delete process.env.LISTEN_FDNAMES;
+    return runMaster(rt, { role: 'master', serve, master, sockets, cwd });
+  }
+  const relay = new SignalRelay(rt);
+  rt.onSignal('SIGHUP', reopenLog);
+  const launcher = await Launcher.start(rt, serve, master, cwd);
+  void launcher.started.then(() => relay.open(launcher));
+  const { code } = await launcher.exited;
+  rt.exit(code);
 }

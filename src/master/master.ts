@@ -131,6 +131,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
         if (reloading && slots.every((s) => s.current?.readyAt && !s.next)) {
           reloading = false;
           log('reload done: every worker replaced');
+          parent?.send({ t: 'reloaded' } satisfies LauncherMessage);
         }
         break;
       case 'status':
@@ -153,6 +154,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   function announce(): void {
     if (announced || !slots.every((s) => s.current?.readyAt) || (router && !router.ready())) return;
     announced = true;
+    parent?.send({ t: 'ready' } satisfies LauncherMessage);
     log(`tsgi is ready: master pid ${rt.pid}, ${m.processes} worker(s) × ${m.threads} core(s)${router ? ', http router' : ''}, ${rt.name} ${rt.version}`);
   }
 

@@ -161,10 +161,11 @@ export type WorkerMessage =
   | { t: 'recycle'; reason: string };
 
 /**
- * Master → launcher: it handles signals now (the launcher holds the ones it gets until then:
- * before, a signal would kill the master), and the code it exits with.
+ * Master → launcher (the process the user started, or serve()): it handles signals now (the
+ * launcher holds the ones it gets until then: before, a signal would kill the master); every
+ * worker (and the router) is up; a reload is done; the code it exits with.
  */
-export type LauncherMessage = { t: 'started' } | { t: 'exit'; code: number };
+export type LauncherMessage = { t: 'started' } | { t: 'ready' } | { t: 'reloaded' } | { t: 'exit'; code: number };
 
 /** What a thread of a worker (--threads) starts from: src/master/thread.ts reads it. */
 export interface ThreadData {
@@ -197,6 +198,6 @@ export function tagGuard<M extends { t: string }>(tags: Record<M['t'], true>): (
 export const isWorkerMessage = tagGuard<WorkerMessage>({ ready: true, status: true, busy: true, recycle: true });
 export const isRouterMessage = tagGuard<RouterMessage>({ workers: true });
 export const isRouterReport = tagGuard<RouterReport>({ ready: true });
-export const isLauncherMessage = tagGuard<LauncherMessage>({ started: true, exit: true });
+export const isLauncherMessage = tagGuard<LauncherMessage>({ started: true, ready: true, reloaded: true, exit: true });
 export const isThreadMessage = tagGuard<ThreadMessage>({ ready: true, failed: true, status: true, busy: true, stopped: true });
 export const isThreadCommand = tagGuard<ThreadCommand>({ stop: true });

@@ -15,7 +15,7 @@ const send = (m: ThreadMessage) => channel.send(m);
 
 try {
   if (state.serve.logto) logTo(state.serve.logto);
-  const core = await startCore(rt, state.serve, appDir, state.cwd, state.sockets, id, true, state.workerId ?? 0);
+  const core = await startCore(rt, { serve: state.serve, appDir, cwd: state.cwd, sources: state.sockets, core: id, quiet: true, workerId: state.workerId });
   core.counters.onBusy = (req) => send({ t: 'busy', req });
   const beat = setInterval(() => send({ t: 'status', totals: core.counters.totals, oldest: core.counters.oldest() ?? null }), 500);
   channel.onMessage = (m) => {

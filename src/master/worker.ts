@@ -111,7 +111,7 @@ class WorkerProcess {
     const busy = (req: BusyRequest) => this.#send({ t: 'busy', req });
     try {
       const appDir = prepareProcess(state.serve, state.cwd);
-      const main = await startCore(this.#rt, state.serve, appDir, state.cwd, state.sockets, 0, true, this.#id);
+      const main = await startCore(this.#rt, { serve: state.serve, appDir, cwd: state.cwd, sources: state.sockets, core: 0, quiet: true, workerId: this.#id });
       main.counters.onBusy = busy;
       this.#main = main;
       const first = this.#add(localCore(main));

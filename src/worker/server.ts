@@ -3,7 +3,7 @@
  * every socket — bound here (a single process without --master), inherited as fds (a worker, or
  * a worker's thread), or a TCP port bound with SO_REUSEPORT by the runtime's own HTTP server.
  */
-import type { Conn, Listener, NativeHttpTarget, Runtime } from '../../runtimes/types.ts';
+import type { Conn, ListenAddress, Listener, NativeHttpTarget, Runtime } from '../../runtimes/types.ts';
 import { ConfigError } from '../config/index.ts';
 import { log } from '../log.ts';
 import { appIndex, loadApps, mountHandler, type MountedApp } from './mount.ts';
@@ -50,22 +50,33 @@ export function socketSpecs(options: ServeOptions): Array<{ proto: Proto; spec: 
 export interface ServingCore {
   /** The apps, longest mountpoint first; the --app has prefix "". */
   apps: MountedApp[];
+  /** Where it accepts, in the order of the sources. */
+  addresses: ListenAddress[];
   counters: CoreCounters;
   /** Stop accepting, then wait up to `mercyMs` for requests in flight. False if some did not finish. */
   stop(mercyMs: number): Promise<boolean>;
 }
 
-export async function startCore(
-  rt: Runtime,
-  options: ServeOptions,
-  appDir: string,
-  cwd: string,
-  sources: SocketSource[],
-  core: number,
-  quiet = false,
-  workerId = 0,
-): Promise<ServingCore> {
-  const apps = await loadApps(options.app, options.mounts, options.callable, appDir);
+/** What a core starts from. */
+export interface CoreSetup {
+  serve: ServeOptions;
+  /** The directory the app's paths are resolved in (after --chdir). */
+  appDir: string;
+  /** The directory tsgi was started in (socket paths are resolved there). */
+  cwd: string;
+  sources: SocketSource[];
+  /** The core's number in its worker (0 for the main thread). */
+  core: number;
+  /** Do not log each bound socket (workers: the launcher logged them). */
+  quiet?: boolean;
+  workerId?: number;
+  /** Apps already in hand (serve({ fetch })); else --app and --mount are loaded. */
+  apps?: MountedApp[];
+}
+
+export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingCore> {
+  const { serve: options, appDir, cwd, sources, core, quiet = false, workerId = 0 } = setup;
+  const apps = setup.apps ?? (await loadApps(options.app, options.mounts, options.callable, appDir));
   const app = { handler: mountHandler(apps) };
   const counters = new CoreCounters(core);
   if (!options.disableLogging) {
@@ -132,6 +143,7 @@ export async function startCore(
   return {
     apps,
     counters,
+    addresses: listeners.map((l) => l.address),
     async stop(mercyMs: number) {
       await Promise.all(listeners.map((l) => l.close()));
       const done = await counters.idle(mercyMs);

@@ -1,0 +1,51 @@
+/**
+ * From the options a user gave (command line, files, serve()) to what each process needs: one
+ * serving process's options, the master's, and whether a master is needed at all.
+ */
+import type { TsgiOptions } from './config/index.ts';
+import type { MasterOptions, ServeOptions } from './master/protocol.ts';
+
+/** uWSGI runs several processes only under a master; tsgi starts one for these too. */
+export function needsMaster(o: TsgiOptions): boolean {
+  return o.master || o.processes > 1 || o.threads > 1 || o.stats !== undefined || o.http !== undefined;
+}
+
+export function serveOptions(o: TsgiOptions): ServeOptions {
+  return {
+    sockets: o.socket,
+    httpSockets: o.httpSocket,
+    limitPost: o.limitPost,
+    httpKeepalive: o.httpKeepalive,
+    mounts: o.mount,
+    disableLogging: o.disableLogging,
+    stats: o.stats !== undefined,
+    logFormat: o.logFormat,
+    logto: o.logto,
+    app: o.app,
+    callable: o.callable,
+    chdir: o.chdir,
+    chmodSocket: o.chmodSocket,
+    vacuum: o.vacuum,
+    bufferSize: o.bufferSize,
+    socketTimeout: o.socketTimeout,
+    listen: o.listen,
+    env: o.env,
+  };
+}
+
+export function masterOptions(o: TsgiOptions): MasterOptions {
+  return {
+    processes: o.processes,
+    threads: o.threads,
+    maxRequests: o.maxRequests ?? 0,
+    harakiri: o.harakiri ?? 0,
+    reloadOnRss: o.reloadOnRss ?? 0,
+    workerReloadMercy: o.workerReloadMercy,
+    reloadMercy: o.reloadMercy,
+    touchReload: o.touchReload,
+    pidfile: o.pidfile,
+    stats: o.stats ? { address: o.stats, http: o.statsHttp, minified: o.statsMinified } : undefined,
+    http: o.http ? { address: o.http, timeout: o.httpTimeout, connectTimeout: o.httpConnectTimeout ?? o.httpTimeout, staticMaps: o.staticMap } : undefined,
+  };
+}
+
