@@ -208,6 +208,27 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * fetch on a connection of its own that closes after the answer: never one kept alive from an
+ * earlier request, which the server (uWSGI's --http-socket, a stopped worker, an idle timeout)
+ * may have closed meanwhile — undici would reuse it and fail with "other side closed".
+ */
+export function fetchFresh(input: string | URL, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('connection', 'close');
+  return fetch(input, { ...init, headers });
+}
+
+/** Wait until cond holds, checking every 50 ms, for at most ms; resolves with its last value. */
+export async function until(cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return cond();
+}
+
 /** Send raw bytes to a socket and collect everything until the server closes (bounded). */
 export function rawExchange(target: { port: number } | { path: string }, chunks: Uint8Array[], ms = 10_000): Promise<{ data: Buffer; closed: boolean }> {
   return new Promise((resolve) => {
