@@ -80,7 +80,7 @@ function answered(buf, closed) {
 }
 
 /**
- * One request on a new connection: 'refused' (the connection was never made), 'ok' (a whole 200
+ * One request on a new connection: 'refused ERRNO' (the connection was never made), 'ok' (a whole 200
  * answer with the app's body), or how it failed once connected: 'reset' (closed with no answer),
  * 'status NNN', 'cut' (part of an answer), 'timeout'.
  */
@@ -90,6 +90,7 @@ function once(target, bytes, timeoutMs, onConnect) {
     let buf = Buffer.alloc(0);
     let connected = false;
     let settled = false;
+    let errno = 'timeout';
     const finish = (what) => {
       if (settled) return;
       settled = true;
@@ -102,7 +103,7 @@ function once(target, bytes, timeoutMs, onConnect) {
       const status = /^HTTP\/1\.[01] (\d{3})/.exec(buf.toString('latin1', 0, 12))?.[1];
       return status && status !== '200' ? `status ${status}` : 'cut';
     };
-    const timer = setTimeout(() => finish(connected ? 'timeout' : 'refused'), timeoutMs);
+    const timer = setTimeout(() => finish(connected ? 'timeout' : 'refused timeout'), timeoutMs);
     s.on('connect', () => {
       connected = true;
       onConnect();
@@ -113,9 +114,9 @@ function once(target, bytes, timeoutMs, onConnect) {
       const body = answered(buf, false);
       if (body !== null) finish(BODY.test(body) ? 'ok' : 'cut');
     });
-    s.on('error', () => {});
+    s.on('error', (e) => (errno = e.code ?? e.message));
     s.on('close', () => {
-      if (!connected) return finish('refused');
+      if (!connected) return finish(`refused ${errno}`);
       const body = answered(buf, true);
       finish(body !== null && BODY.test(body) ? 'ok' : failure());
     });
@@ -225,12 +226,15 @@ export function freePort() {
 class Load {
   ok = 0;
   failed = 0;
-  /** Refusals that count as failures (after the first accept, before any stop). */
+  /** Refusals that count as failures (after the first accept, before any stop), by errno. */
   refused = 0;
+  refusedKinds = new Map();
   refusedAfterStop = 0;
   inFlight = 0;
   /** Failures of connected requests by kind ('reset', 'status 502', ...). */
   kinds = new Map();
+  /** Failures of requests connected before the stop began (the rest connected after). */
+  failedBeforeStop = 0;
   accepted = false;
   stopBegan = false;
   #running = true;
@@ -247,19 +251,29 @@ class Load {
   async #client(target, bytes, timeoutMs) {
     while (this.#running) {
       let mine = false;
+      let connectedBeforeStop = false;
+      // A refusal counts only for an attempt begun after the first accept (an attempt begun
+      // before it may learn of its refusal later).
+      const afterFirstAccept = this.accepted;
       const r = await once(target, bytes, timeoutMs, () => {
         this.accepted = true;
         mine = true;
+        connectedBeforeStop = !this.stopBegan;
         this.inFlight++;
       });
       if (mine) this.inFlight--;
+      const refused = r.startsWith('refused');
       if (r === 'ok') this.ok++;
-      else if (r !== 'refused') {
+      else if (!refused) {
         this.failed++;
+        if (connectedBeforeStop) this.failedBeforeStop++;
         this.kinds.set(r, (this.kinds.get(r) ?? 0) + 1);
       } else if (this.stopBegan) this.refusedAfterStop++;
-      else if (this.accepted) this.refused++;
-      if (r === 'refused') await new Promise((res) => setTimeout(res, this.accepted ? 2 : 5));
+      else if (afterFirstAccept) {
+        this.refused++;
+        this.refusedKinds.set(r, (this.refusedKinds.get(r) ?? 0) + 1);
+      }
+      if (refused) await new Promise((res) => setTimeout(res, this.accepted ? 2 : 5));
     }
   }
 
@@ -331,8 +345,8 @@ export async function runStep({ command, door, step, clients = 32, requests = 30
     }
     await load.end();
     const result = { failed: load.failed + load.refused, total: load.done };
-    const kinds = [...load.kinds].map(([k, n]) => `${n} ${k}`);
-    if (load.refused) kinds.push(`${load.refused} refused`);
+    const kinds = [...load.kinds, ...load.refusedKinds].map(([k, n]) => `${n} ${k}`);
+    if (step === 'sigterm' && load.failed) kinds.push(`${load.failedBeforeStop} connected before the stop`);
     if (kinds.length) notes.unshift(kinds.join(', '));
     if (step === 'sigterm') result.refusedAfterStop = load.refusedAfterStop;
     if (notes.length) result.note = notes.join('; ');
