@@ -97,7 +97,7 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Rec
     child,
     output: () => out,
     exited,
-    waitFor(re, ms = 20_000) {
+    waitFor(re, ms = 30_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const m = re.exec(out);
@@ -146,7 +146,7 @@ export function exitedCleanly(p: Proc, r: { code: number | null; signal: NodeJS.
 export async function startTsgi(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Proc> {
   const [cmd, pre] = tsgiCommand();
   const p = run(cmd, [...pre, ...args], opts);
-  await p.waitFor(/tsgi is ready/, 30_000);
+  await p.waitFor(/tsgi is ready/, 60_000);
   return p;
 }
 
@@ -154,7 +154,7 @@ export async function startTsgi(args: string[], opts: { cwd?: string; env?: Reco
 export async function tsgiFails(args: string[], opts: { cwd?: string } = {}): Promise<{ code: number | null; output: string }> {
   const [cmd, pre] = tsgiCommand();
   const p = run(cmd, [...pre, ...args], opts);
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), 20_000);
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), 60_000);
   const { code } = await p.exited;
   clearTimeout(timer);
   return { code, output: p.output() };
@@ -190,10 +190,7 @@ ${servers}
 `;
   writeFileSync(join(dir, 'nginx.conf'), conf);
   const p = run(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')]);
-  for (let i = 0; i < 100; i++) {
-    if (await canConnect(port)) return p;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  if (await until(() => canConnect(port), 30_000)) return p;
   throw new Error(`nginx did not start on ${port}: ${p.output()}`);
 }
 
