@@ -233,15 +233,26 @@ class Load {
   inFlight = 0;
   /** Failures of connected requests by kind ('reset', 'status 502', ...). */
   kinds = new Map();
-  /** Failures of requests connected before the stop began (the rest connected after). */
-  failedBeforeStop = 0;
+  /** Failures of requests connected before mark() (the stop, the kill); the rest connected after. */
+  failedBeforeMark = 0;
+  #marked = false;
   accepted = false;
+  /** Refusals from now on are expected (counted apart); implies mark(). */
   stopBegan = false;
   #running = true;
   #clients;
 
   constructor(target, bytes, clients, timeoutMs) {
     this.#clients = Array.from({ length: clients }, () => this.#client(target, bytes, timeoutMs));
+  }
+
+  mark() {
+    this.#marked = true;
+  }
+
+  beginStop() {
+    this.mark();
+    this.stopBegan = true;
   }
 
   get done() {
@@ -251,14 +262,14 @@ class Load {
   async #client(target, bytes, timeoutMs) {
     while (this.#running) {
       let mine = false;
-      let connectedBeforeStop = false;
+      let connectedBeforeMark = false;
       // A refusal counts only for an attempt begun after the first accept (an attempt begun
       // before it may learn of its refusal later).
       const afterFirstAccept = this.accepted;
       const r = await once(target, bytes, timeoutMs, () => {
         this.accepted = true;
         mine = true;
-        connectedBeforeStop = !this.stopBegan;
+        connectedBeforeMark = !this.#marked;
         this.inFlight++;
       });
       if (mine) this.inFlight--;
@@ -266,7 +277,7 @@ class Load {
       if (r === 'ok') this.ok++;
       else if (!refused) {
         this.failed++;
-        if (connectedBeforeStop) this.failedBeforeStop++;
+        if (connectedBeforeMark) this.failedBeforeMark++;
         this.kinds.set(r, (this.kinds.get(r) ?? 0) + 1);
       } else if (this.stopBegan) this.refusedAfterStop++;
       else if (afterFirstAccept) {
@@ -327,13 +338,14 @@ export async function runStep({ command, door, step, clients = 32, requests = 30
         const after = load.done;
         if (!(await load.until(() => load.done >= requests && load.done >= after + 2 * clients, left()))) notes.push('step deadline');
       } else if (step === 'sigterm') {
-        load.stopBegan = true;
+        load.beginStop();
         tsgi.signal('SIGTERM');
         const exited = await Promise.race([tsgi.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), left()))]);
         if (!exited) notes.push('did not exit');
       } else if (step === 'kill9') {
         const victim = tsgi.workerPids()[0];
         const inFlightAtKill = load.inFlight;
+        load.mark();
         tsgi.signal('SIGKILL', victim);
         notes.push(`${inFlightAtKill} in flight at the kill`);
         if (!(await tsgi.waitFor(/(tsgi worker \d+ \(pid: \d+\) ready in[^]*){3}/, left()))) notes.push('no respawn');
@@ -346,7 +358,8 @@ export async function runStep({ command, door, step, clients = 32, requests = 30
     await load.end();
     const result = { failed: load.failed + load.refused, total: load.done };
     const kinds = [...load.kinds, ...load.refusedKinds].map(([k, n]) => `${n} ${k}`);
-    if (step === 'sigterm' && load.failed) kinds.push(`${load.failedBeforeStop} connected before the stop`);
+    if (step === 'sigterm' && load.failed) kinds.push(`${load.failedBeforeMark} connected before the stop`);
+    if (step === 'kill9' && load.failed) kinds.push(`${load.failed - load.failedBeforeMark} connected after the kill`);
     if (kinds.length) notes.unshift(kinds.join(', '));
     if (step === 'sigterm') result.refusedAfterStop = load.refusedAfterStop;
     if (notes.length) result.note = notes.join('; ');
