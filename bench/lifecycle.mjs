@@ -255,6 +255,12 @@ class Load {
     this.stopBegan = true;
   }
 
+  /** Requests that got a connection (answered or failed). */
+  get connected() {
+    return this.ok + this.failed;
+  }
+
+  /** What the table counts: connected requests and the refusals that count as failures. */
   get done() {
     return this.ok + this.failed + this.refused;
   }
@@ -284,7 +290,7 @@ class Load {
         this.refused++;
         this.refusedKinds.set(r, (this.refusedKinds.get(r) ?? 0) + 1);
       }
-      if (refused) await new Promise((res) => setTimeout(res, this.accepted ? 2 : 5));
+      if (refused) await new Promise((res) => setTimeout(res, 10));
     }
   }
 
@@ -305,7 +311,8 @@ class Load {
 }
 
 /**
- * One step on a fresh tsgi: { failed, total, refusedAfterStop?, inFlightAtKill?, note? }.
+ * One step on a fresh tsgi: { failed, total, refusedAfterStop?, note? }. The step runs until
+ * `requests` requests got a connection (and, after a reload or a kill, 2 × clients more).
  * failed counts every request that did not get a whole 200 with the app's body, and every
  * refusal after the first accept (before a stop began).
  */
@@ -326,17 +333,17 @@ export async function runStep({ command, door, step, clients = 32, requests = 30
       // Clients first: they retry until the first accept, then every refusal counts.
       load = new Load(target, bytes, clients, requestMs);
       tsgi = start();
-      if (!(await load.until(() => load.done >= requests, left()))) notes.push('step deadline');
+      if (!(await load.until(() => load.connected >= requests, left()))) notes.push('step deadline');
     } else {
       tsgi = start();
       if (!(await tsgi.waitFor(/tsgi is ready/, Math.min(left(), 60_000)))) throw new Error(`tsgi did not get ready:\n${tsgi.output()}`);
       load = new Load(target, bytes, clients, requestMs);
-      await load.until(() => load.done >= requests / 3, left());
+      await load.until(() => load.connected >= requests / 3, left());
       if (step === 'sighup') {
         tsgi.signal('SIGHUP');
         if (!(await tsgi.waitFor(/reload done: every worker replaced/, left()))) notes.push('no "reload done"');
-        const after = load.done;
-        if (!(await load.until(() => load.done >= requests && load.done >= after + 2 * clients, left()))) notes.push('step deadline');
+        const after = load.connected;
+        if (!(await load.until(() => load.connected >= requests && load.connected >= after + 2 * clients, left()))) notes.push('step deadline');
       } else if (step === 'sigterm') {
         load.beginStop();
         tsgi.signal('SIGTERM');
@@ -349,8 +356,8 @@ export async function runStep({ command, door, step, clients = 32, requests = 30
         tsgi.signal('SIGKILL', victim);
         notes.push(`${inFlightAtKill} in flight at the kill`);
         if (!(await tsgi.waitFor(/(tsgi worker \d+ \(pid: \d+\) ready in[^]*){3}/, left()))) notes.push('no respawn');
-        const after = load.done;
-        if (!(await load.until(() => load.done >= requests && load.done >= after + 2 * clients, left()))) notes.push('step deadline');
+        const after = load.connected;
+        if (!(await load.until(() => load.connected >= requests && load.connected >= after + 2 * clients, left()))) notes.push('step deadline');
       } else {
         throw new Error(`unknown step ${step}: one of ${STEPS.join(', ')}`);
       }
