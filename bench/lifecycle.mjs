@@ -8,7 +8,7 @@
 // Doors: socket-tcp socket-unix http-socket-tcp http-socket-unix http. Steps: cold-start sighup
 // sigterm kill9. The module is also imported by test/load-lifecycle.test.ts (see lifecycle.d.mts).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -182,12 +182,24 @@ class Tsgi {
       // gone
     }
   }
-  /** SIGTERM, then (bounded) SIGKILL to it and to every pid it named. */
+  /**
+   * SIGTERM, then (bounded) SIGKILL to it and to every process it named that still runs from
+   * this checkout (a pid of ours that exited may have been reused).
+   */
   async stop() {
     this.signal('SIGTERM');
-    const done = await Promise.race([this.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 15_000))]);
+    await Promise.race([this.exited, new Promise((r) => setTimeout(r, 15_000))]);
     const pids = [this.pid, Number(/tsgi master \(pid: (\d+)\)/.exec(this.#out)?.[1]), ...this.workerPids(), ...[...this.#out.matchAll(/http router \(pid: (\d+)\)/g)].map((m) => Number(m[1]))];
-    for (const pid of pids) if (pid && (!done || pid !== this.pid)) this.signal('SIGKILL', pid);
+    for (const pid of pids) if (pid && fromHere(pid)) this.signal('SIGKILL', pid);
+  }
+}
+
+/** Is pid a live process started from this checkout? */
+function fromHere(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(ROOT);
+  } catch {
+    return false;
   }
 }
 
