@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// `npm test`: type-check, then the same vitest files under Node, Bun and Deno, one after the
-// other. Exits non-zero if any runtime fails. `npm test -- node` (or bun, deno) runs only those.
+// `npm test`: install what the machine lacks (scripts/deps.mjs), type-check, then the same vitest
+// files under Node, Bun and Deno, one after the other. Exits non-zero if any runtime fails.
+// `npm test -- node` (or bun, deno) runs only those.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureDeps } from './deps.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = (name) => join(root, 'node_modules', '.bin', name);
@@ -19,6 +21,13 @@ const args = process.argv.slice(2);
 const only = args.filter((a) => a in runners);
 const extra = args.filter((a) => !(a in runners));
 const chosen = only.length ? only : Object.keys(runners);
+
+try {
+  ensureDeps();
+} catch (e) {
+  console.error(`deps: ${e.message}`);
+  process.exit(1);
+}
 
 const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit'], { cwd: root, stdio: 'inherit' });
 if (tsc.status !== 0) {

@@ -110,7 +110,7 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Rec
     child,
     output: () => out,
     exited,
-    waitFor(re, ms = 20_000) {
+    waitFor(re, ms = 30_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const m = re.exec(out);
@@ -159,7 +159,7 @@ export function exitedCleanly(p: Proc, r: { code: number | null; signal: NodeJS.
 export async function startTsgi(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Proc> {
   const [cmd, pre] = tsgiCommand();
   const p = run(cmd, [...pre, ...args], opts);
-  await p.waitFor(/tsgi is ready/, 30_000);
+  await p.waitFor(/tsgi is ready/, 60_000);
   return p;
 }
 
@@ -167,7 +167,7 @@ export async function startTsgi(args: string[], opts: { cwd?: string; env?: Reco
 export async function tsgiFails(args: string[], opts: { cwd?: string } = {}): Promise<{ code: number | null; output: string }> {
   const [cmd, pre] = tsgiCommand();
   const p = run(cmd, [...pre, ...args], opts);
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), 20_000);
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), 60_000);
   const { code } = await p.exited;
   clearTimeout(timer);
   return { code, output: p.output() };
@@ -203,10 +203,7 @@ ${servers}
 `;
   writeFileSync(join(dir, 'nginx.conf'), conf);
   const p = run(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')]);
-  for (let i = 0; i < 100; i++) {
-    if (await canConnect(port)) return p;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  if (await until(() => canConnect(port), 30_000)) return p;
   throw new Error(`nginx did not start on ${port}: ${p.output()}`);
 }
 
@@ -219,6 +216,27 @@ function canConnect(port: number): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
+}
+
+/**
+ * fetch on a connection of its own that closes after the answer: never one kept alive from an
+ * earlier request, which the server (uWSGI's --http-socket, a stopped worker, an idle timeout)
+ * may have closed meanwhile — undici would reuse it and fail with "other side closed".
+ */
+export function fetchFresh(input: string | URL, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('connection', 'close');
+  return fetch(input, { ...init, headers });
+}
+
+/** Wait until cond holds, checking every 50 ms, for at most ms; resolves with its last value. */
+export async function until(cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return cond();
 }
 
 /** Send raw bytes to a socket and collect everything until the server closes (bounded). */

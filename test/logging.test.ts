@@ -6,7 +6,7 @@ import { existsSync, readFileSync, renameSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { encodePacket } from '../src/codec/index.ts';
-import { cleanup, freePort, rawExchange, run, RUNTIME, startTsgi, tempDir, tsgiCommand, tsgiFails, type Proc } from './helpers.ts';
+import { cleanup, fetchFresh, freePort, rawExchange, run, RUNTIME, startTsgi, tempDir, tsgiCommand, tsgiFails, type Proc } from './helpers.ts';
 
 const APP = 'test/fixtures/apps/echo.ts';
 // [pid: 1|app: 0|req: 1/1] 127.0.0.1 () {15 vars in 82 bytes} [Wed Nov 25 10:00:00 2026] GET /x => generated 5 bytes in 0 msecs (HTTP/1.1 200) 2 headers in 79 bytes (1 switches on core 0)
@@ -26,7 +26,7 @@ async function startLogging(args: string[], file: string): Promise<Proc> {
   return p;
 }
 
-async function until(f: () => boolean, ms = 5000): Promise<void> {
+async function until(f: () => boolean, ms = 20_000): Promise<void> {
   for (let i = 0; i < ms / 50 && !f(); i++) await wait(50);
 }
 
@@ -35,7 +35,7 @@ describe(`request logs (${RUNTIME})`, () => {
     const [http, uwsgi] = [await freePort(), await freePort()];
     const p = await startTsgi(['--http-socket', `127.0.0.1:${http}`, '--socket', `127.0.0.1:${uwsgi}`, '--app', APP]);
     try {
-      const body = await (await fetch(`http://127.0.0.1:${http}/big?bytes=12345`)).arrayBuffer();
+      const body = await (await fetchFresh(`http://127.0.0.1:${http}/big?bytes=12345`)).arrayBuffer();
       expect(body.byteLength).toBe(12345);
       await rawExchange({ port: uwsgi }, [encodePacket({ REQUEST_METHOD: 'POST', REQUEST_URI: '/upload?u=1', HTTP_HOST: 'x', REMOTE_ADDR: '10.1.2.3', SERVER_PROTOCOL: 'HTTP/1.0', CONTENT_LENGTH: '0' })]);
       await until(() => p.output().split('\n').filter((l) => LINE.test(l)).length >= 2);
@@ -57,12 +57,15 @@ describe(`request logs (${RUNTIME})`, () => {
     const q = await freePort();
     const quiet = await startTsgi(['--http-socket', `127.0.0.1:${q}`, '--app', APP, '--disable-logging']);
     try {
-      await (await fetch(`http://127.0.0.1:${port}/pid`, { headers: { 'user-agent': 'tsgi-test/1' } })).text();
-      await (await fetch(`http://127.0.0.1:${q}/pid`)).text();
+      await (await fetchFresh(`http://127.0.0.1:${port}/pid`, { headers: { 'user-agent': 'tsgi-test/1' } })).text();
+      await (await fetchFresh(`http://127.0.0.1:${q}/pid`)).text();
       await until(() => p.output().includes('ua='));
       const pid = /pid (\d+)/.exec(p.output())?.[1];
       expect(p.output()).toContain(`127.0.0.1 GET /pid 200 ${pid?.length} pid=${pid} wid=0 ua=tsgi-test/1 HTTP/1.1\n`);
-      await wait(300);
+      // Its last line, written after every other: the request was served and not logged.
+      quiet.signal('SIGTERM');
+      await quiet.waitFor(/served \d+ request\(s\); goodbye/);
+      expect(quiet.output()).toContain('served 1 request(s); goodbye');
       expect(quiet.output()).not.toMatch(/GET \/pid/);
     } finally {
       await Promise.all([p.stop(), quiet.stop()]);
@@ -80,7 +83,7 @@ describe(`request logs (${RUNTIME})`, () => {
     const file = join(dir, 'tsgi.log');
     const port = await freePort();
     const p = await startLogging(['--http-socket', `127.0.0.1:${port}`, '--app', APP], file);
-    const get = async (path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).text();
+    const get = async (path: string) => (await fetchFresh(`http://127.0.0.1:${port}${path}`)).text();
     try {
       await get('/one');
       await until(() => readFileSync(file, 'utf8').includes('GET /one'));
@@ -88,7 +91,7 @@ describe(`request logs (${RUNTIME})`, () => {
       expect(p.output()).not.toContain('GET /one');
       // logrotate's default: move the file away; tsgi notices within a second and starts a new one.
       renameSync(file, `${file}.1`);
-      await until(() => existsSync(file), 3000);
+      await until(() => existsSync(file));
       await get('/two');
       await until(() => existsSync(file) && readFileSync(file, 'utf8').includes('GET /two'));
       expect(readFileSync(file, 'utf8')).toContain('GET /two');
@@ -101,7 +104,7 @@ describe(`request logs (${RUNTIME})`, () => {
       // SIGHUP reopens at once.
       renameSync(file, `${file}.2`);
       p.signal('SIGHUP');
-      await until(() => existsSync(file), 2000);
+      await until(() => existsSync(file));
       await get('/four');
       await until(() => existsSync(file) && readFileSync(file, 'utf8').includes('GET /four'));
       expect(readFileSync(file, 'utf8')).toContain('GET /four');
@@ -119,7 +122,7 @@ describe(`request logs (${RUNTIME})`, () => {
       const long = 'q'.repeat(1500);
       await Promise.all(
         Array.from({ length: 8 }, async (_, c) => {
-          for (let i = 0; i < 40; i++) await (await fetch(`http://127.0.0.1:${port}/echo?c=${c}&i=${i}&pad=${long}`)).arrayBuffer();
+          for (let i = 0; i < 40; i++) await (await fetchFresh(`http://127.0.0.1:${port}/echo?c=${c}&i=${i}&pad=${long}`)).arrayBuffer();
         }),
       );
       await until(() => readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('[pid:')).length >= 320);

@@ -2,7 +2,7 @@
  * --master: workers sharing one socket, respawn, graceful reload under load, harakiri,
  * max-requests, graceful stop, and no orphans — with real processes and real signals.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { encodePacket } from '../src/codec/index.ts';
@@ -37,6 +37,17 @@ async function until(cond: () => boolean | Promise<boolean>, ms: number): Promis
     await new Promise((r) => setTimeout(r, 100));
   }
   return cond();
+}
+
+/** Cores busy with a request, per the --stats document at `stats` (0 if it cannot be read). */
+async function busyCores(stats: string): Promise<number> {
+  const r = await rawExchange({ path: stats }, []);
+  try {
+    const doc = JSON.parse(r.data.toString()) as { workers: Array<{ cores: Array<{ in_request: number }> }> };
+    return doc.workers.reduce((n, w) => n + w.cores.filter((c) => c.in_request).length, 0);
+  } catch {
+    return 0;
+  }
 }
 
 function workerPids(p: Proc): number[] {
@@ -77,7 +88,7 @@ describe(`--master (${RUNTIME})`, () => {
     const victim = workerPids(p)[0];
     process.kill(victim, 'SIGKILL');
     await p.waitFor(new RegExp(`worker 1 \\(pid: ${victim}\\) died: killed by SIGKILL`));
-    await until(() => workerPids(p).length === 3, 10_000);
+    await readyWorkers(p, 3);
     for (let i = 0; i < 20; i++) expect(await ask({ port }, '/echo')).not.toBeNull();
     await p.stop();
   });
@@ -89,18 +100,22 @@ describe(`--master (${RUNTIME})`, () => {
     const before = workerPids(p);
     let sent = 0;
     let failed = 0;
+    let ok = 0;
     let running = true;
     const client = async () => {
       while (running) {
         sent++;
         if ((await ask({ port }, '/sleep?ms=30')) === null) failed++;
+        else ok++;
       }
     };
     const clients = [client(), client(), client(), client()];
-    await new Promise((r) => setTimeout(r, 500));
+    await until(() => ok >= 20, 30_000);
     p.signal('SIGHUP');
     await p.waitFor(/reload done: every worker replaced/, 30_000);
-    await new Promise((r) => setTimeout(r, 500));
+    // Requests after the reload too, served by the new workers.
+    const atReload = ok + failed;
+    await until(() => ok + failed >= atReload + 20, 30_000);
     running = false;
     await Promise.all(clients);
     const after = workerPids(p).filter((pid) => !before.includes(pid));
@@ -162,11 +177,12 @@ describe(`--master (${RUNTIME})`, () => {
 
   test('SIGQUIT stops now: a request in flight is cut, no worker is left', async () => {
     const port = await freePort();
-    const p = await startTsgi(['--master', '--processes', '2', '--socket', `127.0.0.1:${port}`, '--app', APP]);
+    const stats = join(tempDir(), 'stats.sock');
+    const p = await startTsgi(['--master', '--processes', '2', '--socket', `127.0.0.1:${port}`, '--stats', stats, '--app', APP]);
     await readyWorkers(p, 2);
     const workers = [...workerPids(p), masterPid(p)];
     const slow = rawExchange({ port }, [get('/sleep?ms=8000')], 15_000);
-    await new Promise((r) => setTimeout(r, 300));
+    expect(await until(async () => (await busyCores(stats)) === 1, 15_000)).toBe(true);
     const t0 = Date.now();
     p.signal('SIGQUIT');
     const cut = await slow;
@@ -189,12 +205,13 @@ describe(`--master (${RUNTIME})`, () => {
 
   test('--threads 2: two event loops in one worker accept on the same socket', async () => {
     const port = await freePort();
-    const p = await startTsgi(['--master', '--processes', '1', '--threads', '2', '--socket', `127.0.0.1:${port}`, '--app', APP]);
+    const stats = join(tempDir(), 'stats.sock');
+    const p = await startTsgi(['--master', '--processes', '1', '--threads', '2', '--socket', `127.0.0.1:${port}`, '--stats', stats, '--app', APP]);
     expect(p.output()).toMatch(/spawned tsgi worker 1 \(pid: \d+, cores: 2\)/);
-    // The first request blocks its event loop for 1.5 s; the one sent while it spins can only be
+    // The first request blocks its event loop for 4 s; the one sent once it spins can only be
     // taken by the other thread.
-    const first = ask({ port }, '/spin?ms=1500');
-    await new Promise((r) => setTimeout(r, 300));
+    const first = ask({ port }, '/spin?ms=4000');
+    expect(await until(async () => (await busyCores(stats)) === 1, 15_000)).toBe(true);
     const second = await ask({ port }, '/spin?ms=10');
     const a = (await first) as string;
     expect(a).not.toBeNull();
@@ -213,14 +230,23 @@ describe(`--master (${RUNTIME})`, () => {
     const p = await startTsgi(['--master', '--processes', '1', '--touch-reload', touch, '--socket', `127.0.0.1:${port}`, '--app', APP]);
     await readyWorkers(p, 1);
     expect(await ask({ port }, '/echo')).not.toBeNull();
-    await new Promise((r) => setTimeout(r, 1100)); // a new mtime second
+    // Workers report their status every second: SIGUSR2 until the report has the request (of
+    // this worker, then of the slot after the reload).
+    const reportShows = (pid: number) => {
+      const line = new RegExp(`worker 1: pid ${pid}, (idle|busy), requests 1, exceptions 0, avg [\\d.]+ ms, rss \\d+ MiB, respawns 0, harakiri 0`);
+      return until(async () => {
+        process.kill(masterPid(p), 'SIGUSR2');
+        return p.waitFor(line, 1000).then(() => true, () => false);
+      }, 30_000);
+    };
+    expect(await reportShows(workerPids(p)[0])).toBe(true);
+    const was = statSync(touch).mtime;
     writeFileSync(touch, 'y');
+    utimesSync(touch, was, new Date(was.getTime() + 2000)); // a later mtime, whatever the clock's resolution
     await p.waitFor(/reload\.txt touched: reloading workers gracefully/, 10_000);
     await p.waitFor(/reload done: every worker replaced/, 20_000);
     expect(workerPids(p)).toHaveLength(2);
-    await new Promise((r) => setTimeout(r, 1100)); // let a status report arrive
-    process.kill(masterPid(p), 'SIGUSR2');
-    await p.waitFor(/worker 1: pid \d+, (idle|busy), requests 1, exceptions 0, avg [\d.]+ ms, rss \d+ MiB, respawns 0, harakiri 0/, 10_000);
+    expect(await reportShows(workerPids(p)[1])).toBe(true);
     await p.stop();
   });
 

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { expect, test } from 'vitest';
-import { rawExchange } from './helpers.ts';
+import { fetchFresh, rawExchange } from './helpers.ts';
 
 export function sha256(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
@@ -17,7 +17,7 @@ export function sha256(b: Uint8Array): string {
  */
 export function requestSet(url: (path: string) => string, host: () => string, output: () => string): void {
   test('GET with a query string and headers', async () => {
-    const res = await fetch(url('/echo?a=1&b=two%20words'), { headers: { 'X-Test': 'yes', 'Accept-Language': 'fr' } });
+    const res = await fetchFresh(url('/echo?a=1&b=two%20words'), { headers: { 'X-Test': 'yes', 'Accept-Language': 'fr' } });
     expect(res.status).toBe(200);
     const j = (await res.json()) as { method: string; url: string; headers: Record<string, string> };
     expect(j.method).toBe('GET');
@@ -30,26 +30,26 @@ export function requestSet(url: (path: string) => string, host: () => string, ou
   test('POST of 1 MiB: the app sees every byte', async () => {
     const body = new Uint8Array(1024 * 1024);
     for (let i = 0; i < body.length; i++) body[i] = (i * 7 + 3) & 255;
-    const res = await fetch(url('/upload'), { method: 'POST', body, headers: { 'content-type': 'application/octet-stream' } });
+    const res = await fetchFresh(url('/upload'), { method: 'POST', body, headers: { 'content-type': 'application/octet-stream' } });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ length: body.length, sha256: sha256(body) });
   });
 
   test('a 2 MiB POST the app ignores, answered with 5 MiB', async () => {
-    const res = await fetch(url('/big'), { method: 'POST', body: new Uint8Array(2 * 1024 * 1024) });
+    const res = await fetchFresh(url('/big'), { method: 'POST', body: new Uint8Array(2 * 1024 * 1024) });
     expect(res.status).toBe(200);
     expect((await res.arrayBuffer()).byteLength).toBe(5 * 1024 * 1024);
   });
 
   test('HEAD: headers and no body', async () => {
-    const res = await fetch(url('/head'), { method: 'HEAD' });
+    const res = await fetchFresh(url('/head'), { method: 'HEAD' });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-head')).toBe('yes');
     expect((await res.arrayBuffer()).byteLength).toBe(0);
   });
 
   test('204 No Content', async () => {
-    const res = await fetch(url('/nocontent'));
+    const res = await fetchFresh(url('/nocontent'));
     expect(res.status).toBe(204);
     expect(res.headers.get('x-empty')).toBe('1');
     expect(await res.text()).toBe('');
@@ -67,12 +67,12 @@ export function requestSet(url: (path: string) => string, host: () => string, ou
   });
 
   test('two Set-Cookie headers stay apart', async () => {
-    const res = await fetch(url('/cookies'));
+    const res = await fetchFresh(url('/cookies'));
     expect(res.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2; Path=/; HttpOnly']);
   });
 
   test('a 5 MiB streamed response arrives whole', async () => {
-    const res = await fetch(url('/big'));
+    const res = await fetchFresh(url('/big'));
     const got = new Uint8Array(await res.arrayBuffer());
     expect(got.length).toBe(5 * 1024 * 1024);
     const want = new Uint8Array(got.length);
@@ -81,7 +81,7 @@ export function requestSet(url: (path: string) => string, host: () => string, ou
   });
 
   test('a slowly streamed response reaches the client chunk by chunk', async () => {
-    const res = await fetch(url('/slow'));
+    const res = await fetchFresh(url('/slow'));
     const reader = res.body!.getReader();
     const first = await reader.read();
     const firstAt = Date.now();
@@ -99,13 +99,13 @@ export function requestSet(url: (path: string) => string, host: () => string, ou
   });
 
   test('an app that throws answers 500, and the next request works', async () => {
-    const res = await fetch(url('/throw'));
+    const res = await fetchFresh(url('/throw'));
     expect(res.status).toBe(500);
     await res.arrayBuffer();
-    const rej = await fetch(url('/reject'));
+    const rej = await fetchFresh(url('/reject'));
     expect(rej.status).toBe(500);
     await rej.arrayBuffer();
-    const ok = await fetch(url('/echo'));
+    const ok = await fetchFresh(url('/echo'));
     expect(ok.status).toBe(200);
     await ok.arrayBuffer();
     expect(output()).toContain('boom (thrown on purpose by the test app)');

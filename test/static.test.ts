@@ -294,7 +294,7 @@ describe(`static-map (${RUNTIME})`, () => {
       }
     }).length;
   const settle = async (file: string) => {
-    for (let i = 0; i < 100 && fdsOn(file) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    for (const end = Date.now() + 10_000; Date.now() < end && fdsOn(file) > 0; ) await new Promise((r) => setTimeout(r, 10));
     return fdsOn(file);
   };
 

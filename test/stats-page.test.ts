@@ -7,7 +7,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { cleanup, freePort, ROOT, RUNTIME, startTsgi } from './helpers.ts';
+import { cleanup, fetchFresh, freePort, ROOT, RUNTIME, startTsgi } from './helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = join(ROOT, 'test/artifacts/stats-page.png');
@@ -24,7 +24,7 @@ describe('the --stats-http live page in Chromium', () => {
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     let traffic = true;
     const load = (async () => {
-      while (traffic) await (await fetch(`http://127.0.0.1:${http}/sleep?ms=5`)).text();
+      while (traffic) await (await fetchFresh(`http://127.0.0.1:${http}/sleep?ms=5`)).text();
     })();
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
@@ -34,16 +34,16 @@ describe('the --stats-http live page in Chromium', () => {
         if (!r.url().startsWith(`http://127.0.0.1:${stats}/`)) outside.push(r.url());
       });
       await page.goto(`http://127.0.0.1:${stats}/`);
-      await page.waitForFunction(() => document.querySelectorAll('#workers tr').length === 2, null, { timeout: 15_000 });
+      await page.waitForFunction(() => document.querySelectorAll('#workers tr').length === 2, null, { timeout: 30_000 });
       const rowPids = await page.$$eval('#workers tr', (rows) => rows.map((r) => (r as HTMLElement).dataset.pid));
       expect(rowPids.sort()).toEqual(pids.sort());
       expect(await page.textContent('#title')).toContain(`tsgi 0.1.0 on ${RUNTIME}`);
       // The chart has points and the last one shows the traffic.
-      await page.waitForFunction(() => Number(document.getElementById('rps')?.dataset.points) >= 4 && Number(document.getElementById('rps')?.dataset.last) > 0, null, { timeout: 20_000 });
-      // The requests column moves (one keep-alive client lands on one worker: sum the column).
+      await page.waitForFunction(() => Number(document.getElementById('rps')?.dataset.points) >= 4 && Number(document.getElementById('rps')?.dataset.last) > 0, null, { timeout: 30_000 });
+      // The requests column moves (sum the column: either worker may take the next request).
       const total = () => [...document.querySelectorAll('#workers tr td:nth-child(4)')].reduce((n, td) => n + Number(td.textContent), 0);
       const before = await page.evaluate(total);
-      await page.waitForFunction(`(${total.toString()})() > ${before}`, null, { timeout: 10_000 });
+      await page.waitForFunction(`(${total.toString()})() > ${before}`, null, { timeout: 30_000 });
       // Something was drawn: the canvas is not blank.
       const inked = await page.$eval('#rps', (c) => {
         const d = (c as HTMLCanvasElement).getContext('2d')?.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data ?? [];
@@ -56,7 +56,7 @@ describe('the --stats-http live page in Chromium', () => {
       expect(statSync(SCREENSHOT).size).toBeGreaterThan(10_000);
       expect(outside).toEqual([]);
       // Tools still get the JSON at /, as uWSGI's --stats-http gives it.
-      const json = (await (await fetch(`http://127.0.0.1:${stats}/`)).json()) as { workers: unknown[] };
+      const json = (await (await fetchFresh(`http://127.0.0.1:${stats}/`)).json()) as { workers: unknown[] };
       expect(json.workers).toHaveLength(2);
     } finally {
       traffic = false;
@@ -64,5 +64,5 @@ describe('the --stats-http live page in Chromium', () => {
       await browser.close();
       await srv.stop();
     }
-  }, 90_000);
+  }, 150_000);
 });

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { encodePacket } from '../src/codec/index.ts';
-import { cleanup, freePort, rawExchange, RUNTIME, startTsgi, tempDir, tsgiFails } from './helpers.ts';
+import { cleanup, freePort, rawExchange, RUNTIME, startTsgi, tempDir, tsgiFails, until } from './helpers.ts';
 
 afterAll(cleanup);
 
@@ -16,7 +16,6 @@ const UWSGI = JSON.parse(readFileSync(new URL('./vectors/uwsgi-2.0.21-stats.json
 type Doc = Record<string, unknown> & { workers: Array<Record<string, unknown> & { cores: Array<Record<string, unknown>> }> };
 
 const get = (path: string) => encodePacket({ REQUEST_METHOD: 'GET', REQUEST_URI: path, HTTP_HOST: 'x' });
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function readStats(target: { port: number } | { path: string }): Promise<{ text: string; doc: Doc }> {
   const r = await rawExchange(target, []);
@@ -68,12 +67,19 @@ describe(`--stats (${RUNTIME})`, () => {
     await rawExchange({ port }, [get('/sleep?ms=3')]); // sub-millisecond sums must stay whole µs
     await rawExchange({ port }, [get('/throw')]);
     await rawExchange({ port }, [get('/reject')]);
-    await pause(1300); // workers report every second
-    const { doc } = await readStats({ port: stats });
+    // Workers report every second: read until their reports have the 11 requests. Each read
+    // resets delta_requests, so the deltas of all the reads add up to 11.
+    let doc = first.doc;
+    let deltas = 0;
     const total = (k: string) => doc.workers.reduce((n, w) => n + (w[k] as number), 0);
+    await until(async () => {
+      doc = (await readStats({ port: stats })).doc;
+      deltas += total('delta_requests');
+      return total('requests') >= 11;
+    }, 20_000);
     sameShape(doc, UWSGI, '');
     expect(total('requests')).toBe(11);
-    expect(total('delta_requests')).toBe(11);
+    expect(deltas).toBe(11);
     expect(total('exceptions')).toBe(2);
     expect(total('tx')).toBeGreaterThanOrEqual(8000);
     expect(doc.workers.reduce((n, w) => n + w.cores.reduce((m, c) => m + (c.requests as number), 0), 0)).toBe(11);
@@ -87,14 +93,15 @@ describe(`--stats (${RUNTIME})`, () => {
     const port = await freePort();
     const stats = await freePort();
     const p = await startTsgi(['--master', '--processes', '2', '--socket', `127.0.0.1:${port}`, '--stats', `127.0.0.1:${stats}`, '--app', APP]);
-    // Each worker blocks its event loop for 4 s; the second request is sent once the first runs.
-    const a = rawExchange({ port }, [get('/spin?ms=4000')], 15_000);
-    await pause(300);
-    const b = rawExchange({ port }, [get('/spin?ms=4000')], 15_000);
-    await pause(1500);
+    // Each worker blocks its event loop for 8 s; the second request is sent once the first runs.
+    const busy = async () => (await readStats({ port: stats })).doc.workers.filter((w) => w.status === 'busy').length;
+    const a = rawExchange({ port }, [get('/spin?ms=8000')], 30_000);
+    expect(await until(async () => (await busy()) === 1, 15_000)).toBe(true);
+    const b = rawExchange({ port }, [get('/spin?ms=8000')], 30_000);
+    expect(await until(async () => (await busy()) === 2, 15_000)).toBe(true);
     const t0 = Date.now();
     const { doc } = await readStats({ port: stats });
-    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(Date.now() - t0).toBeLessThan(3000);
     expect(doc.workers.map((w) => w.status)).toEqual(['busy', 'busy']);
     expect(doc.load).toBe(2);
     await Promise.all([a, b]);
@@ -106,7 +113,9 @@ describe(`--stats (${RUNTIME})`, () => {
     const stats = await freePort();
     const p = await startTsgi(['--processes', '2', '--socket', `127.0.0.1:${port}`, '--stats', `127.0.0.1:${stats}`, '--stats-http', '--stats-minified', '--app', APP]);
     for (let i = 0; i < 5; i++) await rawExchange({ port }, [get('/sleep?ms=30')]);
-    await pause(1300);
+    // Workers report every second: wait until their reports have the 5 requests.
+    const requests = async () => (JSON.parse((await httpGet(stats, '/')).body) as Doc).workers.reduce((n, w) => n + (w.requests as number), 0);
+    await until(async () => (await requests()) >= 5, 20_000);
     const json = await httpGet(stats, '/');
     expect(json.head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(json.head).toMatch(/\r\nContent-Type: application\/json\r\n/i);

@@ -6,14 +6,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { cleanup, freePort, ROOT, run, RUNTIME, startTsgi, tsgiCommand } from './helpers.ts';
+import { cleanup, fetchFresh, freePort, ROOT, run, RUNTIME, startTsgi, tsgiCommand, until } from './helpers.ts';
 
 const TMUX = '/usr/bin/tmux';
 const UWSGI = '/usr/bin/uwsgi';
 
 afterAll(cleanup);
 
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tmux = (...args: string[]) => execFileSync(TMUX, args, { encoding: 'utf8' });
 
 /** Run `tsgi top ADDR` in a detached tmux session; returns the pane reader and a closer. */
@@ -42,14 +41,6 @@ function topIn(session: string, addr: string): { screen: () => string; keys: (k:
   };
 }
 
-async function until(f: () => boolean, ms = 10_000): Promise<boolean> {
-  for (let i = 0; i < ms / 100; i++) {
-    if (f()) return true;
-    await wait(100);
-  }
-  return f();
-}
-
 describe(`tsgi top (${RUNTIME})`, () => {
   test('against tsgi --stats: workers, live req/s, sort, quit', async () => {
     if (!existsSync(TMUX)) throw new Error('tmux is not installed: run .ci/run or apt-get install -y tmux');
@@ -59,10 +50,10 @@ describe(`tsgi top (${RUNTIME})`, () => {
     const top = topIn(`tsgi-top-${RUNTIME}-${process.pid}`, `127.0.0.1:${stats}`);
     let traffic = true;
     const load = (async () => {
-      while (traffic) await (await fetch(`http://127.0.0.1:${http}/pid`)).text();
+      while (traffic) await (await fetchFresh(`http://127.0.0.1:${http}/pid`)).text();
     })();
     try {
-      expect(await until(() => /WID +PID +STATUS +REQ +RPS/.test(top.screen()))).toBe(true);
+      expect(await until(() => /WID +PID +STATUS +REQ +RPS/.test(top.screen()), 30_000)).toBe(true);
       expect(top.screen()).toMatch(new RegExp(`tsgi \\S+ on ${RUNTIME} `));
       for (const pid of pids) expect(top.screen()).toContain(pid);
       // req/s comes from the change between two reads: it shows while traffic runs.
@@ -79,17 +70,18 @@ describe(`tsgi top (${RUNTIME})`, () => {
       top.kill();
       await srv.stop();
     }
-  }, 60_000);
+  }, 120_000);
 
   test("against a real uWSGI's stats socket", async () => {
     if (!existsSync(UWSGI)) throw new Error('uwsgi is not installed: run .ci/run or apt-get install -y uwsgi uwsgi-plugin-python3');
     const [http, stats] = [await freePort(), await freePort()];
     const u = run(UWSGI, ['--plugin', 'python3', '--http-socket', `127.0.0.1:${http}`, '--stats', `127.0.0.1:${stats}`, '--wsgi-file', join(ROOT, 'bench/hello.py'), '--processes', '2', '--master', '--disable-logging']);
     await u.waitFor(/spawned uWSGI worker 2/, 20_000);
-    for (let i = 0; i < 10; i++) await (await fetch(`http://127.0.0.1:${http}/`)).text();
+    // uWSGI's --http-socket closes after each answer: a fresh connection per request.
+    for (let i = 0; i < 10; i++) expect(await (await fetchFresh(`http://127.0.0.1:${http}/`)).text()).toContain('Hello');
     const top = topIn(`tsgi-top-uwsgi-${RUNTIME}-${process.pid}`, `127.0.0.1:${stats}`);
     try {
-      expect(await until(() => /uWSGI 2\.\S+ - 127\.0\.0\.1/.test(top.screen()))).toBe(true);
+      expect(await until(() => /uWSGI 2\.\S+ - 127\.0\.0\.1/.test(top.screen()), 30_000)).toBe(true);
       expect(top.screen()).toMatch(/workers: 2 .* requests: 10 /);
       top.keys('q');
       expect(await until(() => !top.alive())).toBe(true);
@@ -97,5 +89,5 @@ describe(`tsgi top (${RUNTIME})`, () => {
       top.kill();
       await u.stop('SIGINT');
     }
-  }, 60_000);
+  }, 120_000);
 });
