@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { encodePacket } from '../src/codec/index.ts';
 import { WorkerGate } from '../src/router/gate.ts';
-import { cleanup, freePort, rawExchange, run, RUNTIME, startTsgi, tempDir, tsgiCommand, type Proc } from './helpers.ts';
+import { cleanup, fetchFresh, freePort, rawExchange, run, RUNTIME, startTsgi, tempDir, tsgiCommand, type Proc } from './helpers.ts';
 
 const APP = 'test/fixtures/apps/held.ts';
 const latin1 = (s: string) => Buffer.from(s, 'latin1');
@@ -86,7 +86,7 @@ describe(`--http while no worker is ready (${RUNTIME})`, () => {
       const url = `http://127.0.0.1:${port}`;
       let settled = 0;
       const send = (init?: RequestInit) =>
-        fetch(`${url}/upload`, init).then(async (r) => {
+        fetchFresh(`${url}/upload`, init).then(async (r) => {
           settled++;
           return { status: r.status, body: await r.text() };
         });
@@ -113,10 +113,10 @@ describe(`--http while no worker is ready (${RUNTIME})`, () => {
     const port = await freePort();
     const tsgi = await startTsgi(['--http', `127.0.0.1:${port}`, '--app', APP], { env: { APP_GATE_FILE: release } });
     try {
-      const before = await (await fetch(`http://127.0.0.1:${port}/pid`)).text();
+      const before = await (await fetchFresh(`http://127.0.0.1:${port}/pid`)).text();
       process.kill(Number(before), 'SIGKILL');
       await tsgi.waitFor(new RegExp(`DAMN ! tsgi worker 1 \\(pid: ${before}\\) died`), 30_000);
-      const res = await fetch(`http://127.0.0.1:${port}/pid`);
+      const res = await fetchFresh(`http://127.0.0.1:${port}/pid`);
       expect(res.status).toBe(200);
       expect(await res.text()).not.toBe(before);
     } finally {
@@ -131,7 +131,7 @@ describe(`--http while no worker is ready (${RUNTIME})`, () => {
     try {
       await tsgi.waitFor(/tsgi http router \(pid: \d+\) ready/, 60_000);
       const started = Date.now();
-      const res = await fetch(`http://127.0.0.1:${port}/`);
+      const res = await fetchFresh(`http://127.0.0.1:${port}/`);
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBe('1');
       expect(await res.text()).toContain('no worker was ready within --http-connect-timeout 1 s');
@@ -189,7 +189,7 @@ describe(`--http streams a chunked upload to the worker as it arrives (${RUNTIME
   test('…and when the client closes after the answer instead, the router goes on serving', async () => {
     const got = await firstPieceThen((s) => s.destroy());
     expect(got.head).toMatch(/^HTTP\/1\.1 200/);
-    const res = await fetch(`http://127.0.0.1:${port}/pid`);
+    const res = await fetchFresh(`http://127.0.0.1:${port}/pid`);
     expect(res.status).toBe(200);
     await res.text();
   }, 60_000);
@@ -237,7 +237,7 @@ describe(`--http streams a chunked upload to the worker as it arrives (${RUNTIME
   test('--limit-post refuses a chunked upload above it (413)', async () => {
     const { data } = await rawExchange({ port }, chunked('/upload', new Uint8Array(LIMIT + 1_000_000), 1_000_000), 60_000);
     expect(data.toString('latin1')).toMatch(/^HTTP\/1\.1 413/);
-    const res = await fetch(`http://127.0.0.1:${port}/pid`);
+    const res = await fetchFresh(`http://127.0.0.1:${port}/pid`);
     expect(res.status).toBe(200);
     await res.text();
   }, 90_000);

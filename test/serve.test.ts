@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, serve } from '../mod.ts';
 import { encodePacket } from '../src/codec/index.ts';
-import { cleanup, freePort, type Proc, rawExchange, ROOT, run, scriptCommand, tempDir } from './helpers.ts';
+import { cleanup, fetchFresh, freePort, type Proc, rawExchange, ROOT, run, scriptCommand, tempDir } from './helpers.ts';
 
 afterAll(cleanup);
 
@@ -22,7 +22,7 @@ function tell(p: Proc, line: string): void {
 }
 
 async function httpGet(port: number, path: string): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { connection: 'close' } });
+  const res = await fetchFresh(`http://127.0.0.1:${port}${path}`);
   return res.text();
 }
 
