@@ -141,7 +141,10 @@ class WorkerProcess {
     if (done.includes(false)) {
       log(`tsgi worker ${this.#id} (pid: ${this.#rt.pid}): requests still running after ${this.#state.master.workerReloadMercy} s: exiting anyway`);
     }
-    this.#rt.exit(0);
+    if (this.#cores.length === 0) return this.#rt.exit(0);
+    // The last report: the requests of its last second count in the slot's totals (stats after a reload).
+    this.#send(this.#status());
+    setTimeout(() => this.#rt.exit(0), 50);
   }
 
   #mercyMs(): number {
