@@ -436,7 +436,7 @@ describe('vars → Request', () => {
 
   test('the signal is the request\'s', () => {
     const ac = new AbortController();
-    const req = varsToRequest([['REQUEST_URI', '/']], null, { signal: ac.signal });
+    const req = varsToRequest([['REQUEST_URI', '/']], null, { signal: () => ac.signal });
     expect(req.signal.aborted).toBe(false);
     ac.abort();
     expect(req.signal.aborted).toBe(true);

@@ -11,5 +11,5 @@ export * from './types.ts';
 export { UwsgiDecoder, type DecoderHandlers, type DecoderState } from './decoder.ts';
 export { concatBytes, latin1, fromLatin1 } from './bytes.ts';
 export { encodePacket, encodeVars, getVar } from './vars.ts';
-export { buildRequest, requestToVars, varsToRequest } from './request.ts';
+export { buildRequest, requestToVars, varsToRequest, type SignalSource } from './request.ts';
 export { bodyAllowed, encodeResponseHead, statusReason } from './response.ts';

@@ -121,8 +121,7 @@ export async function startCore(
   }
   const appOf = apps.length > 1 ? appIndex(apps) : undefined;
   const headTimeoutMs = options.socketTimeout * 1000;
-  const requestSignals = rt.requestSignals;
-  const onUwsgi = (conn: Conn) => handleUwsgiConn(conn, { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs, counters, requestSignals, appOf });
+  const onUwsgi = (conn: Conn) => handleUwsgiConn(conn, { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs, counters, appOf });
   const httpOptions: HttpServerOptions = {
     handler: app.handler,
     bufferSize: options.bufferSize,
@@ -130,7 +129,6 @@ export async function startCore(
     headTimeoutMs,
     keepAlive: options.httpKeepalive,
     counters,
-    requestSignals,
     appOf,
     measureBodies: !options.disableLogging || options.stats,
   };
