@@ -32,7 +32,7 @@ beforeAll(async () => {
   const uwsgiPath = join(dir, 'uwsgi.sock');
   const httpPath = join(dir, 'http.sock');
   [single, router] = await Promise.all([
-    startTsgi(['--socket', `127.0.0.1:${uwsgiPort}`, '--socket', uwsgiPath, '--http-socket', `127.0.0.1:${httpPort}`, '--http-socket', httpPath, '--app', APP]),
+    startTsgi(['--socket', `127.0.0.1:${uwsgiPort}`, '--socket', uwsgiPath, '--http-socket', `127.0.0.1:${httpPort}`, '--http-socket', httpPath, '--limit-post', '1000000', '--app', APP]),
     startTsgi(['--http', `127.0.0.1:${routerPort}`, '--app', APP]),
   ]);
   doors['--socket TCP'] = { proto: 'uwsgi', target: { port: uwsgiPort }, proc: single };
@@ -140,13 +140,19 @@ async function stateWhen(door: Door, id: string, ok: (s: State) => boolean, ms =
  * (end(): what a closing client sends, and nothing left unread that would turn it into a reset),
  * or with a reset. Returns the socket, for the caller to destroy.
  */
-async function abandon(door: Door, target: string, how: 'close' | 'reset', gone: (received: Buffer) => boolean | Promise<boolean>): Promise<net.Socket> {
+async function abandon(
+  door: Door,
+  target: string,
+  how: 'close' | 'reset',
+  gone: (received: Buffer) => boolean | Promise<boolean>,
+  bytes = requestBytes(door.proto, target),
+): Promise<net.Socket> {
   const s = connect(door.target);
   let data = Buffer.alloc(0);
   s.on('error', () => {});
   s.on('data', (d: Buffer) => (data = Buffer.concat([data, d])));
   await new Promise<void>((resolve) => s.once('connect', () => resolve()));
-  s.write(requestBytes(door.proto, target));
+  s.write(bytes);
   const until = Date.now() + 20_000;
   while (!(await gone(data))) {
     if (Date.now() > until) throw new Error(`${target}: the moment to go never came; received ${JSON.stringify(data.toString())}`);
@@ -172,6 +178,10 @@ describe.each(names)(`req.signal through %s (${RUNTIME})`, (name) => {
     expect(s.domException).toBe(true);
   };
 
+  // Deno.serve (--http-socket TCP, and the router's front on Deno) with --unstable-no-legacy-abort,
+  // Deno 2.9.6: a connection reset in the middle of a streamed answer cancels the body ("resource
+  // closed") but info.completed resolves and req.signal never aborts (30 of 30 tries; a FIN works).
+  const denoServe = RUNTIME === 'deno' && (name === '--http-socket TCP' || name === '--http router');
   // A reset is a TCP thing: UNIX sockets have only the close.
   const tcp = !name.includes('UNIX');
   test.each(['close', ...(tcp ? ['reset' as const] : [])] as const)('a client that goes (%s) while the app waits: the signal aborts with an AbortError DOMException', async (how) => {
@@ -181,15 +191,27 @@ describe.each(names)(`req.signal through %s (${RUNTIME})`, (name) => {
     s.destroy();
   }, 60_000);
 
-  // Deno.serve (--http-socket TCP, and the router's front on Deno) with --unstable-no-legacy-abort,
-  // Deno 2.9.6: a connection reset in the middle of a streamed answer cancels the body ("resource
-  // closed") but info.completed resolves and req.signal never aborts (30 of 30 tries; a FIN works).
-  const denoServe = RUNTIME === 'deno' && (name === '--http-socket TCP' || name === '--http router');
   test.each(['close', ...(tcp && !denoServe ? ['reset' as const] : [])] as const)(
     'a client that goes (%s) in the middle of a streamed answer: the signal aborts with an AbortError DOMException',
     async (how) => {
       const id = newId();
       const s = await abandon(door(), `/stream?id=${id}`, how, (data) => data.includes('tick'));
+      expectAbortError(await stateWhen(door(), id, (st) => st.state === 'aborted'));
+      s.destroy();
+    },
+    60_000,
+  );
+
+  // A chunked upload under --limit-post is counted on its way to the app (src/worker/native-http.ts):
+  // the app's Request is another one then. The router reads such a body whole before it forwards.
+  // Deno.serve (Deno 2.9.6, plain, without tsgi too) does not abort req.signal when the client
+  // closes in the middle of a request body the app has not read.
+  test.skipIf(!name.startsWith('--http-socket') || denoServe)(
+    'a client that goes in the middle of a counted chunked upload: the signal aborts with an AbortError DOMException',
+    async () => {
+      const id = newId();
+      const head = `POST /wait?id=${id} HTTP/1.1\r\nHost: signal.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n`;
+      const s = await abandon(door(), `/wait?id=${id}`, 'close', async () => (await state(door(), id)).state === 'started', new TextEncoder().encode(head));
       expectAbortError(await stateWhen(door(), id, (st) => st.state === 'aborted'));
       s.destroy();
     },
