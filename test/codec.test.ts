@@ -442,6 +442,18 @@ describe('vars → Request', () => {
     expect(req.signal.aborted).toBe(true);
   });
 
+  test('the signal is made only when read, and a clone keeps it', () => {
+    let made = 0;
+    const ac = new AbortController();
+    const req = varsToRequest([['REQUEST_URI', '/']], null, { signal: () => (made++, ac.signal) });
+    expect(made).toBe(0);
+    const copy = req.clone();
+    ac.abort(new DOMException('gone', 'AbortError'));
+    expect(req.signal.aborted).toBe(true);
+    expect(copy.signal.reason).toBeInstanceOf(DOMException);
+    expect(copy.signal.aborted).toBe(true);
+  });
+
   test('vars that make no valid request: a TypeError that says why', () => {
     const bad = (vars: UwsgiVars, message: RegExp) => {
       let caught: unknown;
