@@ -7,7 +7,7 @@ import { nativeHandler } from '../src/worker/native-http.ts';
 
 const req = new Request('http://127.0.0.1:8080/', { headers: { host: '127.0.0.1:8080', 'user-agent': 'wrk' } });
 const peer = { address: '127.0.0.1', port: 5555 };
-const base = { handler: hello, bufferSize: 65535, limitPost: 0, headTimeoutMs: 4000, keepAlive: true, requestSignals: true };
+const base = { handler: hello, bufferSize: 65535, limitPost: 0, headTimeoutMs: 4000, keepAlive: true };
 const N = 300000;
 function bench(name: string, f: () => unknown): void {
   for (let i = 0; i < 20000; i++) f();

@@ -195,7 +195,6 @@ export function createBunRuntime(): Runtime {
     name: 'bun',
     version: Bun.version,
     socketApi: 'Bun.listen',
-    requestSignals: true,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {
       // Bun.listen has no backlog option: the kernel default (SOMAXCONN) applies.
       const l = listen({ hostname: host, port }, onConn, `${host}:${port}`);

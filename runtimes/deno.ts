@@ -275,12 +275,13 @@ function serveHttp(target: NativeHttpTarget, handler: HttpHandler, _options: Nat
 
 export function createDenoRuntime(): Runtime {
   const execPath = Deno.execPath();
-  const execArgs = ['run', '-A', '--unstable-net'];
+  // --unstable-no-legacy-abort: Deno.serve's req.signal aborts only when the client goes, not
+  // after every answer too (Deno 2.9's default, deprecated; deno.json says it for this process).
+  const execArgs = ['run', '-A', '--unstable-net', '--unstable-no-legacy-abort'];
   return {
     name: 'deno',
     version: Deno.version.deno,
     socketApi: 'Deno.listen',
-    requestSignals: true,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {
       // Deno.listen has no backlog option: the kernel default (SOMAXCONN) applies.
       const l = listen({ hostname: host, port }, onConn, `${host}:${port}`);

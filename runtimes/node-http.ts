@@ -11,7 +11,7 @@
  */
 import http from 'node:http';
 import type net from 'node:net';
-import type { HttpHandler, Listener, NativeHttpOptions, NativeHttpTarget, Peer } from './types.ts';
+import { clientGone, type HttpHandler, type Listener, type NativeHttpOptions, type NativeHttpTarget, type Peer } from './types.ts';
 import { toBindError } from './bind-error.ts';
 
 /** The client's address, read from the socket only when used. */
@@ -25,9 +25,48 @@ class NodePeer implements Peer {
   }
 }
 
+/**
+ * The request's signal on node:http, made when the app first reads req.signal (an AbortSignal
+ * costs ≈ 10 µs on Node 20): it aborts with clientGone() when the answer's connection closes
+ * before the answer is finished. Hono's adapter has a signal of its own, which aborts with a
+ * string for a reason; the app sees this one.
+ */
+class ClientWatch {
+  #controller: AbortController | null = null;
+
+  constructor(private readonly outgoing: http.ServerResponse) {}
+
+  signal(): AbortSignal {
+    if (this.#controller !== null) return this.#controller.signal;
+    const controller = (this.#controller = new AbortController());
+    const out = this.outgoing;
+    const closed = () => {
+      if (!out.writableFinished) controller.abort(clientGone());
+    };
+    if (out.destroyed) closed();
+    else out.once('close', closed);
+    return controller.signal;
+  }
+}
+
+const WATCH = Symbol('tsgi.clientWatch');
+type Watched = Request & { [WATCH]: ClientWatch };
+/** One accessor for every request (a getter made per request would give each object a shape of its own). */
+const SIGNAL: PropertyDescriptor = {
+  get(this: Watched): AbortSignal {
+    return this[WATCH].signal();
+  },
+  configurable: true,
+};
+
 export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandler, options: NativeHttpOptions): Promise<Listener> {
   const { getRequestListener } = await import('@hono/node-server');
-  const listener = getRequestListener((req, env) => handler(req, new NodePeer((env as { incoming: http.IncomingMessage }).incoming.socket)));
+  const listener = getRequestListener((req, env) => {
+    const { incoming, outgoing } = env as { incoming: http.IncomingMessage; outgoing: http.ServerResponse };
+    (req as Watched)[WATCH] = new ClientWatch(outgoing);
+    Object.defineProperty(req, 'signal', SIGNAL);
+    return handler(req, new NodePeer(incoming.socket));
+  });
   // Heads up to --buffer-size pass node:http (its default is 16 KiB); the core's handler
   // answers 431 above --buffer-size itself, with the same message on every runtime.
   const server = http.createServer({ maxHeaderSize: Math.max(options.maxHeadSize, 16 * 1024), noDelay: true }, listener);

@@ -273,7 +273,6 @@ export function createNodeRuntime(): Runtime {
     name: 'node',
     version: process.versions.node,
     socketApi: 'node:net',
-    requestSignals: false,
     serveHttp: async (target, handler, options) => (await import('./node-http.ts')).nodeServeHttp(target, handler, options),
     nativeHttpKinds: ['tcp', 'unix', 'fd'],
     nativeHttpHonorsClose: true,

@@ -48,6 +48,11 @@ export interface Peer {
   port: number;
 }
 
+/**
+ * The runtime's HTTP server hands each request over with `req.signal` meaning "the client went
+ * away": it aborts with clientGone() when the client goes before the answer is complete, and
+ * never after a complete answer.
+ */
 export type HttpHandler = (req: Request, peer: Peer) => Response | Promise<Response>;
 
 /**
@@ -147,14 +152,6 @@ export interface Runtime {
   readonly version: string;
   /** The API this adapter uses for stream sockets, for the startup line and benchmarks. */
   readonly socketApi: string;
-  /**
-   * Do requests served by tsgi's own servers get an AbortSignal (req.signal) that fires when the
-   * client goes? Not on Node: a Request following a signal costs ≈ 40 µs there (Node 20's undici,
-   * measured: 10 → 49 µs), a third of a hello-world request. Everywhere, a client that goes
-   * cancels the response body stream (the app's ReadableStream gets cancel()).
-   */
-  readonly requestSignals: boolean;
-
   listenTcp(host: string, port: number, onConn: ConnHandler, options?: ListenOptions): Promise<Listener>;
   /** Listen on a UNIX socket path. The caller has dealt with stale files (see src/worker/bind.ts). */
   listenUnix(path: string, onConn: ConnHandler, options?: ListenOptions): Promise<Listener>;
@@ -208,6 +205,11 @@ export interface Runtime {
   /** How to run a module of this project on this runtime from the command line (for children). */
   readonly execPath: string;
   readonly execArgs: string[];
+}
+
+/** Why req.signal aborts, on every front door and runtime: the client went before the answer was complete. */
+export function clientGone(): DOMException {
+  return new DOMException('the client went away before the answer was complete', 'AbortError');
 }
 
 /** Errors the adapters raise for bind problems, with a code the core maps to a clear message. */

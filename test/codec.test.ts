@@ -463,10 +463,22 @@ describe('vars → Request', () => {
 
   test('the signal is the request\'s', () => {
     const ac = new AbortController();
-    const req = varsToRequest([['REQUEST_URI', '/']], null, { signal: ac.signal });
+    const req = varsToRequest([['REQUEST_URI', '/']], null, { signal: () => ac.signal });
     expect(req.signal.aborted).toBe(false);
     ac.abort();
     expect(req.signal.aborted).toBe(true);
+  });
+
+  test('the signal is made only when read, and a clone keeps it', () => {
+    let made = 0;
+    const ac = new AbortController();
+    const req = varsToRequest([['REQUEST_URI', '/']], null, { signal: () => (made++, ac.signal) });
+    expect(made).toBe(0);
+    const copy = req.clone();
+    ac.abort(new DOMException('gone', 'AbortError'));
+    expect(req.signal.aborted).toBe(true);
+    expect(copy.signal.reason).toBeInstanceOf(DOMException);
+    expect(copy.signal.aborted).toBe(true);
   });
 
   test('vars that make no valid request: a TypeError that says why', () => {

@@ -13,5 +13,5 @@ export { UwsgiDecoder, type DecoderHandlers, type DecoderState } from './decoder
 export { FrameDecoder, frameHead, LAST_FRAME, STREAMED_BODY, STREAMED_BODY_VAR, type FrameHandlers } from './frames.ts';
 export { concatBytes, latin1, fromLatin1 } from './bytes.ts';
 export { encodePacket, encodeVars, getVar } from './vars.ts';
-export { appendHeader, buildRequest, requestToVars, varsToRequest } from './request.ts';
+export { appendHeader, buildRequest, requestToVars, varsToRequest, type SignalSource } from './request.ts';
 export { bodyAllowed, encodeResponseHead, statusReason } from './response.ts';

@@ -137,9 +137,21 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
     let head: Uint8Array | null = null;
     let stream: ReadableStreamDefaultController<Uint8Array> | null = null;
     let answered = false;
+    // The client went before the whole answer was passed on: close the worker's connection, so
+    // that the app's req.signal aborts there too. Not once the answer is over.
+    const signal = req.signal;
+    const clientGone = () => {
+      conn.destroy();
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      resolve(new Response(null, { status: 499, statusText: 'Client Closed Request' }));
+    };
+    const over = () => signal.removeEventListener('abort', clientGone);
     const expire = () => {
       if (answered) return;
       answered = true;
+      over();
       log(`tsgi http router: no answer from a worker within --http-timeout ${o.timeoutMs / 1000} s: ${req.method} ${req.url}`);
       conn.destroy();
       resolve(gatewayError(504, `no answer from a worker within --http-timeout ${o.timeoutMs / 1000} s`));
@@ -156,6 +168,7 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
       if (answered) return;
       answered = true;
       clearTimeout(timer);
+      over();
       log(`tsgi http router: ${why}: ${req.method} ${req.url}`);
       conn.destroy();
       resolve(gatewayError(502, why));
@@ -199,6 +212,7 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
       if (!noBody && length >= 0 && rest.length >= length) {
         // The whole answer came with its head (small answers do): hand it over as bytes, which
         // the runtime's server sends much faster than a stream.
+        over();
         conn.end();
         resolve(new Response(rest.slice(0, length), { status: parsed.status, statusText: parsed.statusText, headers: parsed.headers }));
         return;
@@ -228,6 +242,7 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
     // The worker closes the connection after its answer: that ends the body.
     conn.onEnd = () => {
       if (!answered) return fail('a worker closed the connection without answering (did it die? see the tsgi log)');
+      over();
       stream?.close();
       stream = null;
       // Our side too: a half-open connection keeps its fd (Bun and Deno do not close it for us).
@@ -235,12 +250,15 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
     };
     conn.onClose = (error) => {
       if (!answered) return fail(`a worker closed the connection without answering${error ? ` (${error.message})` : ''}`);
+      over();
       if (stream) {
         if (error) stream.error(error);
         else stream.close();
         stream = null;
       }
     };
+    if (signal.aborted) return clientGone();
+    signal.addEventListener('abort', clientGone);
     conn.write(encodePacket(vars));
     void sendBody(conn, body, framed, moved);
   });

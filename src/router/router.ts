@@ -81,7 +81,6 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
       headTimeoutMs: serve.socketTimeout * 1000,
       keepAlive: serve.httpKeepalive,
       counters,
-      requestSignals: rt.requestSignals,
     };
     const nativeOptions = { maxBodySize: serve.limitPost, maxHeadSize: serve.bufferSize };
     if ('reuse' in listen) listener = await rt.serveHttp({ kind: 'tcp', ...listen.reuse, reusePort: true }, nativeHandler(options), nativeOptions);

@@ -32,8 +32,6 @@ export interface HttpServerOptions {
   /** Keep connections open between requests (--http-keepalive). */
   keepAlive: boolean;
   counters?: RequestCounters;
-  /** Give each Request an AbortSignal that fires when the client goes (Runtime.requestSignals). */
-  requestSignals: boolean;
   /** Which app (mountpoint index) answers a URL, for the request log. */
   appOf?: (url: string) => number;
   /** Behind the runtime's own server: measure answer bodies (request log or --stats read them). */
@@ -350,6 +348,9 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
   };
   conn.onEnd = () => {
     peerEnded = true;
+    // The client sends nothing more: it went, unless the answer in progress is already over (as
+    // Bun's and Deno's servers and node:http take it).
+    gone.abort();
     if (state === 'body') {
       stream?.error(new Error('the client closed the connection before the end of the request body'));
       stream = null;
@@ -470,7 +471,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
     if (served++ > 0) gone = new Gone();
     let req: Request;
     try {
-      req = buildRequest(head.method, 'http', head.host, head.target, head.headers, reqBody, o.requestSignals ? gone.signal() : undefined);
+      req = buildRequest(head.method, 'http', head.host, head.target, head.headers, reqBody, gone);
     } catch (e) {
       throw new HttpError(400, (e as Error).message);
     }
@@ -527,8 +528,10 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
           signal,
         );
       }
+      signal.settled();
     } catch (e) {
       failed = true;
+      signal.settled();
       log(`tsgi: response body failed on ${method} ${head.target}: ${(e as Error).message}`);
       close(true);
     }

@@ -64,7 +64,8 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
             },
           }),
         );
-        req = new Request(req, { body: counted, duplex: 'half' } as RequestInit);
+        // signal: the runtime's req.signal, which a Request made from another follows only when told.
+        req = new Request(req, { body: counted, duplex: 'half', signal: req.signal } as RequestInit);
       }
     }
     const id = o.counters?.started(req.method, target) ?? 0;

@@ -2,8 +2,8 @@
  * Writing a Response to a connection: the head, then the body streamed with backpressure.
  * A body that is complete in its first chunk goes out in one write with a Content-Length.
  */
-import type { Conn } from '../../runtimes/types.ts';
-import { concatBytes } from '../codec/index.ts';
+import { clientGone, type Conn } from '../../runtimes/types.ts';
+import { concatBytes, type SignalSource } from '../codec/index.ts';
 import { describeError, log } from '../log.ts';
 
 /** Waiting for a request body to be read to its end (or the peer to go), at most `ms`. */
@@ -28,20 +28,24 @@ export class BodyWait {
 }
 
 /**
- * "The client is gone", for one request: what writeBody watches, and the request's AbortSignal
- * (req.signal) only when asked for one. Node 20's EventTarget and undici make a Request that
- * follows a signal cost ≈ 40 µs more (measured: 10 → 49 µs per Request), a listener ≈ 7 µs;
- * this costs nothing until the client goes.
+ * "The client is gone", for one request: what writeBody watches, and where req.signal comes from
+ * (the Request reads signal() only when the app reads req.signal, see src/codec/request.ts). On
+ * Node 20 an AbortSignal costs ≈ 10 µs and a Request that follows one ≈ 40 µs more (measured:
+ * bench/request-signal.mjs); this costs nothing until the app asks or the client goes.
+ * A connection that closes once the answer is over (settled()) is not the client going.
  */
-export class Gone {
+export class Gone implements SignalSource {
   aborted = false;
+  private over = false;
   private controller: AbortController | null = null;
   private listener: (() => void) | null = null;
 
   /** An AbortSignal that aborts when the client goes (created on first use). */
   signal(): AbortSignal {
-    this.controller ??= new AbortController();
-    if (this.aborted) this.controller.abort(new Error('client closed the connection'));
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(clientGone());
+    }
     return this.controller.signal;
   }
 
@@ -50,10 +54,16 @@ export class Gone {
     this.listener = f;
   }
 
+  /** The answer is over (written whole, or failed on the app's side): a close is no longer the client going. */
+  settled(): void {
+    this.over = true;
+  }
+
+  /** The connection closed, or the peer sent its last byte: the client went, unless the answer was over. */
   abort(): void {
-    if (this.aborted) return;
+    if (this.aborted || this.over) return;
     this.aborted = true;
-    this.controller?.abort(new Error('client closed the connection'));
+    this.controller?.abort(clientGone());
     this.listener?.();
   }
 }

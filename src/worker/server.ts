@@ -84,8 +84,7 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
   }
   const appOf = apps.length > 1 ? appIndex(apps) : undefined;
   const headTimeoutMs = options.socketTimeout * 1000;
-  const requestSignals = rt.requestSignals;
-  const uwsgiOptions = { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs, counters, requestSignals, appOf };
+  const uwsgiOptions = { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs, counters, appOf };
   const onUwsgi = (conn: Conn) => handleUwsgiConn(conn, uwsgiOptions);
   const internalOptions = { ...uwsgiOptions, streamedBodies: true };
   const onInternal = (conn: Conn) => handleUwsgiConn(conn, internalOptions);
@@ -96,7 +95,6 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
     headTimeoutMs,
     keepAlive: options.httpKeepalive,
     counters,
-    requestSignals,
     appOf,
     measureBodies: !options.disableLogging || options.stats,
   };

@@ -25,8 +25,6 @@ export interface UwsgiServerOptions {
   /** A connection that has not sent its whole request head by then is closed (--socket-timeout). */
   headTimeoutMs: number;
   counters?: RequestCounters;
-  /** Give each Request an AbortSignal that fires when the client goes (Runtime.requestSignals). */
-  requestSignals: boolean;
   /** Which app (mountpoint index) answers a URL, for the request log. */
   appOf?: (url: string) => number;
   /** The --http router's internal socket: take its streamed bodies (TSGI_BODY, src/codec/frames.ts). */
@@ -131,6 +129,8 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
   };
   conn.onEnd = () => {
     if (decoder.state !== 'done' && decoder.state !== 'error') decoder.end();
+    // nginx and the router never half-close: their last byte before the answer means the client went.
+    if (dispatched) gone.abort();
   };
   conn.onClose = () => {
     clearTimeout(headTimer);
@@ -173,7 +173,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
     }
     let req: Request;
     try {
-      req = varsToRequest(v, body, options.requestSignals ? { signal: gone.signal() } : {});
+      req = varsToRequest(v, body, gone);
     } catch (e) {
       log(`tsgi: bad request from ${peer(conn)}: ${(e as Error).message}`);
       responding = true;
@@ -212,6 +212,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
       } else {
         bytes = await writeBody(conn, res.body, { head }, gone);
       }
+      gone.settled();
       if (!bodyDone) {
         // The app took part of the body and no more: drop the rest, and close only once it is
         // in (closing over unread bytes resets the connection, and nginx would answer 502).
@@ -222,6 +223,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
       conn.end();
     } catch (e) {
       threw = true;
+      gone.settled();
       log(`tsgi: response body failed on ${method} ${uri}: ${describeError(e)}`);
       conn.destroy();
     }

@@ -5,7 +5,7 @@ import { MemoryConn } from './memory-conn.ts';
 
 function serve(handler: HttpServerOptions['handler'], extra: Partial<HttpServerOptions> = {}): MemoryConn {
   const conn = new MemoryConn();
-  handleHttpConn(conn, { handler, bufferSize: 4096, limitPost: 0, headTimeoutMs: 5000, keepAlive: true, requestSignals: false, ...extra });
+  handleHttpConn(conn, { handler, bufferSize: 4096, limitPost: 0, headTimeoutMs: 5000, keepAlive: true, ...extra });
   return conn;
 }
 

@@ -8,7 +8,7 @@ type Handler = UwsgiServerOptions['handler'];
 
 function serve(handler: Handler, extra: Partial<UwsgiServerOptions> = {}): MemoryConn {
   const conn = new MemoryConn();
-  handleUwsgiConn(conn, { handler, bufferSize: 4096, headTimeoutMs: 5000, requestSignals: false, ...extra });
+  handleUwsgiConn(conn, { handler, bufferSize: 4096, headTimeoutMs: 5000, ...extra });
   return conn;
 }
 
