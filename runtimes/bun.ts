@@ -13,6 +13,8 @@ interface BunSocket {
   data: BunConn;
   write(data: Uint8Array): number;
   end(): void;
+  /** halfClose: send FIN and keep reading. */
+  shutdown(halfClose?: boolean): void;
   terminate(): void;
   pause(): void;
   resume(): void;
@@ -88,6 +90,12 @@ class BunConn extends QueuedConn {
     this.ending = true;
     if (this.queued === 0) this.socket.end();
   }
+  closeWrite(): void {
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    this.halfClose = true;
+    if (this.queued === 0) this.socket.shutdown(true);
+  }
   destroy(): void {
     this.socket.terminate();
   }
@@ -105,7 +113,10 @@ class BunConn extends QueuedConn {
       this.queue.shift();
     }
     if (this.queued < HIGH_WATER) this.wake();
-    if (this.queued === 0 && this.ending) this.socket.end();
+    if (this.queued === 0 && this.ending) {
+      if (this.halfClose) this.socket.shutdown(true);
+      else this.socket.end();
+    }
   }
   /** Bun closed the socket (either side, or an error). */
   gone(error?: Error): void {

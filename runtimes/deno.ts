@@ -134,7 +134,22 @@ class DenoStreamConn extends QueuedConn {
       return;
     }
     this.writing = false;
-    if (this.ending) void this.finish();
+    if (this.halfClose) void this.sendFin();
+    else if (this.ending) void this.finish();
+  }
+  closeWrite(): void {
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    this.halfClose = true;
+    if (!this.writing) void this.sendFin();
+  }
+  /** FIN after what is queued; reading goes on until the peer closes. */
+  private async sendFin(): Promise<void> {
+    try {
+      await this.conn.closeWrite();
+    } catch {
+      this.shut();
+    }
   }
   /**
    * Everything is written: half-close, and close once the peer does (or after a while), so that

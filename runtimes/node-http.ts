@@ -27,8 +27,8 @@ class NodePeer implements Peer {
 
 /**
  * The request's signal on node:http, made when the app first reads req.signal (an AbortSignal
- * costs ≈ 10 µs on Node 20): it aborts with clientGone() when the answer's connection closes
- * before the answer is finished. Hono's adapter has a signal of its own, which aborts with a
+ * costs ≈ 10 µs on Node 20): it aborts with clientGone() when the answer's connection closes,
+ * or the client sends its FIN, before the answer is finished. Hono's adapter has a signal of its own, which aborts with a
  * string for a reason; the app sees this one.
  */
 class ClientWatch {
@@ -43,8 +43,18 @@ class ClientWatch {
     const closed = () => {
       if (!out.writableFinished) controller.abort(clientGone());
     };
-    if (out.destroyed) closed();
-    else out.once('close', closed);
+    // The client's FIN while the answer is in progress counts as gone, as on tsgi's own servers
+    // (TCP cannot tell a half-close from a close until a write fails): the answer is still written.
+    const socket = out.socket;
+    if (out.destroyed || socket?.readableEnded) {
+      closed();
+      return controller.signal;
+    }
+    socket?.once('end', closed);
+    out.once('close', () => {
+      socket?.off('end', closed);
+      closed();
+    });
     return controller.signal;
   }
 }

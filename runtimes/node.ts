@@ -61,6 +61,9 @@ export function wrapNodeSocket(socket: net.Socket): Conn {
       // Half-open sockets: give the peer a while to close its side, then drop it.
       socket.setTimeout(LINGER_MS, () => socket.destroy());
     },
+    closeWrite: () => {
+      if (!closed) socket.end();
+    },
     destroy: () => {
       socket.destroy();
     },

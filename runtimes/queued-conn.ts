@@ -15,6 +15,8 @@ export abstract class QueuedConn implements Conn {
   protected queue: Uint8Array[] = [];
   protected queued = 0;
   protected ending = false;
+  /** ending by closeWrite(): a FIN once the queue is out, and reading goes on. */
+  protected halfClose = false;
   protected closed = false;
   protected ended = false;
   private waiters: Array<() => void> = [];
@@ -28,6 +30,7 @@ export abstract class QueuedConn implements Conn {
   abstract resume(): void;
   abstract write(chunk: Uint8Array): boolean;
   abstract end(): void;
+  abstract closeWrite(): void;
   abstract destroy(): void;
 
   drained(): Promise<void> {

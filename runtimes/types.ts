@@ -36,6 +36,11 @@ export interface Conn {
   drained(): Promise<void>;
   /** Flush everything queued, then close. */
   end(): void;
+  /**
+   * Flush everything queued, then half-close: the peer reads the end of input (FIN) and may still
+   * answer; reading goes on until it closes. Nothing more may be written.
+   */
+  closeWrite(): void;
   /** Close at once, dropping what is queued. */
   destroy(): void;
 }

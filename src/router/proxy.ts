@@ -137,15 +137,18 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
     let head: Uint8Array | null = null;
     let stream: ReadableStreamDefaultController<Uint8Array> | null = null;
     let answered = false;
-    // The client went before the whole answer was passed on: close the worker's connection, so
-    // that the app's req.signal aborts there too. Not once the answer is over.
+    // The client stopped sending before the whole answer was passed on: it went, or it half-closed
+    // (TCP cannot tell which until a write fails). Pass the FIN on: the app's req.signal aborts in
+    // the worker, and an answer that still comes is forwarded (a gone client's server cancels it,
+    // and the worker's connection is closed then). Not once the answer is over.
     const signal = req.signal;
+    // The FIN goes after the whole request: before it, the worker would read a truncated one.
+    let requestSent = false;
+    let finPending = false;
     const clientGone = () => {
-      conn.destroy();
-      if (answered) return;
-      answered = true;
-      clearTimeout(timer);
-      resolve(new Response(null, { status: 499, statusText: 'Client Closed Request' }));
+      if (answered && stream === null) return;
+      if (requestSent) conn.closeWrite();
+      else finPending = true;
     };
     const over = () => signal.removeEventListener('abort', clientGone);
     const expire = () => {
@@ -257,9 +260,12 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
         stream = null;
       }
     };
-    if (signal.aborted) return clientGone();
-    signal.addEventListener('abort', clientGone);
+    if (signal.aborted) clientGone();
+    else signal.addEventListener('abort', clientGone);
     conn.write(encodePacket(vars));
-    void sendBody(conn, body, framed, moved);
+    void sendBody(conn, body, framed, moved).then(() => {
+      requestSent = true;
+      if (finPending) conn.closeWrite();
+    });
   });
 }

@@ -348,9 +348,9 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
   };
   conn.onEnd = () => {
     peerEnded = true;
-    // The client sends nothing more: it went, unless the answer in progress is already over (as
-    // Bun's and Deno's servers and node:http take it).
-    gone.abort();
+    // The client sends nothing more: it went or half-closed (req.signal aborts, as on node:http,
+    // Bun's and Deno's servers); an answer in progress is still written.
+    gone.inputEnded();
     if (state === 'body') {
       stream?.error(new Error('the client closed the connection before the end of the request body'));
       stream = null;

@@ -35,7 +35,10 @@ export class BodyWait {
  * A connection that closes once the answer is over (settled()) is not the client going.
  */
 export class Gone implements SignalSource {
+  /** The connection is gone: stop writing the answer. */
   aborted = false;
+  /** The peer sent its last byte (a close or a half-close): the app's signal aborts, the answer is still written. */
+  private ended = false;
   private over = false;
   private controller: AbortController | null = null;
   private listener: (() => void) | null = null;
@@ -44,7 +47,7 @@ export class Gone implements SignalSource {
   signal(): AbortSignal {
     if (this.controller === null) {
       this.controller = new AbortController();
-      if (this.aborted) this.controller.abort(clientGone());
+      if (this.aborted || this.ended) this.controller.abort(clientGone());
     }
     return this.controller.signal;
   }
@@ -59,11 +62,21 @@ export class Gone implements SignalSource {
     this.over = true;
   }
 
-  /** The connection closed, or the peer sent its last byte: the client went, unless the answer was over. */
+  /**
+   * The peer sent its last byte before the answer was over: it went, or it half-closed, which TCP
+   * cannot tell apart until a write fails. req.signal aborts; the answer goes on being written.
+   */
+  inputEnded(): void {
+    if (this.ended || this.aborted || this.over) return;
+    this.ended = true;
+    this.controller?.abort(clientGone());
+  }
+
+  /** The connection closed before the answer was over: the client went. */
   abort(): void {
     if (this.aborted || this.over) return;
     this.aborted = true;
-    this.controller?.abort(clientGone());
+    if (!this.ended) this.controller?.abort(clientGone());
     this.listener?.();
   }
 }

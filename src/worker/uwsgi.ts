@@ -129,8 +129,8 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
   };
   conn.onEnd = () => {
     if (decoder.state !== 'done' && decoder.state !== 'error') decoder.end();
-    // nginx and the router never half-close: their last byte before the answer means the client went.
-    if (dispatched) gone.abort();
+    // nginx never half-closes; the router does when its client did (src/router/proxy.ts).
+    if (dispatched) gone.inputEnded();
   };
   conn.onClose = () => {
     clearTimeout(headTimer);

@@ -61,6 +61,14 @@ export class MemoryConn implements Conn {
     this.#close();
   }
 
+  /** The server half-closed: the peer has read the end of the answer; the server may still read. */
+  writeClosed = false;
+
+  closeWrite(): void {
+    this.writeClosed = true;
+    this.#notify();
+  }
+
   // The peer's side.
   /** Bytes from the peer, delivered as one onData call (held while the server has paused). */
   send(data: Uint8Array | string): void {
