@@ -44,6 +44,8 @@ export interface ServeOptions {
   socketTimeout: number;
   /** Listen backlog (--listen). */
   listen?: number;
+  /** --reuse-port: each process binds TCP HTTP ports itself for the runtime's own server. */
+  reusePort?: boolean;
   /** A stats server reads the counters (--stats): answer sizes are measured. */
   stats: boolean;
   /** No request log lines (--disable-logging). */
@@ -76,7 +78,7 @@ export function prepareProcess(options: ServeOptions, cwd: string): string {
 
 /**
  * Where a core accepts: a socket to bind here (a single process), an inherited fd, or a TCP
- * port every worker binds with SO_REUSEPORT for the runtime's own HTTP server (Bun, Deno).
+ * port every worker binds with SO_REUSEPORT for the runtime's own HTTP server (--reuse-port).
  */
 export type FdSource = { proto: Proto; spec: string; fd: number; display: string };
 export type ReuseSource = { proto: 'http'; spec: string; reuse: { host: string; port: number }; display: string };
@@ -85,6 +87,17 @@ export type SocketSource = { proto: Proto; spec: string } | FdSource | ReuseSour
 /** Does the runtime's own HTTP server serve this kind of socket (else tsgi's HTTP/1.1 server)? */
 export function nativeHttp(rt: Runtime, kind: NativeHttpTarget['kind'], keepAlive: boolean): boolean {
   return rt.nativeHttpKinds.includes(kind) && (keepAlive || rt.nativeHttpHonorsClose);
+}
+
+/**
+ * Is a master's TCP HTTP port bound by every process with SO_REUSEPORT for the runtime's own
+ * server, rather than served from the one socket the master holds? Only with --reuse-port, and
+ * only where that server takes no fd (Bun, Deno). Each process then has an accept queue of its
+ * own: one that stops resets the connections queued on it, unless the kernel migrates them
+ * (net.ipv4.tcp_migrate_req), and nothing accepts while no worker listens.
+ */
+export function reusePortHttp(rt: Runtime, options: ServeOptions): boolean {
+  return options.reusePort === true && nativeHttp(rt, 'tcp', options.httpKeepalive) && !nativeHttp(rt, 'fd', options.httpKeepalive);
 }
 
 /** Every socket of the options, in the order they are numbered in logs and stats. */

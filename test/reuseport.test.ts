@@ -1,0 +1,155 @@
+/**
+ * A TCP --http-socket port under a master never refuses or resets a connection once it has
+ * accepted one: not at cold start (the launcher binds the port, hands it on, the workers start
+ * accepting), not while SIGHUP replaces every worker under load, not while --max-requests
+ * recycles them. Every client opens a new connection per request (`Connection: close`), so no
+ * request can hide behind a kept-alive connection.
+ */
+import net from 'node:net';
+import { afterAll, describe, expect, test } from 'vitest';
+import { cleanup, freePort, run, RUNTIME, startTsgi, tsgiCommand, type Proc } from './helpers.ts';
+
+afterAll(cleanup);
+
+const APP = 'test/fixtures/apps/echo.ts';
+
+type Outcome = 'ok' | 'refused' | 'reset' | 'bad';
+
+/** One request on a new connection: 'refused' if nothing accepted it, else how it ended. */
+function exchange(port: number, path: string, ms = 20_000): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let connected = false;
+    let data = '';
+    let error: string | undefined;
+    const timer = setTimeout(() => s.destroy(new Error('timeout')), ms);
+    s.setEncoding('latin1');
+    s.on('connect', () => {
+      connected = true;
+      s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    });
+    s.on('data', (d: string) => (data += d));
+    s.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+    s.on('close', () => {
+      clearTimeout(timer);
+      if (!connected) return resolve(error === 'ECONNREFUSED' ? 'refused' : 'reset');
+      if (data.startsWith('HTTP/1.1 200 ') && data.includes('\r\n\r\n')) return resolve('ok');
+      resolve(error ? 'reset' : 'bad');
+    });
+  });
+}
+
+/** Outcomes of a set of clients, with a sample of what failed. */
+class Tally {
+  ok = 0;
+  failed = 0;
+  readonly kinds = new Map<Outcome, number>();
+  add(o: Outcome): void {
+    if (o === 'ok') this.ok++;
+    else this.failed++;
+    this.kinds.set(o, (this.kinds.get(o) ?? 0) + 1);
+  }
+  toString(): string {
+    return `${this.ok} ok, ${this.failed} failed (${[...this.kinds].map(([k, n]) => `${k} ${n}`).join(', ')})`;
+  }
+}
+
+/** `n` clients asking `path` on new connections until stop() (each finishes its request). */
+function load(port: number, n: number, path: string, tally: Tally): { stop(): Promise<void> } {
+  let running = true;
+  const client = async () => {
+    while (running) tally.add(await exchange(port, path));
+  };
+  const clients = Array.from({ length: n }, client);
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(clients);
+    },
+  };
+}
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  return cond();
+}
+
+const serving = ['--master', '--processes', '2', '--disable-logging', '--app', APP];
+
+describe(`TCP --http-socket never refuses or resets an accepted connection (${RUNTIME})`, () => {
+  test('cold start: from the first accepted connection on, no refusal and no reset', async () => {
+    const port = await freePort();
+    // Clients hammer the port before tsgi binds it: refusals count only after the first accept.
+    let accepted = false;
+    let stopping = false;
+    const before = { refused: 0 };
+    const after = new Tally();
+    const hammer = async () => {
+      while (!stopping) {
+        const o = await exchange(port, '/echo');
+        if (!accepted && o === 'refused') {
+          before.refused++;
+          continue;
+        }
+        accepted = true;
+        after.add(o);
+      }
+    };
+    const hammers = Array.from({ length: 16 }, hammer);
+    const [cmd, pre] = tsgiCommand();
+    let p: Proc | undefined;
+    try {
+      p = run(cmd, [...pre, ...serving, '--http-socket', `127.0.0.1:${port}`]);
+      await p.waitFor(/tsgi is ready/, 30_000);
+      const atReady = after.ok + after.failed;
+      // "A while after": 500 more requests (bounded).
+      await until(() => after.ok + after.failed >= atReady + 500, 20_000);
+    } finally {
+      stopping = true;
+      await Promise.all(hammers);
+      await p?.stop();
+    }
+    console.log(`[${RUNTIME}] cold start: ${before.refused} refused before the first accept, then ${after}`);
+    expect(after.ok).toBeGreaterThan(0);
+    expect(after.failed).toBe(0);
+  });
+
+  test('SIGHUP under 32 clients (a new connection per request): no failed request', async () => {
+    const port = await freePort();
+    const p = await startTsgi([...serving, '--http-socket', `127.0.0.1:${port}`]);
+    const tally = new Tally();
+    const clients = load(port, 32, '/sleep?ms=2', tally);
+    try {
+      await until(() => tally.ok + tally.failed >= 500, 20_000);
+      p.signal('SIGHUP');
+      await p.waitFor(/reload done: every worker replaced/, 30_000);
+      const atDone = tally.ok + tally.failed;
+      await until(() => tally.ok + tally.failed >= atDone + 1000, 20_000);
+    } finally {
+      await clients.stop();
+      await p.stop();
+    }
+    console.log(`[${RUNTIME}] SIGHUP under load: ${tally}`);
+    expect(tally.ok).toBeGreaterThan(1500);
+    expect(tally.failed).toBe(0);
+  });
+
+  test('--max-requests recycling under 32 clients: no failed request', async () => {
+    const port = await freePort();
+    const p = await startTsgi([...serving, '--max-requests', '300', '--http-socket', `127.0.0.1:${port}`]);
+    const tally = new Tally();
+    const clients = load(port, 32, '/echo', tally);
+    const recycled = () => (p.output().match(/max-requests 300 reached/g) ?? []).length;
+    try {
+      // Every worker recycled at least twice.
+      await until(() => recycled() >= 4 && tally.ok + tally.failed >= 1500, 40_000);
+    } finally {
+      await clients.stop();
+      await p.stop();
+    }
+    console.log(`[${RUNTIME}] --max-requests 300 under load: ${recycled()} recycles, ${tally}`);
+    expect(recycled()).toBeGreaterThanOrEqual(4);
+    expect(tally.failed).toBe(0);
+  });
+});
