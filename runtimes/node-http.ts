@@ -10,7 +10,7 @@
  * Imported lazily by runtimes/node.ts: Bun and Deno share that file and never load this one.
  */
 import http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import type { HttpHandler, Listener, NativeHttpOptions, NativeHttpTarget, Peer } from './types.ts';
 import { toBindError } from './node.ts';
 
@@ -25,12 +25,66 @@ class NodePeer implements Peer {
   }
 }
 
+/**
+ * The server's connections, for a graceful stop that loses none: a fresh one is served (the
+ * core waits for its first request: options.accepted), a kept-alive idle one is ended, and
+ * every answer after the stop says `Connection: close`.
+ */
+class Connections {
+  private readonly idle = new Set<net.Socket>();
+  private readonly first = new WeakMap<net.Socket, () => void>();
+  private stopping = false;
+
+  constructor(private readonly accepted: (() => () => void) | undefined) {}
+
+  opened(socket: net.Socket): void {
+    const settle = this.accepted?.();
+    if (settle) this.first.set(socket, settle);
+    socket.once('close', () => {
+      this.idle.delete(socket);
+      settle?.();
+    });
+  }
+
+  /** A request arrived on `socket`, before the app sees it. */
+  request(socket: net.Socket, res: http.ServerResponse): void {
+    this.idle.delete(socket);
+    if (this.stopping) res.setHeader('connection', 'close');
+    res.once('finish', () => {
+      if (this.stopping) return;
+      this.idle.add(socket);
+    });
+  }
+
+  /** The app has been called for the request on `socket`. */
+  started(socket: net.Socket): void {
+    const settle = this.first.get(socket);
+    if (!settle) return;
+    this.first.delete(socket);
+    settle();
+  }
+
+  stop(): void {
+    this.stopping = true;
+    for (const socket of this.idle) socket.end();
+    this.idle.clear();
+  }
+}
+
 export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandler, options: NativeHttpOptions): Promise<Listener> {
   const { getRequestListener } = await import('@hono/node-server');
   const listener = getRequestListener((req, env) => handler(req, new NodePeer((env as { incoming: http.IncomingMessage }).incoming.socket)));
   // Heads up to --buffer-size pass node:http (its default is 16 KiB); the core's handler
   // answers 431 above --buffer-size itself, with the same message on every runtime.
-  const server = http.createServer({ maxHeaderSize: Math.max(options.maxHeadSize, 16 * 1024), noDelay: true }, listener);
+  const server = http.createServer({ maxHeaderSize: Math.max(options.maxHeadSize, 16 * 1024), noDelay: true });
+  const connections = new Connections(options.accepted);
+  server.on('connection', (socket: net.Socket) => connections.opened(socket));
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    connections.request(req.socket, res);
+    void listener(req, res);
+    // The adapter calls the app at once, and the app counts the request as started.
+    connections.started(req.socket);
+  });
   const what = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.kind === 'unix' ? target.path : `fd ${target.fd}`;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(toBindError(e, what)));
@@ -52,10 +106,12 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
           ? { kind: 'unix', path: target.path }
           : { kind: 'fd', fd: target.kind === 'fd' ? target.fd : -1 },
     close: async () => {
-      // Stop accepting and drop idle keep-alive connections; requests in flight finish (the
+      // Stop accepting (net.Server's close: http.Server's also destroys every connection
+      // without a request in progress, a fresh one whose request is not read yet too, which
+      // reset it) and end the kept-alive ones that are idle; requests in flight finish (the
       // core waits for them), so the close callback is not awaited.
-      server.close();
-      server.closeIdleConnections();
+      net.Server.prototype.close.call(server);
+      connections.stop();
     },
   };
 }

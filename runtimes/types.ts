@@ -63,6 +63,12 @@ export interface NativeHttpOptions {
   maxHeadSize: number;
   /** Listen backlog, where the runtime takes one. */
   backlog?: number;
+  /**
+   * Told of each accepted connection, where the server shows them (node:http): the call it
+   * returns is made once the connection has started a request or closed. A graceful stop waits
+   * for those (see CoreCounters.accepted in src/worker/counters.ts).
+   */
+  accepted?: () => () => void;
 }
 
 /** Where a listener is bound, as it is shown to users. */

@@ -12,6 +12,8 @@ export class CoreCounters {
   private readonly inflight = new Map<number, BusyRequest>();
   private nextId = 1;
   private idleWaiters: Array<() => void> = [];
+  /** Accepted connections that have not started a request yet (see accepted()). */
+  private unserved = 0;
   /**
    * Called when the core goes from idle to busy, at most every BUSY_EVERY_MS: the master must
    * learn it even if the request then blocks the event loop (harakiri, stats), but a message per
@@ -54,12 +56,31 @@ export class CoreCounters {
     t.buckets[b]++;
     if (threw) t.exceptions++;
     if (this.logger && facts) this.logger(facts(), { status, size: bytes, ms, start: req.since });
-    if (this.inflight.size === 0 && this.idleWaiters.length > 0) {
-      const w = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const f of w) f();
-    }
+    this.wakeIfIdle();
     this.onFinished?.(t.requests);
+  }
+
+  /**
+   * A connection was accepted: a graceful stop waits until it has started a request or closed.
+   * It came from a queue other processes share, and they cannot answer it any more: a worker
+   * that exited over it would reset it. Returns the call that says so (only the first counts).
+   */
+  accepted(): () => void {
+    this.unserved++;
+    let settled = false;
+    return () => {
+      if (settled) return;
+      settled = true;
+      this.unserved--;
+      this.wakeIfIdle();
+    };
+  }
+
+  private wakeIfIdle(): void {
+    if (this.inflight.size > 0 || this.unserved > 0 || this.idleWaiters.length === 0) return;
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
   }
 
   get busy(): number {
@@ -73,9 +94,9 @@ export class CoreCounters {
     return o;
   }
 
-  /** Resolves when no request is in flight, or after `ms` (then with false). */
+  /** Resolves when no request is in flight and every accepted connection has started one or closed; or after `ms` (then with false). */
   idle(ms: number): Promise<boolean> {
-    if (this.inflight.size === 0) return Promise.resolve(true);
+    if (this.inflight.size === 0 && this.unserved === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), ms);
       this.idleWaiters.push(() => {

@@ -273,6 +273,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
   // The request in progress learns when the connection goes: one per request (a kept-alive
   // connection's single AbortSignal collected a listener per Request following it).
   let gone = new Gone();
+  const accepted = o.counters?.accepted();
   let pending: Uint8Array | null = null;
   // head: waiting for a request head; body: reading a body; wait: the answer is being made
   // (pipelined bytes wait); closed: nothing more is read.
@@ -357,6 +358,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
     if (state === 'head') close(false);
   };
   conn.onClose = () => {
+    accepted?.();
     state = 'closed';
     if (timer !== undefined) clearTimeout(timer);
     stream?.error(new Error('the connection closed'));
@@ -483,6 +485,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
 
   async function respond(req: Request, head: Head): Promise<void> {
     const id = o.counters?.started(req.method, head.target) ?? 0;
+    accepted?.();
     const signal = gone;
     const { res, threw } = await callApp(o.handler, req, head.target, peer);
     if (state === 'closed' || headWritten) {

@@ -25,6 +25,8 @@ export interface RequestCounters {
   finished(id: number, status: number, bytes: number, threw: boolean, facts?: () => RequestFacts): void;
   /** Set when request log lines are written (they want the body's size). */
   readonly logger?: RequestLogger | null;
+  /** A connection was accepted; the call returned says it has started a request or closed. */
+  accepted(): () => void;
 }
 
 export interface UwsgiServerOptions {
@@ -60,6 +62,7 @@ function peer(conn: Conn): string {
 
 export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
   const gone = new Gone();
+  const served = options.counters?.accepted();
   let vars: UwsgiVars | null = null;
   let varsSize = 0;
   let contentLength = 0;
@@ -139,6 +142,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
     if (decoder.state !== 'done' && decoder.state !== 'error') decoder.end();
   };
   conn.onClose = () => {
+    served?.();
     clearTimeout(headTimer);
     bodyWait.done();
     gone.abort();
@@ -193,6 +197,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
     const counters = options.counters;
     const uri = getVar(vars as UwsgiVars, 'REQUEST_URI') ?? req.url;
     const id = counters?.started(req.method, uri) ?? 0;
+    served?.();
     const answer = await callApp(options.handler, req, uri);
     const res = answer.res;
     let threw = answer.threw;
