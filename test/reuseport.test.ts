@@ -5,6 +5,7 @@
  * recycles them. Every client opens a new connection per request (`Connection: close`), so no
  * request can hide behind a kept-alive connection.
  */
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, describe, expect, test } from 'vitest';
 import { cleanup, freePort, run, RUNTIME, startTsgi, tsgiCommand, type Proc } from './helpers.ts';
@@ -151,5 +152,29 @@ describe(`TCP --http-socket never refuses or resets an accepted connection (${RU
     console.log(`[${RUNTIME}] --max-requests 300 under load: ${recycled()} recycles, ${tally}`);
     expect(recycled()).toBeGreaterThanOrEqual(4);
     expect(tally.failed).toBe(0);
+  }, 120_000);
+
+  test('--reuse-port: Bun.serve / Deno.serve in each worker, with a warning unless the kernel migrates accept queues', async () => {
+    const port = await freePort();
+    const p = await startTsgi([...serving, '--reuse-port', '--http-socket', `127.0.0.1:${port}`]);
+    try {
+      for (let i = 0; i < 20; i++) expect(await exchange(port, '/echo')).toBe('ok');
+      let migrates = false;
+      try {
+        migrates = readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim() === '1';
+      } catch {
+        // a kernel before 5.14
+      }
+      if (RUNTIME === 'node') {
+        // node:http takes the master's socket: nothing to opt into, nothing to warn about.
+        expect(p.output()).not.toMatch(/SO_REUSEPORT|tcp_migrate_req/);
+      } else {
+        expect(p.output()).toMatch(new RegExp(`http socket 0 bound to TCP address 127\\.0\\.0\\.1:${port} \\(${RUNTIME}'s own HTTP server, SO_REUSEPORT: --reuse-port\\)`));
+        if (migrates) expect(p.output()).not.toMatch(/tcp_migrate_req/);
+        else expect(p.output()).toMatch(/--reuse-port: .*tcp_migrate_req.*resets the connections queued on its socket/);
+      }
+    } finally {
+      await p.stop();
+    }
   }, 120_000);
 });
