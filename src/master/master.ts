@@ -9,7 +9,7 @@ import { type RouterSupervisor, superviseRouter } from '../router/supervise.ts';
 import type { Child, Runtime } from '../../runtimes/types.ts';
 import { log, reopenLog } from '../log.ts';
 import { removeSocketFile } from '../worker/bind.ts';
-import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, STATE_ENV, isWorkerMessage, type MasterMessage } from './protocol.ts';
+import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, STATE_ENV, isWorkerMessage, type MasterMessage, recycleHandsOver } from './protocol.ts';
 import { type StatsInput } from '../stats/document.ts';
 import { listenQueue, procMemory } from '../stats/proc.ts';
 import { startStatsServer, stopStatsServer } from '../stats/server.ts';
@@ -137,15 +137,22 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
       case 'busy':
         w.busy = [...w.busy.filter((b) => b.core !== msg.req.core), msg.req];
         break;
-      case 'recycle':
-        w.retiring = true;
+      case 'recycle': {
         log(`tsgi worker ${slot.id} (pid: ${w.pid}): ${msg.reason}, respawning it`);
-        if (slot.current === w && !stopping) {
-          slot.current = null;
-          slot.respawns++;
-          spawn(slot, null);
+        // Either it stops now (its exit is expected), or it serves on until its replacement is
+        // ready and is then told to stop (see 'ready').
+        const handover = recycleHandsOver(state);
+        if (!handover) w.retiring = true;
+        if (slot.current !== w || stopping || replacing(w)) break;
+        slot.respawns++;
+        if (handover) {
+          spawn(slot, w);
+          break;
         }
+        slot.current = null;
+        spawn(slot, null);
         break;
+      }
     }
   }
 
@@ -209,6 +216,11 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     }, secs * 1000);
   }
 
+  /** Is a fresh worker on its way to take over from `w`? */
+  function replacing(w: Worker): boolean {
+    return [...alive].some((x) => x.replaces === w);
+  }
+
   function reload(why: string): void {
     if (stopping) return;
     log(`${why}: reloading workers gracefully`);
@@ -221,7 +233,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
         spawn(slot, null);
         continue;
       }
-      spawn(slot, old);
+      if (!replacing(old)) spawn(slot, old);
     }
   }
 

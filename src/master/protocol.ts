@@ -66,6 +66,16 @@ export type RouterMessage = { t: 'workers'; ready: number } | { t: 'stop' };
 
 export const STATE_ENV = 'TSGI_STATE';
 
+/**
+ * Does a worker that recycles itself (--max-requests, --reload-on-rss) keep accepting until its
+ * replacement is ready, as in a reload? Yes when a port is bound by every worker itself
+ * (--reuse-port): no socket outlives the worker there, so it must not close before another one
+ * listens. On sockets the master holds, it stops at once: the kernel queues for the next one.
+ */
+export function recycleHandsOver(state: ChildState): boolean {
+  return state.sockets.some((s) => 'reuse' in s);
+}
+
 /** A request running on a core, as the master sees it (for harakiri and stats). */
 export interface BusyRequest {
   core: number;

@@ -6,7 +6,7 @@ import type { Runtime } from '../../runtimes/types.ts';
 import { describeError, log } from '../log.ts';
 import { prepareProcess, startCore, type ServingCore } from '../worker/server.ts';
 import { AppLoadError } from '../worker/app.ts';
-import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, type MasterMessage, type WorkerMessage } from './protocol.ts';
+import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, type MasterMessage, recycleHandsOver, type WorkerMessage } from './protocol.ts';
 import type { ThreadData, ThreadMessage } from './thread.ts';
 
 /** A core as the worker's main thread sees it: its own, or a thread's (from its reports). */
@@ -106,10 +106,13 @@ export async function runWorker(rt: Runtime, state: ChildState): Promise<void> {
     if (done.includes(false)) log(`tsgi worker ${id} (pid: ${rt.pid}): requests still running after ${m.workerReloadMercy} s: exiting anyway`);
     rt.exit(0);
   };
+  let recycling = false;
   const recycle = (reason: string) => {
-    if (stopping) return;
+    if (stopping || recycling) return;
+    recycling = true;
     send({ t: 'recycle', reason });
-    void stop(`${reason}: recycling`);
+    if (recycleHandsOver(state)) log(`tsgi worker ${id} (pid: ${rt.pid}): ${reason}: recycling once a replacement is ready`);
+    else void stop(`${reason}: recycling`);
   };
 
   const totalRequests = () => cores.reduce((n, c) => n + c.totals().requests, 0);
