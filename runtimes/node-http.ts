@@ -32,16 +32,18 @@ class NodePeer implements Peer {
  */
 class Connections {
   private readonly idle = new Set<net.Socket>();
-  private readonly first = new WeakMap<net.Socket, () => void>();
+  /** Connections that have sent no request yet, and the call that says they did (or closed). */
+  private readonly fresh = new Map<net.Socket, () => void>();
   private stopping = false;
 
-  constructor(private readonly accepted: (() => () => void) | undefined) {}
+  constructor(private readonly options: NativeHttpOptions) {}
 
   opened(socket: net.Socket): void {
-    const settle = this.accepted?.();
-    if (settle) this.first.set(socket, settle);
+    const settle = this.options.accepted?.();
+    if (settle) this.fresh.set(socket, settle);
     socket.once('close', () => {
       this.idle.delete(socket);
+      this.fresh.delete(socket);
       settle?.();
     });
   }
@@ -58,9 +60,10 @@ class Connections {
 
   /** The app has been called for the request on `socket`. */
   started(socket: net.Socket): void {
-    const settle = this.first.get(socket);
+    const settle = this.fresh.get(socket);
     if (!settle) return;
-    this.first.delete(socket);
+    this.fresh.delete(socket);
+    if (this.stopping) socket.setTimeout(0);
     settle();
   }
 
@@ -68,6 +71,9 @@ class Connections {
     this.stopping = true;
     for (const socket of this.idle) socket.end();
     this.idle.clear();
+    // A fresh connection gets --socket-timeout to send its request, as in tsgi's own servers.
+    const ms = this.options.headTimeoutMs;
+    if (ms !== undefined) for (const socket of this.fresh.keys()) socket.setTimeout(ms, () => socket.destroy());
   }
 }
 
@@ -77,7 +83,7 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
   // Heads up to --buffer-size pass node:http (its default is 16 KiB); the core's handler
   // answers 431 above --buffer-size itself, with the same message on every runtime.
   const server = http.createServer({ maxHeaderSize: Math.max(options.maxHeadSize, 16 * 1024), noDelay: true });
-  const connections = new Connections(options.accepted);
+  const connections = new Connections(options);
   server.on('connection', (socket: net.Socket) => connections.opened(socket));
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     connections.request(req.socket, res);

@@ -28,7 +28,7 @@ export interface MasterOptions {
 
 /**
  * A listening socket as a child gets it: an fd it inherits (3, 4, … in this order), or a TCP
- * port each worker binds with SO_REUSEPORT (the runtime's own HTTP server, --http-socket on Bun
+ * port each worker binds with SO_REUSEPORT (the runtime's own HTTP server, --reuse-port on Bun
  * and Deno). `spec` is what the user wrote, `display` how logs show it ("TCP address
  * 127.0.0.1:3031"), `unixPath` a UNIX socket's path for --vacuum.
  */

@@ -1,8 +1,8 @@
 /**
  * An HTTP/1.1 server on the runtime seam's raw connections (Conn), for --http-socket where the
- * runtime's own HTTP server cannot accept on the socket: always on Node (node:http would add a
- * second request object per request), and on Bun and Deno for UNIX sockets and inherited fds,
- * which Bun's serve() and Deno's serve() cannot take (DESIGN.md). The --http router uses it too.
+ * runtime's own HTTP server cannot accept on the socket: on Bun and Deno, UNIX sockets and
+ * inherited fds — a master's TCP ports too, unless --reuse-port — which Bun's serve() and
+ * Deno's serve() cannot take (DESIGN.md). The --http router uses it too, where it must.
  *
  * Per connection: keep-alive (HTTP/1.1 by default, HTTP/1.0 on request), pipelined requests
  * answered in order, request bodies by Content-Length or chunked, streamed to the app with

@@ -148,7 +148,7 @@ export async function startCore(
     measureBodies: !options.disableLogging || options.stats,
   };
   const onHttp = (conn: Conn) => handleHttpConn(conn, httpOptions);
-  const nativeOptions = { maxBodySize: options.limitPost, maxHeadSize: options.bufferSize, backlog: options.listen, accepted: () => counters.accepted() };
+  const nativeOptions = { maxBodySize: options.limitPost, maxHeadSize: options.bufferSize, backlog: options.listen, accepted: () => counters.accepted(), headTimeoutMs };
   const serveNative = (t: NativeHttpTarget) => rt.serveHttp(t, nativeHandler(httpOptions), nativeOptions);
   const listeners: Listener[] = [];
   const unixPaths: string[] = [];
