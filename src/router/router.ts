@@ -81,6 +81,7 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
     stopping = true;
     if (why) log(`tsgi http router (pid: ${rt.pid}): ${why}`);
     await listener.close();
+    counters.drain();
     await counters.idle(state.master.workerReloadMercy * 1000);
     rt.exit(0);
   };

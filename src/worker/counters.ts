@@ -61,9 +61,10 @@ export class CoreCounters {
   }
 
   /**
-   * A connection was accepted: a graceful stop waits until it has started a request or closed.
-   * It came from a queue other processes share, and they cannot answer it any more: a worker
-   * that exited over it would reset it. Returns the call that says so (only the first counts).
+   * A connection was accepted (or, kept alive, waits for its next request while the core
+   * drains): a graceful stop waits until it has started a request or closed. No other process
+   * can answer it any more: a worker that exited over it would reset it. Returns the call that
+   * says so (only the first counts).
    */
   accepted(): () => void {
     this.unserved++;
@@ -74,6 +75,26 @@ export class CoreCounters {
       this.unserved--;
       this.wakeIfIdle();
     };
+  }
+
+  /** The core has stopped accepting (drain()): answers close their connections. */
+  get draining(): boolean {
+    return this.drained;
+  }
+  private drained = false;
+  private readonly drainWatchers = new Set<() => void>();
+
+  /** Run `f` when the core starts draining; returns the call that forgets it. */
+  onDrain(f: () => void): () => void {
+    this.drainWatchers.add(f);
+    return () => this.drainWatchers.delete(f);
+  }
+
+  /** The core stopped accepting: tell every connection (a kept-alive one waits for its last request). */
+  drain(): void {
+    this.drained = true;
+    for (const f of [...this.drainWatchers]) f();
+    this.drainWatchers.clear();
   }
 
   private wakeIfIdle(): void {

@@ -192,6 +192,7 @@ export async function startCore(
     counters,
     async stop(mercyMs: number) {
       await Promise.all(listeners.map((l) => l.close()));
+      counters.drain();
       const done = await counters.idle(mercyMs);
       if (options.vacuum) unixPaths.forEach(removeSocketFile);
       return done;

@@ -27,6 +27,10 @@ export interface RequestCounters {
   readonly logger?: RequestLogger | null;
   /** A connection was accepted; the call returned says it has started a request or closed. */
   accepted(): () => void;
+  /** The core has stopped accepting: answers close their connections. */
+  readonly draining: boolean;
+  /** Run `f` when the core starts draining; returns the call that forgets it. */
+  onDrain(f: () => void): () => void;
 }
 
 export interface UwsgiServerOptions {
