@@ -26,25 +26,26 @@ class NodePeer implements Peer {
 }
 
 /**
- * The server's connections, for a graceful stop that loses none: a fresh one is served (the
- * core waits for its first request: options.accepted), a kept-alive idle one is ended, and
- * every answer after the stop says `Connection: close`.
+ * The server's connections, for a graceful stop that loses none: a stop waits (up to
+ * --socket-timeout, options.headTimeoutMs) for the next request of every connection between
+ * requests — a fresh one, or a kept-alive one whose client may be sending it now — and every
+ * answer after the stop says `Connection: close`.
  */
 class Connections {
+  /** Kept-alive connections between requests. */
   private readonly idle = new Set<net.Socket>();
-  /** Connections that have sent no request yet, and the call that says they did (or closed). */
-  private readonly fresh = new Map<net.Socket, () => void>();
+  /** Connections a stop waits for, and the call that says they started a request (or closed). */
+  private readonly awaited = new Map<net.Socket, () => void>();
   private stopping = false;
 
   constructor(private readonly options: NativeHttpOptions) {}
 
   opened(socket: net.Socket): void {
-    const settle = this.options.accepted?.();
-    if (settle) this.fresh.set(socket, settle);
+    this.await(socket);
     socket.once('close', () => {
       this.idle.delete(socket);
-      this.fresh.delete(socket);
-      settle?.();
+      this.awaited.get(socket)?.();
+      this.awaited.delete(socket);
     });
   }
 
@@ -53,27 +54,39 @@ class Connections {
     this.idle.delete(socket);
     if (this.stopping) res.setHeader('connection', 'close');
     res.once('finish', () => {
-      if (this.stopping) return;
-      this.idle.add(socket);
+      if (this.stopping) this.await(socket);
+      else this.idle.add(socket);
     });
   }
 
-  /** The app has been called for the request on `socket`. */
+  /** The app has been called for the request on `socket` (it counts the request as started). */
   started(socket: net.Socket): void {
-    const settle = this.fresh.get(socket);
+    const settle = this.awaited.get(socket);
     if (!settle) return;
-    this.fresh.delete(socket);
+    this.awaited.delete(socket);
     if (this.stopping) socket.setTimeout(0);
     settle();
   }
 
   stop(): void {
     this.stopping = true;
-    for (const socket of this.idle) socket.end();
+    for (const socket of this.idle) this.await(socket);
     this.idle.clear();
-    // A fresh connection gets --socket-timeout to send its request, as in tsgi's own servers.
+    for (const socket of this.awaited.keys()) this.limit(socket);
+  }
+
+  private await(socket: net.Socket): void {
+    if (socket.destroyed || this.awaited.has(socket)) return;
+    const settle = this.options.accepted?.();
+    if (!settle) return;
+    this.awaited.set(socket, settle);
+    if (this.stopping) this.limit(socket);
+  }
+
+  /** After a stop, a connection gets --socket-timeout to send its request, as in tsgi's own servers. */
+  private limit(socket: net.Socket): void {
     const ms = this.options.headTimeoutMs;
-    if (ms !== undefined) for (const socket of this.fresh.keys()) socket.setTimeout(ms, () => socket.destroy());
+    if (ms !== undefined) socket.setTimeout(ms, () => socket.destroy());
   }
 }
 

@@ -70,6 +70,53 @@ function load(port: number, n: number, path: string, tally: Tally): { stop(): Pr
   };
 }
 
+/**
+ * A client that keeps its connection: requests one after the other on it, and a new connection
+ * only when the server says `Connection: close` (or closes after an answer). A connection that
+ * goes while a request waits for its answer fails that request.
+ */
+async function keepAliveClient(port: number, running: () => boolean, tally: Tally): Promise<void> {
+  while (running()) {
+    const s = net.connect(port, '127.0.0.1');
+    let buf = '';
+    let connected = false;
+    let closed = false;
+    let wake = () => {};
+    const next = () => new Promise<void>((r) => (wake = r));
+    s.setEncoding('latin1');
+    s.on('connect', () => ((connected = true), wake()));
+    s.on('data', (d: string) => ((buf += d), wake()));
+    s.on('error', () => {});
+    s.on('close', () => ((closed = true), wake()));
+    while (!connected && !closed) await next();
+    if (!connected) {
+      tally.add('refused');
+      continue;
+    }
+    while (running()) {
+      s.write('GET /head HTTP/1.1\r\nHost: x\r\n\r\n');
+      let answer: { ok: boolean; close: boolean } | null = null;
+      while (!answer) {
+        const end = buf.indexOf('\r\n\r\n');
+        const head = end < 0 ? '' : buf.slice(0, end).toLowerCase();
+        const length = Number(/\r\ncontent-length: *(\d+)/.exec(head)?.[1] ?? 0);
+        if (end >= 0 && buf.length >= end + 4 + length) {
+          answer = { ok: head.startsWith('http/1.1 200 '), close: /\r\nconnection: *close/.test(head) };
+          buf = buf.slice(end + 4 + length);
+        } else if (closed) break;
+        else await next();
+      }
+      if (!answer) {
+        tally.add('reset');
+        break;
+      }
+      tally.add(answer.ok ? 'ok' : 'bad');
+      if (answer.close) break;
+    }
+    s.destroy();
+  }
+}
+
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
@@ -132,6 +179,30 @@ describe(`TCP --http-socket never refuses or resets an accepted connection (${RU
       await p.stop();
     }
     console.log(`[${RUNTIME}] SIGHUP under load: ${tally}`);
+    expect(tally.ok).toBeGreaterThan(1500);
+    expect(tally.failed).toBe(0);
+  }, 120_000);
+
+  test('SIGHUP under 32 keep-alive clients: no request fails on a connection the old worker kept', async () => {
+    const port = await freePort();
+    const p = await startTsgi([...serving, '--http-socket', `127.0.0.1:${port}`]);
+    const tally = new Tally();
+    let running = true;
+    const clients = Array.from({ length: 32 }, () => keepAliveClient(port, () => running, tally));
+    try {
+      await until(() => tally.ok + tally.failed >= 1000, 20_000);
+      p.signal('SIGHUP');
+      await p.waitFor(/reload done: every worker replaced/, 30_000);
+      // The old workers have left: every connection they kept was closed by then.
+      await until(() => (p.output().match(/\) left \(/g) ?? []).length >= 2, 30_000);
+      const atDone = tally.ok + tally.failed;
+      await until(() => tally.ok + tally.failed >= atDone + 1000, 30_000);
+    } finally {
+      running = false;
+      await Promise.all(clients);
+      await p.stop();
+    }
+    console.log(`[${RUNTIME}] SIGHUP under keep-alive load: ${tally}`);
     expect(tally.ok).toBeGreaterThan(1500);
     expect(tally.failed).toBe(0);
   }, 120_000);
