@@ -104,8 +104,14 @@ function nodeListen(target: net.ListenOptions, onConn: ConnHandler, what: string
   });
 }
 
+/**
+ * Stop listening, now. Connections already accepted live on: their servers end them. (Node's
+ * close callback waits for every connection to end, and a kept-alive client that is answered
+ * in time never ends its connection: a stop waited on it until --worker-reload-mercy.)
+ */
 function closeServer(server: net.Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
+  server.close();
+  return Promise.resolve();
 }
 
 export async function nodeListenTcp(host: string, port: number, onConn: ConnHandler, options?: ListenOptions): Promise<Listener> {
