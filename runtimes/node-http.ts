@@ -127,8 +127,8 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
     close: async () => {
       // Stop accepting (net.Server's close: http.Server's also destroys every connection
       // without a request in progress, a fresh one whose request is not read yet too, which
-      // reset it) and end the kept-alive ones that are idle; requests in flight finish (the
-      // core waits for them), so the close callback is not awaited.
+      // reset it). Requests in flight finish, and the next request of a connection between
+      // requests is answered (Connections): the core waits for both.
       net.Server.prototype.close.call(server);
       connections.stop();
     },
