@@ -9,7 +9,8 @@
 #   bash bench/http-vs-bare.sh [seconds=10] [processes=2]
 # Env: BENCH_PORT (default: a free port picked at start), BENCH_ONLY (an extended regex: only the
 # backends whose id matches, e.g. BENCH_ONLY='bare|uwsgi'; ids: bare-node bare-bun bare-deno
-# tsgi-http-socket-{node,bun,deno} tsgi-http-{node,bun,deno} uwsgi-http-socket uwsgi-http-socket-ka
+# tsgi-http-socket-{node,bun,deno} tsgi-http-socket-{bun,deno}-reuse-port tsgi-http-{node,bun,deno}
+# tsgi-http-{bun,deno}-reuse-port uwsgi-http-socket uwsgi-http-socket-ka
 # uwsgi-http uwsgi-http-ka).
 # Needs: wrk, uwsgi, uwsgi-plugin-python3 (the http router plugin ships with uwsgi); npm ci done.
 # A backend that does not answer within ~15 s (or exits) gets a "failed to start" row and the
@@ -181,9 +182,13 @@ TSGI_ARGS=(--processes "$P" --app examples/hello.ts --disable-logging)  # uWSGI 
 measure tsgi-http-socket-node 'tsgi --http-socket on Node' node bin/tsgi.js --http-socket "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
 measure tsgi-http-socket-bun 'tsgi --http-socket on Bun' "$BUN" bin/tsgi.js --http-socket "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
 measure tsgi-http-socket-deno 'tsgi --http-socket on Deno' "$DENO" run -A bin/tsgi.js --http-socket "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
+measure tsgi-http-socket-bun-reuse-port 'tsgi --http-socket --reuse-port on Bun' "$BUN" bin/tsgi.js --http-socket "127.0.0.1:$PORT" --reuse-port "${TSGI_ARGS[@]}"
+measure tsgi-http-socket-deno-reuse-port 'tsgi --http-socket --reuse-port on Deno' "$DENO" run -A bin/tsgi.js --http-socket "127.0.0.1:$PORT" --reuse-port "${TSGI_ARGS[@]}"
 measure tsgi-http-node 'tsgi --http on Node' node bin/tsgi.js --http "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
 measure tsgi-http-bun 'tsgi --http on Bun' "$BUN" bin/tsgi.js --http "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
 measure tsgi-http-deno 'tsgi --http on Deno' "$DENO" run -A bin/tsgi.js --http "127.0.0.1:$PORT" "${TSGI_ARGS[@]}"
+measure tsgi-http-bun-reuse-port 'tsgi --http --reuse-port on Bun' "$BUN" bin/tsgi.js --http "127.0.0.1:$PORT" --reuse-port "${TSGI_ARGS[@]}"
+measure tsgi-http-deno-reuse-port 'tsgi --http --reuse-port on Deno' "$DENO" run -A bin/tsgi.js --http "127.0.0.1:$PORT" --reuse-port "${TSGI_ARGS[@]}"
 UWSGI_ARGS=(--processes "$P" --wsgi-file bench/hello.py --disable-logging --master)
 # --http-socket/--http11-socket are in uWSGI's core; --http is the router of the http plugin.
 # Stock --http-socket and --http close the connection after every answer (wrk then counts a read
@@ -212,6 +217,14 @@ for mode in http-socket http; do
 done
 echo
 echo '(uWSGI, same mode: --http-socket / --http as shipped; keep-alive: --http11-socket / --http --http-keepalive.)'
+echo
+echo '| tsgi on the master'"'"'s one socket (the default) | ÷ --reuse-port (Bun.serve / Deno.serve, SO_REUSEPORT) | --reuse-port ÷ bare server |'
+echo '|---|---|---|'
+for mode in http-socket http; do
+  for rt in bun deno; do
+    printf '| tsgi --%s on %s | %s | %s |\n' "$mode" "${rt^}" "$(ratio "tsgi-$mode-$rt" "tsgi-$mode-$rt-reuse-port")" "$(ratio "tsgi-$mode-$rt-reuse-port" "bare-$rt")"
+  done
+done
 if [ -s "$W/notes" ]; then
   echo
   echo 'Notes:'

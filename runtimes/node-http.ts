@@ -10,7 +10,7 @@
  * Imported lazily by runtimes/node.ts: Bun and Deno share that file and never load this one.
  */
 import http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import { clientGone, type HttpHandler, type Listener, type NativeHttpOptions, type NativeHttpTarget, type Peer } from './types.ts';
 import { toBindError } from './bind-error.ts';
 
@@ -69,6 +69,71 @@ const SIGNAL: PropertyDescriptor = {
   configurable: true,
 };
 
+/**
+ * The server's connections, for a graceful stop that loses none: a stop waits (up to
+ * --socket-timeout, options.headTimeoutMs) for the next request of every connection between
+ * requests — a fresh one, or a kept-alive one whose client may be sending it now — and every
+ * answer after the stop says `Connection: close`.
+ */
+class Connections {
+  /** Kept-alive connections between requests. */
+  private readonly idle = new Set<net.Socket>();
+  /** Connections a stop waits for, and the call that says they started a request (or closed). */
+  private readonly awaited = new Map<net.Socket, () => void>();
+  private stopping = false;
+
+  constructor(private readonly options: NativeHttpOptions) {}
+
+  opened(socket: net.Socket): void {
+    this.await(socket);
+    socket.once('close', () => {
+      this.idle.delete(socket);
+      this.awaited.get(socket)?.();
+      this.awaited.delete(socket);
+    });
+  }
+
+  /** A request arrived on `socket`, before the app sees it. */
+  request(socket: net.Socket, res: http.ServerResponse): void {
+    this.idle.delete(socket);
+    if (this.stopping) res.setHeader('connection', 'close');
+    res.once('finish', () => {
+      if (this.stopping) this.await(socket);
+      else this.idle.add(socket);
+    });
+  }
+
+  /** The app has been called for the request on `socket` (it counts the request as started). */
+  started(socket: net.Socket): void {
+    const settle = this.awaited.get(socket);
+    if (!settle) return;
+    this.awaited.delete(socket);
+    if (this.stopping) socket.setTimeout(0);
+    settle();
+  }
+
+  stop(): void {
+    this.stopping = true;
+    for (const socket of this.idle) this.await(socket);
+    this.idle.clear();
+    for (const socket of this.awaited.keys()) this.limit(socket);
+  }
+
+  private await(socket: net.Socket): void {
+    if (socket.destroyed || this.awaited.has(socket)) return;
+    const settle = this.options.accepted?.();
+    if (!settle) return;
+    this.awaited.set(socket, settle);
+    if (this.stopping) this.limit(socket);
+  }
+
+  /** After a stop, a connection gets --socket-timeout to send its request, as in tsgi's own servers. */
+  private limit(socket: net.Socket): void {
+    const ms = this.options.headTimeoutMs;
+    if (ms !== undefined) socket.setTimeout(ms, () => socket.destroy());
+  }
+}
+
 export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandler, options: NativeHttpOptions): Promise<Listener> {
   const { getRequestListener } = await import('@hono/node-server');
   const listener = getRequestListener((req, env) => {
@@ -79,11 +144,19 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
   });
   // Heads up to --buffer-size pass node:http (its default is 16 KiB); the core's handler
   // answers 431 above --buffer-size itself, with the same message on every runtime.
-  const server = http.createServer({ maxHeaderSize: Math.max(options.maxHeadSize, 16 * 1024), noDelay: true }, listener);
+  const server = http.createServer({ maxHeaderSize: Math.max(options.maxHeadSize, 16 * 1024), noDelay: true });
   // A client that half-closes after its request still gets the answer: node:http otherwise ends
   // the socket at the client's FIN, and the answer is lost. No createServer option sets this;
   // node:http reads the property in its 'end' handler (Node 20: _http_server.js socketOnEnd).
   (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  const connections = new Connections(options);
+  server.on('connection', (socket: net.Socket) => connections.opened(socket));
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    connections.request(req.socket, res);
+    void listener(req, res);
+    // The adapter calls the app at once, and the app counts the request as started.
+    connections.started(req.socket);
+  });
   const what = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.kind === 'unix' ? target.path : `fd ${target.fd}`;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(toBindError(e, what)));
@@ -105,10 +178,12 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
           ? { kind: 'unix', path: target.path }
           : { kind: 'fd', fd: target.kind === 'fd' ? target.fd : -1 },
     close: async () => {
-      // Stop accepting and drop idle keep-alive connections; requests in flight finish (the
-      // core waits for them), so the close callback is not awaited.
-      server.close();
-      server.closeIdleConnections();
+      // Stop accepting (net.Server's close: http.Server's also destroys every connection
+      // without a request in progress, a fresh one whose request is not read yet too, which
+      // reset it). Requests in flight finish, and the next request of a connection between
+      // requests is answered (Connections): the core waits for both.
+      net.Server.prototype.close.call(server);
+      connections.stop();
     },
   };
 }

@@ -96,7 +96,11 @@ function nodeListen(target: net.ListenOptions, onConn: ConnHandler, what: string
   });
 }
 
-/** Stop accepting now. (close()'s callback would wait for every connection to end: a stop's mercy could never run out.) */
+/**
+ * Stop listening, now. Connections already accepted live on: their servers end them. (Node's
+ * close callback waits for every connection to end, and a kept-alive client that is answered
+ * in time never ends its connection: a stop waited on it until --worker-reload-mercy.)
+ */
 function closeServer(server: net.Server): Promise<void> {
   server.close();
   return Promise.resolve();

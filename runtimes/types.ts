@@ -77,6 +77,14 @@ export interface NativeHttpOptions {
   maxHeadSize: number;
   /** Listen backlog, where the runtime takes one. */
   backlog?: number;
+  /**
+   * Told of each accepted connection, where the server shows them (node:http): the call it
+   * returns is made once the connection has started a request or closed. A graceful stop waits
+   * for those (see CoreCounters.accepted in src/worker/counters.ts).
+   */
+  accepted?: () => () => void;
+  /** After close(), how long a connection that has sent no request yet may take to send one. */
+  headTimeoutMs?: number;
 }
 
 /** Where a listener is bound, as it is shown to users. */
@@ -164,9 +172,10 @@ export interface Runtime {
   listenFd(fd: number, onConn: ConnHandler): Promise<Listener>;
   /**
    * The runtime's own HTTP server, which beats HTTP/1.1 parsed in JavaScript over a Conn:
-   * Bun.serve and Deno.serve (TCP only: they take no fd, so a socket shared by several processes
-   * is TCP with SO_REUSEPORT), node:http with Hono's Node adapter (TCP, UNIX, fd). Where the
-   * runtime's server cannot go, tsgi's own HTTP/1.1 server (src/worker/http1.ts) serves.
+   * Bun.serve and Deno.serve (TCP only: they take no fd, so they serve a master's port only with
+   * --reuse-port, each process binding it with SO_REUSEPORT), node:http with Hono's Node adapter
+   * (TCP, UNIX, fd). Where the runtime's server cannot go, tsgi's own HTTP/1.1 server
+   * (src/worker/http1.ts) serves. close() stops accepting; requests in flight finish.
    */
   serveHttp(target: NativeHttpTarget, handler: HttpHandler, options: NativeHttpOptions): Promise<Listener>;
   /** The targets serveHttp takes on this runtime. */

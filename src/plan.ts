@@ -29,6 +29,7 @@ export function serveOptions(o: TsgiOptions): ServeOptions {
     bufferSize: o.bufferSize,
     socketTimeout: o.socketTimeout,
     listen: o.listen,
+    reusePort: o.reusePort,
     env: o.env,
   };
 }

@@ -26,6 +26,7 @@ export interface TsgiOptions {
   bufferSize: number;
   socketTimeout: number;
   listen: number;
+  reusePort: boolean;
   master: boolean;
   processes: number;
   threads: number;

@@ -11,11 +11,11 @@ import type { Child, InheritableSocket, ListenAddress, Runtime, Signal } from '.
 import { ConfigError } from '../config/index.ts';
 import { log, reopenLog } from '../log.ts';
 import { bindWith, formatAddress } from '../worker/bind.ts';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nativeHttp, NOTHING_TO_SERVE, socketSpecs } from '../worker/server.ts';
+import { NOTHING_TO_SERVE, reusePortHttp, socketSpecs } from '../worker/server.ts';
 import { runMaster } from './master.ts';
 import { type ChildState, type InheritedSocket, isLauncherMessage, type MasterOptions, type Proto, type RouterState, type ServeOptions, STATE_ENV } from './protocol.ts';
 
@@ -73,6 +73,26 @@ export function activatedSockets(fds: number[], serve: ServeOptions): InheritedS
   }));
   sockets.forEach((s, i) => log(`${s.proto} socket ${i} is ${s.display}`));
   return sockets;
+}
+
+const MIGRATE_REQ = '/proc/sys/net/ipv4/tcp_migrate_req';
+
+/**
+ * --reuse-port without the kernel's accept-queue migration: say what it costs, once. tsgi does
+ * not change the setting (it is the system's, per network namespace, and needs root).
+ */
+function warnMigrateReq(): void {
+  let value: string;
+  try {
+    value = readFileSync(MIGRATE_REQ, 'utf8').trim();
+  } catch {
+    log('tsgi: --reuse-port: this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): a worker that stops resets the connections queued on its socket');
+    return;
+  }
+  if (value === '1') return;
+  log(
+    `tsgi: --reuse-port: net.ipv4.tcp_migrate_req is ${value}: a worker that stops (reload, recycle, crash) resets the connections queued on its socket; \`sysctl -w net.ipv4.tcp_migrate_req=1\` (root) hands them to the other workers`,
+  );
 }
 
 /** The tsgi program that children run (bin/tsgi.js loads TypeScript where the runtime needs it). */
@@ -184,11 +204,11 @@ async function bindAll(rt: Runtime, serve: ServeOptions, master: MasterOptions, 
     const actual = address.kind === 'tcp' && handle.address.kind === 'tcp' ? { ...address, port: handle.address.port } : address;
     const port = actual.kind === 'tcp' ? actual.port : 0;
     const display = actual.kind === 'unix' ? `UNIX address ${actual.path}` : `TCP address ${formatAddress(actual)}`;
-    if (proto === 'http' && actual.kind === 'tcp' && nativeHttp(rt, 'tcp', serve.httpKeepalive) && !nativeHttp(rt, 'fd', serve.httpKeepalive)) {
-      // The runtime's own HTTP server takes no fd: each process binds the port with
-      // SO_REUSEPORT. Binding it here first makes "address in use" fail now, with one line.
+    if (proto === 'http' && actual.kind === 'tcp' && reusePortHttp(rt, serve)) {
+      // --reuse-port: each process binds the port for the runtime's own HTTP server. Binding
+      // it here first makes "address in use" fail now, with one line.
       await handle.close();
-      log(`${what} bound to ${display} (${rt.name}'s own HTTP server, SO_REUSEPORT)`);
+      log(`${what} bound to ${display} (${rt.name}'s own HTTP server, SO_REUSEPORT: --reuse-port)`);
       return { socket: { proto, spec, reuse: { host: actual.host, port }, display }, port, address: actual };
     }
     const mode = actual.kind === 'unix' && serve.chmodSocket !== undefined ? ` (mode ${serve.chmodSocket.toString(8)})` : '';
@@ -218,6 +238,7 @@ async function bindAll(rt: Runtime, serve: ServeOptions, master: MasterOptions, 
     await Promise.all(out.handles.map((h) => h.close()));
     throw e;
   }
+  if ([...out.sockets, ...(out.router ? [out.router.listen] : [])].some((s) => 'reuse' in s)) warnMigrateReq();
   return out;
 }
 

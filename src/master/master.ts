@@ -9,7 +9,7 @@ import { RouterSupervisor } from '../router/supervise.ts';
 import type { Child, Runtime } from '../../runtimes/types.ts';
 import { log, reopenLog } from '../log.ts';
 import { removeSocketFile } from '../worker/bind.ts';
-import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, type LauncherMessage, STATE_ENV, isWorkerMessage } from './protocol.ts';
+import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, type LauncherMessage, STATE_ENV, isWorkerMessage, recycleHandsOver } from './protocol.ts';
 import { Respawn } from './respawn.ts';
 import type { StatsInput } from '../stats/document.ts';
 import { listenQueue, procMemory } from '../stats/proc.ts';
@@ -142,11 +142,21 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
       case 'busy':
         w.busy = [...w.busy.filter((b) => b.core !== msg.req.core), msg.req];
         break;
-      case 'recycle':
-        w.retiring = true;
+      case 'recycle': {
         log(`tsgi worker ${slot.id} (pid: ${w.pid}): ${msg.reason}, respawning it`);
+        // With --reuse-port it serves on until its replacement is ready (the 'ready' of the fresh
+        // worker retires it): its own accept queue is not dropped. Else it stops now, as expected.
+        if (recycleHandsOver(state)) {
+          if (slot.current === w && !slot.next) {
+            slot.respawns++;
+            renew(slot);
+          }
+          break;
+        }
+        w.retiring = true;
         if (slot.current === w && !takeOver(slot)) renew(slot);
         break;
+      }
     }
   }
 

@@ -25,6 +25,8 @@ export interface ServeOptions {
   socketTimeout: number;
   /** Listen backlog (--listen). */
   listen?: number;
+  /** --reuse-port: each process binds TCP HTTP ports itself for the runtime's own server. */
+  reusePort?: boolean;
   /** A stats server reads the counters (--stats): answer sizes are measured. */
   stats: boolean;
   /** No request log lines (--disable-logging). */
@@ -78,7 +80,7 @@ export interface MasterOptions {
 
 /**
  * A listening socket as a child gets it: an fd it inherits (3, 4, … in this order), or a TCP
- * port each worker binds with SO_REUSEPORT (the runtime's own HTTP server, --http-socket on Bun
+ * port each worker binds with SO_REUSEPORT (the runtime's own HTTP server, --reuse-port on Bun
  * and Deno). `spec` is what the user wrote, `display` how logs show it ("TCP address
  * 127.0.0.1:3031"), `unixPath` a UNIX socket's path for --vacuum.
  */
@@ -124,6 +126,16 @@ export type RouterMessage = { t: 'workers'; ready: number };
 export type RouterReport = { t: 'ready' };
 
 export const STATE_ENV = 'TSGI_STATE';
+
+/**
+ * Does a worker that recycles itself (--max-requests, --reload-on-rss) keep accepting until its
+ * replacement is ready, as in a reload? Yes when a port is bound by every worker itself
+ * (--reuse-port): no socket outlives the worker there, so it must not close before another one
+ * listens. On sockets the master holds, it stops at once: the kernel queues for the next one.
+ */
+export function recycleHandsOver(state: ChildState): boolean {
+  return state.sockets.some((s) => 'reuse' in s);
+}
 
 /** A request running on a core, as the master sees it (for harakiri and stats). */
 export interface BusyRequest {

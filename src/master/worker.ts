@@ -7,7 +7,7 @@ import type { ParentChannel, Runtime } from '../../runtimes/types.ts';
 import { describeError, log } from '../log.ts';
 import { prepareProcess, startCore, type ServingCore } from '../worker/server.ts';
 import { AppLoadError } from '../worker/app.ts';
-import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, isThreadMessage, type ThreadCommand, type ThreadData, type WorkerMessage } from './protocol.ts';
+import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, isThreadMessage, recycleHandsOver, type ThreadCommand, type ThreadData, type WorkerMessage } from './protocol.ts';
 
 /** A core as the worker's main thread sees it: its own, or a thread's (from its reports). */
 interface CoreView {
@@ -95,6 +95,7 @@ class WorkerProcess {
   /** The stops under way: a core that becomes ready while the worker stops is stopped too. */
   readonly #stops: Promise<boolean>[] = [];
   #stopping = false;
+  #recycling = false;
   #beat: ReturnType<typeof setInterval> | undefined;
 
   constructor(rt: Runtime, state: ChildState, channel: ParentChannel) {
@@ -181,9 +182,12 @@ class WorkerProcess {
   }
 
   #recycle(reason: string): void {
-    if (this.#stopping) return;
+    if (this.#stopping || this.#recycling) return;
+    this.#recycling = true;
     this.#send({ t: 'recycle', reason });
-    void this.stop(`${reason}: recycling`);
+    // With --reuse-port it serves on until the master stops it, once a replacement is ready.
+    if (recycleHandsOver(this.#state)) log(`tsgi worker ${this.#id} (pid: ${this.#rt.pid}): ${reason}: recycling once a replacement is ready`);
+    else void this.stop(`${reason}: recycling`);
   }
 
   #totalRequests(): number {

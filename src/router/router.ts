@@ -53,6 +53,7 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
     log(`tsgi http router (pid: ${rt.pid}): ${why}`);
     if (listener) {
       await listener.close();
+      counters.drain();
       await counters.idle(state.master.workerReloadMercy * 1000);
     }
     rt.exit(0);
@@ -82,7 +83,7 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
       keepAlive: serve.httpKeepalive,
       counters,
     };
-    const nativeOptions = { maxBodySize: serve.limitPost, maxHeadSize: serve.bufferSize };
+    const nativeOptions = { maxBodySize: serve.limitPost, maxHeadSize: serve.bufferSize, accepted: () => counters.accepted(), headTimeoutMs: options.headTimeoutMs };
     if ('reuse' in listen) listener = await rt.serveHttp({ kind: 'tcp', ...listen.reuse, reusePort: true }, nativeHandler(options), nativeOptions);
     else if (nativeHttp(rt, 'fd', serve.httpKeepalive)) listener = await rt.serveHttp({ kind: 'fd', fd: listen.fd }, nativeHandler(options), nativeOptions);
     else listener = await rt.listenFd(listen.fd, (conn) => handleHttpConn(conn, options));

@@ -13,6 +13,12 @@ export interface RequestCounters {
   finished(id: number, status: number, bytes: number, threw: boolean, facts?: () => RequestFacts): void;
   /** Set when request log lines are written (they want the body's size). */
   readonly logger?: RequestLogger | null;
+  /** A connection was accepted; the call returned says it has started a request or closed. */
+  accepted(): () => void;
+  /** The core has stopped accepting: answers close their connections. */
+  readonly draining: boolean;
+  /** Run `f` when the core starts draining; returns the call that forgets it. */
+  onDrain(f: () => void): () => void;
 }
 
 const BUSY_EVERY_MS = 100;
@@ -22,6 +28,8 @@ export class CoreCounters implements RequestCounters {
   private readonly inflight = new Map<number, BusyRequest>();
   private nextId = 1;
   private idleWaiters: Array<() => void> = [];
+  /** Accepted connections that have not started a request yet (see accepted()). */
+  private unserved = 0;
   /**
    * Called when the core goes from idle to busy, at most every BUSY_EVERY_MS: the master must
    * learn it even if the request then blocks the event loop (harakiri, stats), but a message per
@@ -64,12 +72,52 @@ export class CoreCounters implements RequestCounters {
     t.buckets[b]++;
     if (threw) t.exceptions++;
     if (this.logger && facts) this.logger(facts(), { status, size: bytes, ms, start: req.since });
-    if (this.inflight.size === 0 && this.idleWaiters.length > 0) {
-      const w = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const f of w) f();
-    }
+    this.wakeIfIdle();
     this.onFinished?.(t.requests);
+  }
+
+  /**
+   * A connection was accepted (or, kept alive, waits for its next request while the core
+   * drains): a graceful stop waits until it has started a request or closed. No other process
+   * can answer it any more: a worker that exited over it would reset it. Returns the call that
+   * says so (only the first counts).
+   */
+  accepted(): () => void {
+    this.unserved++;
+    let settled = false;
+    return () => {
+      if (settled) return;
+      settled = true;
+      this.unserved--;
+      this.wakeIfIdle();
+    };
+  }
+
+  /** The core has stopped accepting (drain()): answers close their connections. */
+  get draining(): boolean {
+    return this.drained;
+  }
+  private drained = false;
+  private readonly drainWatchers = new Set<() => void>();
+
+  /** Run `f` when the core starts draining; returns the call that forgets it. */
+  onDrain(f: () => void): () => void {
+    this.drainWatchers.add(f);
+    return () => this.drainWatchers.delete(f);
+  }
+
+  /** The core stopped accepting: tell every connection (a kept-alive one waits for its last request). */
+  drain(): void {
+    this.drained = true;
+    for (const f of [...this.drainWatchers]) f();
+    this.drainWatchers.clear();
+  }
+
+  private wakeIfIdle(): void {
+    if (this.inflight.size > 0 || this.unserved > 0 || this.idleWaiters.length === 0) return;
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
   }
 
   get busy(): number {
@@ -83,9 +131,9 @@ export class CoreCounters implements RequestCounters {
     return o;
   }
 
-  /** Resolves when no request is in flight, or after `ms` (then with false). */
+  /** Resolves when no request is in flight and every accepted connection has started one or closed; or after `ms` (then with false). */
   idle(ms: number): Promise<boolean> {
-    if (this.inflight.size === 0) return Promise.resolve(true);
+    if (this.inflight.size === 0 && this.unserved === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), ms);
       this.idleWaiters.push(() => {

@@ -1,9 +1,10 @@
 /**
  * An HTTP/1.1 server on the runtime seam's raw connections (Conn), for --http-socket and the
  * --http router where the runtime's own HTTP server cannot serve (src/worker/server.ts
- * nativeHttp): on Bun and Deno for UNIX sockets and inherited fds, which Bun's serve() and
- * Deno's serve() cannot take, and on Deno with --http-keepalive off, since Deno's serve() keeps
- * a connection that was answered `Connection: close` (docs/ARCHITECTURE.md).
+ * nativeHttp): on Bun and Deno for UNIX sockets and inherited fds — a master's TCP ports too,
+ * unless --reuse-port — which Bun's serve() and Deno's serve() cannot take, and on Deno with
+ * --http-keepalive off, since Deno's serve() keeps a connection that was answered
+ * `Connection: close` (docs/ARCHITECTURE.md).
  *
  * Per connection: keep-alive (HTTP/1.1 by default, HTTP/1.0 on request), pipelined requests
  * answered in order, request bodies by Content-Length or chunked, streamed to the app with
@@ -272,6 +273,8 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
   // The request in progress learns when the connection goes: one per request (a kept-alive
   // connection's single AbortSignal collected a listener per Request following it).
   let gone = new Gone();
+  // Set while a stop must wait for this connection's next request (see CoreCounters.accepted).
+  let awaited = o.counters?.accepted();
   let pending: Uint8Array | null = null;
   // head: waiting for a request head; body: reading a body; wait: the answer is being made
   // (pipelined bytes wait); closed: nothing more is read.
@@ -358,7 +361,14 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
     }
     if (state === 'head') close(false);
   };
+  // A stop waits for the next request of a kept-alive connection (the client may be sending it
+  // now: closing under it would fail it), up to --socket-timeout, and answers it with close.
+  const forget = o.counters?.onDrain(() => {
+    if (state === 'head') awaited ??= o.counters?.accepted();
+  });
   conn.onClose = () => {
+    awaited?.();
+    forget?.();
     state = 'closed';
     if (timer !== undefined) clearTimeout(timer);
     stream?.error(new Error('the connection closed'));
@@ -485,6 +495,8 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
 
   async function respond(req: Request, head: Head): Promise<void> {
     const id = o.counters?.started(req.method, head.target) ?? 0;
+    awaited?.();
+    awaited = undefined;
     const signal = gone;
     const { res, threw } = await callApp(o.handler, req, head.target, peer);
     if (state === 'closed' || headWritten) {
@@ -500,7 +512,7 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
       conn.resume();
     }
     const method = req.method;
-    let keep = o.keepAlive && !head.close && !peerEnded;
+    let keep = o.keepAlive && !head.close && !peerEnded && !o.counters?.draining;
     const chunked = head.v11 && !res.headers.has('content-length');
     let bytes = 0;
     let sentHead: Uint8Array | null = null;
@@ -552,9 +564,10 @@ export function handleHttpConn(conn: Conn, o: HttpServerOptions): void {
       await bodyRead(o.headTimeoutMs);
       if (!bodyDone) return close(true);
     }
-    // Ready for the next request on this connection.
+    // Ready for the next request on this connection (a stop waits for it, as in onDrain).
     state = 'head';
     body = null;
+    if (o.counters?.draining) awaited ??= o.counters.accepted();
     timer = setTimeout(idle, o.headTimeoutMs);
     conn.resume();
     pump();

@@ -39,6 +39,17 @@ export function nativeHttp(rt: Runtime, kind: NativeHttpTarget['kind'], keepAliv
   return rt.nativeHttpKinds.includes(kind) && (keepAlive || rt.nativeHttpHonorsClose);
 }
 
+/**
+ * Is a master's TCP HTTP port bound by every process with SO_REUSEPORT for the runtime's own
+ * server, rather than served from the one socket the master holds? Only with --reuse-port, and
+ * only where that server takes no fd (Bun, Deno). Each process then has an accept queue of its
+ * own: one that stops resets the connections queued on it, unless the kernel migrates them
+ * (net.ipv4.tcp_migrate_req), and nothing accepts while no worker listens.
+ */
+export function reusePortHttp(rt: Runtime, options: ServeOptions): boolean {
+  return options.reusePort === true && nativeHttp(rt, 'tcp', options.httpKeepalive) && !nativeHttp(rt, 'fd', options.httpKeepalive);
+}
+
 /** Every socket of the options, in the order they are numbered in logs and stats. */
 export function socketSpecs(options: ServeOptions): Array<{ proto: Proto; spec: string }> {
   return [
@@ -99,7 +110,7 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
     measureBodies: !options.disableLogging || options.stats,
   };
   const onHttp = (conn: Conn) => handleHttpConn(conn, httpOptions);
-  const nativeOptions = { maxBodySize: options.limitPost, maxHeadSize: options.bufferSize, backlog: options.listen };
+  const nativeOptions = { maxBodySize: options.limitPost, maxHeadSize: options.bufferSize, backlog: options.listen, accepted: () => counters.accepted(), headTimeoutMs };
   const serveNative = (t: NativeHttpTarget) => rt.serveHttp(t, nativeHandler(httpOptions), nativeOptions);
   const listeners: Listener[] = [];
   const unixPaths: string[] = [];
@@ -144,6 +155,7 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
     addresses: listeners.map((l) => l.address),
     async stop(mercyMs: number) {
       await Promise.all(listeners.map((l) => l.close()));
+      counters.drain();
       const done = await counters.idle(mercyMs);
       if (options.vacuum) unixPaths.forEach(removeSocketFile);
       return done;

@@ -51,6 +51,7 @@ function peer(conn: Conn): string {
 
 export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
   const gone = new Gone();
+  const served = options.counters?.accepted();
   let vars: UwsgiVars | null = null;
   let varsSize = 0;
   /** null: a streamed body, of unknown length. */
@@ -133,6 +134,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
     if (dispatched) gone.inputEnded();
   };
   conn.onClose = () => {
+    served?.();
     clearTimeout(headTimer);
     bodyWait.done();
     gone.abort();
@@ -187,6 +189,7 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
     const counters = options.counters;
     const uri = getVar(vars as UwsgiVars, 'REQUEST_URI') ?? req.url;
     const id = counters?.started(req.method, uri) ?? 0;
+    served?.();
     const answer = await callApp(options.handler, req, uri);
     const res = answer.res;
     let threw = answer.threw;
