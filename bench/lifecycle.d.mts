@@ -14,6 +14,14 @@ export const STEPS: Step[];
 export const RUNTIMES: Array<'node' | 'bun' | 'deno'>;
 export function tsgiCommand(runtime: 'node' | 'bun' | 'deno'): [string, string[]];
 export function freePort(): Promise<number>;
-export function runStep(o: { command: [string, string[]]; door: Door; step: Step; clients?: number; requests?: number; stepMs?: number; requestMs?: number }): Promise<StepResult>;
+export function runStep(o: {
+  command: [string, string[]];
+  door: Door;
+  step: Step;
+  clients?: number;
+  requests?: number;
+  stepMs?: number;
+  requestMs?: number;
+}): Promise<StepResult>;
 export function cell(step: Step, r: StepResult): string;
 export function broken(step: Step, r: StepResult): boolean;

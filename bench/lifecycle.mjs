@@ -48,7 +48,18 @@ function uwsgiPacket(vars) {
 function requestBytes(door) {
   if (door.startsWith('socket-')) {
     const [path, query] = PATH.split('?');
-    return uwsgiPacket({ REQUEST_METHOD: 'GET', REQUEST_URI: PATH, PATH_INFO: path, QUERY_STRING: query, SERVER_PROTOCOL: 'HTTP/1.1', HTTP_HOST: 'lifecycle', REMOTE_ADDR: '127.0.0.1', REMOTE_PORT: '1', SERVER_NAME: 'lifecycle', SERVER_PORT: '80' });
+    return uwsgiPacket({
+      REQUEST_METHOD: 'GET',
+      REQUEST_URI: PATH,
+      PATH_INFO: path,
+      QUERY_STRING: query,
+      SERVER_PROTOCOL: 'HTTP/1.1',
+      HTTP_HOST: 'lifecycle',
+      REMOTE_ADDR: '127.0.0.1',
+      REMOTE_PORT: '1',
+      SERVER_NAME: 'lifecycle',
+      SERVER_PORT: '80',
+    });
   }
   return Buffer.from(`GET ${PATH} HTTP/1.1\r\nHost: lifecycle\r\nConnection: close\r\n\r\n`, 'latin1');
 }
@@ -189,7 +200,12 @@ class Tsgi {
   async stop() {
     this.signal('SIGTERM');
     await Promise.race([this.exited, new Promise((r) => setTimeout(r, 15_000))]);
-    const pids = [this.pid, Number(/tsgi master \(pid: (\d+)\)/.exec(this.#out)?.[1]), ...this.workerPids(), ...[...this.#out.matchAll(/http router \(pid: (\d+)\)/g)].map((m) => Number(m[1]))];
+    const pids = [
+      this.pid,
+      Number(/tsgi master \(pid: (\d+)\)/.exec(this.#out)?.[1]),
+      ...this.workerPids(),
+      ...[...this.#out.matchAll(/http router \(pid: (\d+)\)/g)].map((m) => Number(m[1])),
+    ];
     for (const pid of pids) if (pid && fromHere(pid)) this.signal('SIGKILL', pid);
   }
 }
@@ -367,7 +383,7 @@ export async function runStep({ command, door, step, clients = 32, requests = 30
         load.mark();
         tsgi.signal('SIGKILL', victim);
         notes.push(`${inFlightAtKill} in flight at the kill`);
-        if (!(await tsgi.waitFor(/(tsgi worker \d+ \(pid: \d+\) ready in[^]*){3}/, left()))) notes.push('no respawn');
+        if (!(await tsgi.waitFor(/(tsgi worker \d+ \(pid: \d+\) ready in[\s\S]*){3}/, left()))) notes.push('no respawn');
         const after = load.connected;
         if (!(await load.until(() => load.connected >= requests && load.connected >= after + 2 * clients, left()))) notes.push('step deadline');
       } else {

@@ -13,7 +13,7 @@ function bench(name: string, f: () => unknown): void {
   for (let i = 0; i < 20000; i++) f();
   const t = performance.now();
   for (let i = 0; i < N; i++) f();
-  console.log(name.padEnd(22), ((performance.now() - t) * 1000 / N).toFixed(3), 'µs');
+  console.log(name.padEnd(22), (((performance.now() - t) * 1000) / N).toFixed(3), 'µs');
 }
 const wrapped = nativeHandler(base);
 const counted = nativeHandler({ ...base, counters: new CoreCounters(0) });

@@ -3,12 +3,16 @@
 //   node bench/request-objects.mjs; bun bench/request-objects.mjs; deno run bench/request-objects.mjs
 const N = 100000;
 const body = 'Hello from tsgi: GET /\n';
-const headers = [['host', 'x'], ['user-agent', 'wrk'], ['accept', '*/*']];
+const headers = [
+  ['host', 'x'],
+  ['user-agent', 'wrk'],
+  ['accept', '*/*'],
+];
 async function bench(name, f) {
   for (let i = 0; i < 5000; i++) await f();
   const t = performance.now();
   for (let i = 0; i < N; i++) await f();
-  console.log(name.padEnd(28), ((performance.now() - t) * 1000 / N).toFixed(2), 'µs');
+  console.log(name.padEnd(28), (((performance.now() - t) * 1000) / N).toFixed(2), 'µs');
 }
 await bench('Request', () => new Request('http://x/a', { method: 'GET', headers }));
 await bench('Request + AbortSignal', () => new Request('http://x/a', { method: 'GET', headers, signal: new AbortController().signal }));

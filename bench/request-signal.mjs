@@ -4,7 +4,11 @@
 // Variants run in turns, 7 rounds; the median and the best round are printed.
 //   node bench/request-signal.mjs; bun bench/request-signal.mjs; deno run bench/request-signal.mjs
 const N = 20000;
-const headers = [['host', 'x'], ['user-agent', 'wrk'], ['accept', '*/*']];
+const headers = [
+  ['host', 'x'],
+  ['user-agent', 'wrk'],
+  ['accept', '*/*'],
+];
 
 /** The lazy signal's source, as src/worker/respond.ts's Gone: an AbortController made on first use. */
 class Source {

@@ -14,7 +14,8 @@ const commands = {
   bun: ['node_modules/.bin/bun', ['mod.ts']],
   deno: ['node_modules/.bin/deno', ['run', '-A', 'mod.ts']],
 };
-const k = 'REQUEST_URI', v = '/';
+const k = 'REQUEST_URI',
+  v = '/';
 const block = Buffer.concat([Buffer.from([k.length, 0]), Buffer.from(k), Buffer.from([v.length, 0]), Buffer.from(v)]);
 const packet = Buffer.concat([Buffer.from([0, block.length & 255, block.length >> 8, 0]), block]);
 const ask = (path) =>

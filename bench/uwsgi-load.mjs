@@ -4,9 +4,21 @@
 import net from 'node:net';
 
 const [target = '127.0.0.1:3031', secs = '5', conc = '64', uri = '/'] = process.argv.slice(2);
-const vars = { REQUEST_METHOD: 'GET', REQUEST_URI: uri, PATH_INFO: uri, QUERY_STRING: '', SERVER_PROTOCOL: 'HTTP/1.1', HTTP_HOST: 'bench', REMOTE_ADDR: '127.0.0.1', REMOTE_PORT: '1', SERVER_NAME: 'bench', SERVER_PORT: '80' };
+const vars = {
+  REQUEST_METHOD: 'GET',
+  REQUEST_URI: uri,
+  PATH_INFO: uri,
+  QUERY_STRING: '',
+  SERVER_PROTOCOL: 'HTTP/1.1',
+  HTTP_HOST: 'bench',
+  REMOTE_ADDR: '127.0.0.1',
+  REMOTE_PORT: '1',
+  SERVER_NAME: 'bench',
+  SERVER_PORT: '80',
+};
 const parts = [];
-for (const [k, v] of Object.entries(vars)) parts.push(Buffer.from([k.length & 255, k.length >> 8]), Buffer.from(k), Buffer.from([v.length & 255, v.length >> 8]), Buffer.from(v));
+for (const [k, v] of Object.entries(vars))
+  parts.push(Buffer.from([k.length & 255, k.length >> 8]), Buffer.from(k), Buffer.from([v.length & 255, v.length >> 8]), Buffer.from(v));
 const block = Buffer.concat(parts);
 const packet = Buffer.concat([Buffer.from([0, block.length & 255, block.length >> 8, 0]), block]);
 const opts = target.startsWith('/') ? { path: target } : { host: target.split(':')[0] || '127.0.0.1', port: Number(target.split(':')[1]) };

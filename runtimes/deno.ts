@@ -35,7 +35,10 @@ interface DenoServeInit {
 }
 interface DenoGlobal {
   version: { deno: string };
-  serve(options: DenoServeInit, handler: (req: Request, info: { remoteAddr: { hostname: string; port: number } }) => Response | Promise<Response>): DenoHttpServer;
+  serve(
+    options: DenoServeInit,
+    handler: (req: Request, info: { remoteAddr: { hostname: string; port: number } }) => Response | Promise<Response>,
+  ): DenoHttpServer;
   execPath(): string;
   listen(o: { hostname: string; port: number; transport?: 'tcp' } | { transport: 'unix'; path: string }): DenoListener;
   connect(o: { hostname: string; port: number; transport?: 'tcp' } | { transport: 'unix'; path: string }): Promise<DenoConn>;
@@ -200,11 +203,7 @@ function serve(listener: DenoListener, onConn: ConnHandler): void {
   })();
 }
 
-function listen(
-  o: { hostname: string; port: number } | { transport: 'unix'; path: string },
-  onConn: ConnHandler,
-  what: string,
-): DenoListener {
+function listen(o: { hostname: string; port: number } | { transport: 'unix'; path: string }, onConn: ConnHandler, what: string): DenoListener {
   let l: DenoListener;
   try {
     l = Deno.listen(o);

@@ -53,8 +53,7 @@ export function wrapNodeSocket(socket: net.Socket): Conn {
     pause: () => socket.pause(),
     resume: () => socket.resume(),
     write: (chunk) => (closed ? false : socket.write(chunk)),
-    drained: () =>
-      closed || socket.writableLength < HIGH_WATER ? Promise.resolve() : new Promise((r) => drainWaiters.push(r)),
+    drained: () => (closed || socket.writableLength < HIGH_WATER ? Promise.resolve() : new Promise((r) => drainWaiters.push(r))),
     end: () => {
       if (closed) return;
       socket.end();
@@ -141,7 +140,11 @@ function serverFd(server: net.Server, target: { kind: 'tcp'; port: number } | { 
   const direct = (server as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
   if (typeof direct === 'number' && direct >= 0) return direct;
   const inodes = new Set(
-    target.kind === 'tcp' ? tcpListeners().filter((l) => l.port === target.port).map((l) => l.inode) : unixInodes(target.path),
+    target.kind === 'tcp'
+      ? tcpListeners()
+          .filter((l) => l.port === target.port)
+          .map((l) => l.inode)
+      : unixInodes(target.path),
   );
   for (const name of readdirSync('/proc/self/fd')) {
     const inode = socketInode(name);

@@ -65,10 +65,7 @@ export type HttpHandler = (req: Request, peer: Peer) => Response | Promise<Respo
  * bind the same port, the kernel spreads connections), a UNIX socket path, or an inherited fd.
  * Runtime.nativeHttpKinds says which a runtime takes.
  */
-export type NativeHttpTarget =
-  | { kind: 'tcp'; host: string; port: number; reusePort: boolean }
-  | { kind: 'unix'; path: string }
-  | { kind: 'fd'; fd: number };
+export type NativeHttpTarget = { kind: 'tcp'; host: string; port: number; reusePort: boolean } | { kind: 'unix'; path: string } | { kind: 'fd'; fd: number };
 
 export interface NativeHttpOptions {
   /** Largest request body (0: no limit): the runtime answers 413 above it, where it can. */
@@ -88,10 +85,7 @@ export interface NativeHttpOptions {
 }
 
 /** Where a listener is bound, as it is shown to users. */
-export type ListenAddress =
-  | { kind: 'tcp'; host: string; port: number }
-  | { kind: 'unix'; path: string }
-  | { kind: 'fd'; fd: number };
+export type ListenAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string } | { kind: 'fd'; fd: number };
 
 export interface Listener {
   readonly address: ListenAddress;

@@ -42,7 +42,8 @@ export function nodeModulesStale() {
   const have = JSON.parse(readFileSync(installed, 'utf8')).packages;
   for (const [name, p] of Object.entries(want)) {
     if (name === '' || (p.optional && !have[name])) continue;
-    if (have[name]?.version !== p.version) return `node_modules is older than package-lock.json (${name.replace(/^node_modules\//, '')} ${have[name]?.version ?? 'missing'}, lock says ${p.version})`;
+    if (have[name]?.version !== p.version)
+      return `node_modules is older than package-lock.json (${name.replace(/^node_modules\//, '')} ${have[name]?.version ?? 'missing'}, lock says ${p.version})`;
   }
   for (const name of Object.keys(have)) if (!want[name]) return `node_modules has ${name.replace(/^node_modules\//, '')}, which package-lock.json does not`;
   return null;

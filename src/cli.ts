@@ -130,5 +130,4 @@ async function runSingle(rt: Runtime, serve: ServeOptions, mercyMs: number, cwd:
   });
   core.apps.forEach((a, i) => log(`app ${i} (mountpoint='${a.prefix}', ${a.file}, callable: ${a.callable}) ready in ${Date.now() - started} ms`));
   log(`tsgi is ready: pid ${rt.pid}, 1 process (no master), ${rt.name} ${rt.version}`);
-
 }

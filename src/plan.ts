@@ -49,4 +49,3 @@ export function masterOptions(o: TsgiOptions): MasterOptions {
     http: o.http ? { address: o.http, timeout: o.httpTimeout, connectTimeout: o.httpConnectTimeout ?? o.httpTimeout, staticMaps: o.staticMap } : undefined,
   };
 }
-

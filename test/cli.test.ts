@@ -183,7 +183,9 @@ describe(`startup errors are one clear line and a non-zero exit (${RUNTIME})`, (
   test('--stats on a UNIX path in a directory that does not exist', async () => {
     const r = await tsgiFails(['--socket', '127.0.0.1:0', '--stats', '/nonexistent-dir-for-tsgi/stats.sock', '--app', 'examples/hello.ts']);
     expect(r.code).not.toBe(0);
-    expect(r.output).toContain('--stats /nonexistent-dir-for-tsgi/stats.sock: cannot create UNIX socket /nonexistent-dir-for-tsgi/stats.sock: the directory /nonexistent-dir-for-tsgi does not exist');
+    expect(r.output).toContain(
+      '--stats /nonexistent-dir-for-tsgi/stats.sock: cannot create UNIX socket /nonexistent-dir-for-tsgi/stats.sock: the directory /nonexistent-dir-for-tsgi does not exist',
+    );
   });
 
   test('a UNIX socket path under a file', async () => {

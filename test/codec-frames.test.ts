@@ -54,7 +54,7 @@ describe('FrameDecoder', () => {
     d.push(new Uint8Array(300_000));
     d.push(new Uint8Array(300_000));
     expect(got).toEqual([300_000, 300_000]);
-    expect(d.cut).toBe('400000 bytes short of a frame\'s end');
+    expect(d.cut).toBe("400000 bytes short of a frame's end");
   });
 
   test('where a stream that stops was cut', () => {
@@ -100,9 +100,12 @@ function decode(chunks: Uint8Array[], streamedBodies: boolean, end = false): Run
   return out;
 }
 
-const POST: UwsgiVars = [['REQUEST_METHOD', 'POST'], ['REQUEST_URI', '/up']];
+const POST: UwsgiVars = [
+  ['REQUEST_METHOD', 'POST'],
+  ['REQUEST_URI', '/up'],
+];
 
-describe('UwsgiDecoder with streamed bodies (the router\'s internal socket)', () => {
+describe("UwsgiDecoder with streamed bodies (the router's internal socket)", () => {
   test('TSGI_BODY=chunked: no length, the pieces, then the end, in any chunking', () => {
     const packet = encodePacket([...POST, ['CONTENT_LENGTH', ''], ['TSGI_BODY', 'chunked']]);
     const body = framed(['first ', 'second']);
@@ -125,7 +128,7 @@ describe('UwsgiDecoder with streamed bodies (the router\'s internal socket)', ()
   test('closed before the end frame: truncated-body', () => {
     const r = decode([encodePacket([...POST, ['TSGI_BODY', 'chunked']]), frameHead(10), enc.encode('abc')], true, true);
     expect(r.error?.code).toBe('truncated-body');
-    expect(r.error?.message).toContain('7 bytes short of a frame\'s end');
+    expect(r.error?.message).toContain("7 bytes short of a frame's end");
   });
 
   test('another framing, or a CONTENT_LENGTH too: refused', () => {

@@ -36,7 +36,15 @@ function connect(t: Target): net.Socket {
 
 function request(proto: 'uwsgi' | 'http', method: string, path: string, body: Uint8Array): Uint8Array {
   if (proto === 'uwsgi') {
-    const vars = { REQUEST_METHOD: method, REQUEST_URI: path, PATH_INFO: path.split('?')[0], QUERY_STRING: path.split('?')[1] ?? '', SERVER_PROTOCOL: 'HTTP/1.1', HTTP_HOST: 'x', CONTENT_LENGTH: String(body.length) };
+    const vars = {
+      REQUEST_METHOD: method,
+      REQUEST_URI: path,
+      PATH_INFO: path.split('?')[0],
+      QUERY_STRING: path.split('?')[1] ?? '',
+      SERVER_PROTOCOL: 'HTTP/1.1',
+      HTTP_HOST: 'x',
+      CONTENT_LENGTH: String(body.length),
+    };
     return Buffer.concat([encodePacket(vars), body]);
   }
   return Buffer.concat([Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n`), body]);
@@ -119,18 +127,45 @@ beforeAll(async () => {
   for (const k of ['uwsgi', 'http', 'mUwsgi', 'mHttp', 'router', 'cRouter', 'cHttp']) ports[k] = await freePort();
   // One process, the servers each socket kind gets without --master.
   procs.single = await startTsgi([
-    '--socket', `127.0.0.1:${ports.uwsgi}`, '--socket', join(dir, 'uwsgi.sock'),
-    '--http-socket', `127.0.0.1:${ports.http}`, '--http-socket', join(dir, 'http.sock'), '--app', APP,
+    '--socket',
+    `127.0.0.1:${ports.uwsgi}`,
+    '--socket',
+    join(dir, 'uwsgi.sock'),
+    '--http-socket',
+    `127.0.0.1:${ports.http}`,
+    '--http-socket',
+    join(dir, 'http.sock'),
+    '--app',
+    APP,
   ]);
   // Workers on inherited sockets (or SO_REUSEPORT), and the --http router.
   procs.master = await startTsgi([
-    '--master', '--processes', '1', '--socket', `127.0.0.1:${ports.mUwsgi}`, '--http-socket', join(dir, 'm-http.sock'),
-    '--http-socket', `127.0.0.1:${ports.mHttp}`, '--http', `127.0.0.1:${ports.router}`, '--app', APP,
+    '--master',
+    '--processes',
+    '1',
+    '--socket',
+    `127.0.0.1:${ports.mUwsgi}`,
+    '--http-socket',
+    join(dir, 'm-http.sock'),
+    '--http-socket',
+    `127.0.0.1:${ports.mHttp}`,
+    '--http',
+    `127.0.0.1:${ports.router}`,
+    '--app',
+    APP,
   ]);
   // --http-keepalive off: Deno's router and workers serve with tsgi's HTTP/1.1 server then.
   procs.closing = await startTsgi([
-    '--master', '--processes', '1', '--http-keepalive=false', '--http-socket', `127.0.0.1:${ports.cHttp}`,
-    '--http', `127.0.0.1:${ports.cRouter}`, '--app', APP,
+    '--master',
+    '--processes',
+    '1',
+    '--http-keepalive=false',
+    '--http-socket',
+    `127.0.0.1:${ports.cHttp}`,
+    '--http',
+    `127.0.0.1:${ports.cRouter}`,
+    '--app',
+    APP,
   ]);
 }, 120_000);
 
@@ -145,13 +180,37 @@ const doors: Door[] = [
   { name: '--socket UNIX', proto: 'uwsgi', target: () => ({ path: join(dir, 'uwsgi.sock') }), tsgi: () => procs.single as Proc, runtimeServer: false },
   { name: '--http-socket TCP', proto: 'http', target: () => ({ port: ports.http }), tsgi: () => procs.single as Proc, runtimeServer: bunOrDeno },
   { name: '--http-socket UNIX', proto: 'http', target: () => ({ path: join(dir, 'http.sock') }), tsgi: () => procs.single as Proc, runtimeServer: false },
-  { name: '--master --socket TCP (inherited fd)', proto: 'uwsgi', target: () => ({ port: ports.mUwsgi }), tsgi: () => procs.master as Proc, runtimeServer: false },
-  { name: '--master --http-socket UNIX (inherited fd)', proto: 'http', target: () => ({ path: join(dir, 'm-http.sock') }), tsgi: () => procs.master as Proc, runtimeServer: false },
+  {
+    name: '--master --socket TCP (inherited fd)',
+    proto: 'uwsgi',
+    target: () => ({ port: ports.mUwsgi }),
+    tsgi: () => procs.master as Proc,
+    runtimeServer: false,
+  },
+  {
+    name: '--master --http-socket UNIX (inherited fd)',
+    proto: 'http',
+    target: () => ({ path: join(dir, 'm-http.sock') }),
+    tsgi: () => procs.master as Proc,
+    runtimeServer: false,
+  },
   { name: '--master --http-socket TCP', proto: 'http', target: () => ({ port: ports.mHttp }), tsgi: () => procs.master as Proc, runtimeServer: bunOrDeno },
   { name: '--http router', proto: 'http', target: () => ({ port: ports.router }), tsgi: () => procs.master as Proc, runtimeServer: bunOrDeno },
   // Bun.serve honours Connection: close, so it serves with keep-alive off too; Deno.serve does not.
-  { name: '--http-keepalive=false --http-socket TCP', proto: 'http', target: () => ({ port: ports.cHttp }), tsgi: () => procs.closing as Proc, runtimeServer: RUNTIME === 'bun' },
-  { name: '--http-keepalive=false --http router', proto: 'http', target: () => ({ port: ports.cRouter }), tsgi: () => procs.closing as Proc, runtimeServer: RUNTIME === 'bun' },
+  {
+    name: '--http-keepalive=false --http-socket TCP',
+    proto: 'http',
+    target: () => ({ port: ports.cHttp }),
+    tsgi: () => procs.closing as Proc,
+    runtimeServer: RUNTIME === 'bun',
+  },
+  {
+    name: '--http-keepalive=false --http router',
+    proto: 'http',
+    target: () => ({ port: ports.cRouter }),
+    tsgi: () => procs.closing as Proc,
+    runtimeServer: RUNTIME === 'bun',
+  },
 ];
 
 describe.each(doors)(`$name (${RUNTIME})`, (door) => {

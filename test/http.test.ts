@@ -8,13 +8,39 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { cleanup, fetchFresh, freePort, hasNginx, rawExchange, run, RUNTIME, startNginx, startTsgi, tempDir, tsgiCommand, until, type Proc } from './helpers.ts';
+import {
+  cleanup,
+  fetchFresh,
+  freePort,
+  hasNginx,
+  rawExchange,
+  run,
+  RUNTIME,
+  startNginx,
+  startTsgi,
+  tempDir,
+  tsgiCommand,
+  until,
+  type Proc,
+} from './helpers.ts';
 import { requestSet, sha256 } from './request-set.ts';
 
 const APP = 'test/fixtures/apps/echo.ts';
 const LIMIT = 3_000_000;
-const COMMON = ['--processes', '2', '--app', APP, '--mount', '/a=test/fixtures/apps/mount-a.ts', '--mount', '/b=test/fixtures/apps/mount-b.ts',
-  '--limit-post', String(LIMIT), '--buffer-size', '8192'];
+const COMMON = [
+  '--processes',
+  '2',
+  '--app',
+  APP,
+  '--mount',
+  '/a=test/fixtures/apps/mount-a.ts',
+  '--mount',
+  '/b=test/fixtures/apps/mount-b.ts',
+  '--limit-post',
+  String(LIMIT),
+  '--buffer-size',
+  '8192',
+];
 
 let socketSrv: Proc;
 let router: Proc;
@@ -57,7 +83,11 @@ const fronts = [
 
 describe.each(fronts)(`%s (${RUNTIME})`, (_name, which) => {
   const host = () => `127.0.0.1:${port[which]}`;
-  requestSet((path) => `http://${host()}${path}`, host, () => (which === 'router' ? router : socketSrv).output());
+  requestSet(
+    (path) => `http://${host()}${path}`,
+    host,
+    () => (which === 'router' ? router : socketSrv).output(),
+  );
 });
 
 /**
@@ -176,7 +206,8 @@ describe.each(direct)(`%s, raw HTTP/1.1 (${RUNTIME})`, (_name, target) => {
   });
 
   test('keep-alive: pipelined requests answered in order on one connection', async () => {
-    const req = 'GET /echo?n=1 HTTP/1.1\r\nHost: t\r\n\r\nPOST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcGET /echo?n=3 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n';
+    const req =
+      'GET /echo?n=1 HTTP/1.1\r\nHost: t\r\n\r\nPOST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcGET /echo?n=3 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n';
     const { data, closed } = await rawExchange(target(), [latin1(req)]);
     const got = responses(data);
     expect(got.map((r) => r.status)).toEqual([200, 200, 200]);
@@ -204,7 +235,10 @@ describe.each(direct)(`%s, raw HTTP/1.1 (${RUNTIME})`, (_name, target) => {
   });
 
   test('two mounts: each app sees the path below its mountpoint', async () => {
-    const got = await session(target(), ['/a/x/y?q=1', '/b', '/about'].map((p) => `GET ${p} HTTP/1.1\r\nHost: t\r\n\r\n`));
+    const got = await session(
+      target(),
+      ['/a/x/y?q=1', '/b', '/about'].map((p) => `GET ${p} HTTP/1.1\r\nHost: t\r\n\r\n`),
+    );
     expect(got.map((r) => r.body.trim())).toEqual(['a sees /x/y', 'b sees /', 'hello /about']);
   });
 });
@@ -227,7 +261,13 @@ describe(`the --http router serves --static-map (${RUNTIME})`, () => {
   });
 
   test('traversal attempts never reach the file outside', async () => {
-    for (const p of ['/static/../secret.txt', '/static/%2e%2e/secret.txt', '/static/..%2fsecret.txt', '/static/..%5csecret.txt', '/static/%2e%2e%2f%2e%2e%2fsecret.txt']) {
+    for (const p of [
+      '/static/../secret.txt',
+      '/static/%2e%2e/secret.txt',
+      '/static/..%2fsecret.txt',
+      '/static/..%5csecret.txt',
+      '/static/%2e%2e%2f%2e%2e%2fsecret.txt',
+    ]) {
       const { data } = await rawExchange({ port: port.router }, [latin1(`GET ${p} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`)]);
       expect(data.toString('latin1'), p).not.toContain('THE SECRET');
       // Refused (403), or the URL parser resolved the dots and the app answers "/secret.txt".

@@ -67,13 +67,18 @@ async function until(cond: () => boolean, ms: number, what: string, p: Proc): Pr
 }
 
 const count = (p: Proc, re: RegExp) => (p.output().match(new RegExp(re, 'g')) ?? []).length;
-const workerPids = (p: Proc, from = 0) => [...p.output().slice(from).matchAll(/spawned tsgi worker \d+ \(pid: (\d+)/g)].map((m) => Number(m[1]));
+const workerPids = (p: Proc, from = 0) =>
+  [
+    ...p
+      .output()
+      .slice(from)
+      .matchAll(/spawned tsgi worker \d+ \(pid: (\d+)/g),
+  ].map((m) => Number(m[1]));
 /** Every pid the log announced (master, workers, router), and the launcher's. */
 const announcedPids = (p: Proc) => [...new Set([...p.output().matchAll(/\(pid: (\d+)/g)].map((m) => Number(m[1]))), p.child.pid ?? -1];
 
 /** Wait until n workers have been spawned in all (the n-th is then starting: the gate holds it). */
 const spawned = (t: Tsgi, n: number) => until(() => workerPids(t.p).length >= n, 60_000, `${n} spawned workers`, t.p);
-const readyLines = (t: Tsgi, n: number) => until(() => count(t.p, /ready in \d+ ms \(app loaded/) >= n, 60_000, `${n} ready workers`, t.p);
 const tsgiReady = (t: Tsgi) => t.p.waitFor(/tsgi is ready/, 60_000);
 
 const request = (t: Tsgi, path: string, ms = 60_000) =>

@@ -10,12 +10,16 @@ import { RUNTIME, tsgiCommand } from './helpers.ts';
 const doors: Door[] = ['socket-unix', 'http'];
 
 describe(`lifecycle under load (${RUNTIME})`, () => {
-  test.each(doors)('SIGHUP under 32 clients on %s: no failed request', async (door) => {
-    const r = await runStep({ command: tsgiCommand(), door, step: 'sighup', clients: 32, requests: 1500 });
-    const figure = cell('sighup', r);
-    console.log(`[${RUNTIME}] ${door} sighup: ${figure}`);
-    expect(r.failed, figure).toBe(0);
-    expect(r.note ?? '', figure).toBe(''); // the reload finished within the step's bound
-    expect(r.total).toBeGreaterThanOrEqual(1500);
-  }, 180_000);
+  test.each(doors)(
+    'SIGHUP under 32 clients on %s: no failed request',
+    async (door) => {
+      const r = await runStep({ command: tsgiCommand(), door, step: 'sighup', clients: 32, requests: 1500 });
+      const figure = cell('sighup', r);
+      console.log(`[${RUNTIME}] ${door} sighup: ${figure}`);
+      expect(r.failed, figure).toBe(0);
+      expect(r.note ?? '', figure).toBe(''); // the reload finished within the step's bound
+      expect(r.total).toBeGreaterThanOrEqual(1500);
+    },
+    180_000,
+  );
 });

@@ -37,15 +37,39 @@ describe(`request logs (${RUNTIME})`, () => {
     try {
       const body = await (await fetchFresh(`http://127.0.0.1:${http}/big?bytes=12345`)).arrayBuffer();
       expect(body.byteLength).toBe(12345);
-      await rawExchange({ port: uwsgi }, [encodePacket({ REQUEST_METHOD: 'POST', REQUEST_URI: '/upload?u=1', HTTP_HOST: 'x', REMOTE_ADDR: '10.1.2.3', SERVER_PROTOCOL: 'HTTP/1.0', CONTENT_LENGTH: '0' })]);
-      await until(() => p.output().split('\n').filter((l) => LINE.test(l)).length >= 2);
-      const lines = p.output().split('\n').filter((l) => l.startsWith('[pid:'));
+      await rawExchange({ port: uwsgi }, [
+        encodePacket({
+          REQUEST_METHOD: 'POST',
+          REQUEST_URI: '/upload?u=1',
+          HTTP_HOST: 'x',
+          REMOTE_ADDR: '10.1.2.3',
+          SERVER_PROTOCOL: 'HTTP/1.0',
+          CONTENT_LENGTH: '0',
+        }),
+      ]);
+      await until(
+        () =>
+          p
+            .output()
+            .split('\n')
+            .filter((l) => LINE.test(l)).length >= 2,
+      );
+      const lines = p
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('[pid:'));
       expect(lines).toHaveLength(2);
       const [a, b] = lines.map((l) => LINE.exec(l));
       expect(a?.slice(5, 10)).toEqual(['GET', '/big?bytes=12345', '12345', 'HTTP/1.1', '200']);
       expect(a?.[3]).toBe('127.0.0.1');
       expect(b?.[3]).toBe('10.1.2.3');
-      expect(b?.slice(5, 10)).toEqual(['POST', '/upload?u=1', String(Buffer.byteLength(JSON.stringify({ length: 0, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' }))), 'HTTP/1.0', '200']);
+      expect(b?.slice(5, 10)).toEqual([
+        'POST',
+        '/upload?u=1',
+        String(Buffer.byteLength(JSON.stringify({ length: 0, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' }))),
+        'HTTP/1.0',
+        '200',
+      ]);
     } finally {
       await p.stop();
     }
@@ -53,7 +77,14 @@ describe(`request logs (${RUNTIME})`, () => {
 
   test('--log-format with uWSGI variables; --disable-logging writes none', async () => {
     const port = await freePort();
-    const p = await startTsgi(['--http-socket', `127.0.0.1:${port}`, '--app', APP, '--log-format', '%(addr) %(method) %(uri) %(status) %(size) pid=%(pid) wid=%(wid) ua=%(uagent) %(proto)']);
+    const p = await startTsgi([
+      '--http-socket',
+      `127.0.0.1:${port}`,
+      '--app',
+      APP,
+      '--log-format',
+      '%(addr) %(method) %(uri) %(status) %(size) pid=%(pid) wid=%(wid) ua=%(uagent) %(proto)',
+    ]);
     const q = await freePort();
     const quiet = await startTsgi(['--http-socket', `127.0.0.1:${q}`, '--app', APP, '--disable-logging']);
     try {
@@ -125,8 +156,15 @@ describe(`request logs (${RUNTIME})`, () => {
           for (let i = 0; i < 40; i++) await (await fetchFresh(`http://127.0.0.1:${port}/echo?c=${c}&i=${i}&pad=${long}`)).arrayBuffer();
         }),
       );
-      await until(() => readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('[pid:')).length >= 320);
-      const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('/echo?c='));
+      await until(
+        () =>
+          readFileSync(file, 'utf8')
+            .split('\n')
+            .filter((l) => l.startsWith('[pid:')).length >= 320,
+      );
+      const lines = readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('/echo?c='));
       expect(lines).toHaveLength(320);
       for (const l of lines) expect(l).toMatch(LINE);
       // Both workers logged.

@@ -236,7 +236,10 @@ describe(`--master (${RUNTIME})`, () => {
       const line = new RegExp(`worker 1: pid ${pid}, (idle|busy), requests 1, exceptions 0, avg [\\d.]+ ms, rss \\d+ MiB, respawns 0, harakiri 0`);
       return until(async () => {
         process.kill(masterPid(p), 'SIGUSR2');
-        return p.waitFor(line, 1000).then(() => true, () => false);
+        return p.waitFor(line, 1000).then(
+          () => true,
+          () => false,
+        );
       }, 30_000);
     };
     expect(await reportShows(workerPids(p)[0])).toBe(true);
@@ -282,4 +285,3 @@ describe(`--master (${RUNTIME})`, () => {
     await p.stop();
   });
 });
-

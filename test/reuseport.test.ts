@@ -84,10 +84,19 @@ async function keepAliveClient(port: number, running: () => boolean, tally: Tall
     let wake = () => {};
     const next = () => new Promise<void>((r) => (wake = r));
     s.setEncoding('latin1');
-    s.on('connect', () => ((connected = true), wake()));
-    s.on('data', (d: string) => ((buf += d), wake()));
+    s.on('connect', () => {
+      connected = true;
+      wake();
+    });
+    s.on('data', (d: string) => {
+      buf += d;
+      wake();
+    });
     s.on('error', () => {});
-    s.on('close', () => ((closed = true), wake()));
+    s.on('close', () => {
+      closed = true;
+      wake();
+    });
     while (!connected && !closed) await next();
     if (!connected) {
       tally.add('refused');
@@ -240,7 +249,9 @@ describe(`TCP --http-socket never refuses or resets an accepted connection (${RU
         // node:http takes the master's socket: nothing to opt into, nothing to warn about.
         expect(p.output()).not.toMatch(/SO_REUSEPORT|tcp_migrate_req/);
       } else {
-        expect(p.output()).toMatch(new RegExp(`http socket 0 bound to TCP address 127\\.0\\.0\\.1:${port} \\(${RUNTIME}'s own HTTP server, SO_REUSEPORT: --reuse-port\\)`));
+        expect(p.output()).toMatch(
+          new RegExp(`http socket 0 bound to TCP address 127\\.0\\.0\\.1:${port} \\(${RUNTIME}'s own HTTP server, SO_REUSEPORT: --reuse-port\\)`),
+        );
         if (migrates) expect(p.output()).not.toMatch(/tcp_migrate_req/);
         else expect(p.output()).toMatch(/--reuse-port: .*tcp_migrate_req.*resets the connections queued on its socket/);
       }

@@ -42,11 +42,16 @@ async function accepting(port: number): Promise<void> {
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-describe('the router\'s wait for a worker (WorkerGate)', () => {
+describe("the router's wait for a worker (WorkerGate)", () => {
   test('requests wait in arrival order and all go on when a worker is ready', async () => {
     const gate = new WorkerGate(10, 60_000);
     const order: number[] = [];
-    const waits = [0, 1, 2, 3].map((i) => gate.admit().then((why) => (order.push(i), why)));
+    const waits = [0, 1, 2, 3].map((i) =>
+      gate.admit().then((why) => {
+        order.push(i);
+        return why;
+      }),
+    );
     gate.workers(0);
     await Promise.resolve();
     expect(order).toEqual([]);
@@ -211,7 +216,11 @@ describe(`--http streams a chunked upload to the worker as it arrives (${RUNTIME
     const { data } = await rawExchange({ port }, chunked('/upload', body, 100_000), 60_000);
     const text = data.toString('latin1');
     expect(text).toMatch(/^HTTP\/1\.1 200/);
-    const json = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4).replace(/^[0-9a-f]+\r\n([\s\S]*?)\r\n0\r\n\r\n$/, '$1')) as { length: number; sha256: string; te: string };
+    const json = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4).replace(/^[0-9a-f]+\r\n([\s\S]*?)\r\n0\r\n\r\n$/, '$1')) as {
+      length: number;
+      sha256: string;
+      te: string;
+    };
     expect(json).toEqual({ length: body.length, sha256: sha256(body), te: 'chunked' });
   }, 90_000);
 

@@ -32,7 +32,20 @@ beforeAll(async () => {
   const uwsgiPath = join(dir, 'uwsgi.sock');
   const httpPath = join(dir, 'http.sock');
   [single, router] = await Promise.all([
-    startTsgi(['--socket', `127.0.0.1:${uwsgiPort}`, '--socket', uwsgiPath, '--http-socket', `127.0.0.1:${httpPort}`, '--http-socket', httpPath, '--limit-post', '1000000', '--app', APP]),
+    startTsgi([
+      '--socket',
+      `127.0.0.1:${uwsgiPort}`,
+      '--socket',
+      uwsgiPath,
+      '--http-socket',
+      `127.0.0.1:${httpPort}`,
+      '--http-socket',
+      httpPath,
+      '--limit-post',
+      '1000000',
+      '--app',
+      APP,
+    ]),
     startTsgi(['--http', `127.0.0.1:${routerPort}`, '--app', APP]),
   ]);
   doors['--socket TCP'] = { proto: 'uwsgi', target: { port: uwsgiPort }, proc: single };
@@ -184,12 +197,16 @@ describe.each(names)(`req.signal through %s (${RUNTIME})`, (name) => {
   const denoServe = RUNTIME === 'deno' && (name === '--http-socket TCP' || name === '--http router');
   // A reset is a TCP thing: UNIX sockets have only the close.
   const tcp = !name.includes('UNIX');
-  test.each(['close', ...(tcp ? ['reset' as const] : [])] as const)('a client that goes (%s) while the app waits: the signal aborts with an AbortError DOMException', async (how) => {
-    const id = newId();
-    const s = await abandon(door(), `/wait?id=${id}`, how, async () => (await state(door(), id)).state === 'started');
-    expectAbortError(await stateWhen(door(), id, (st) => st.state === 'aborted'));
-    s.destroy();
-  }, 60_000);
+  test.each(['close', ...(tcp ? ['reset' as const] : [])] as const)(
+    'a client that goes (%s) while the app waits: the signal aborts with an AbortError DOMException',
+    async (how) => {
+      const id = newId();
+      const s = await abandon(door(), `/wait?id=${id}`, how, async () => (await state(door(), id)).state === 'started');
+      expectAbortError(await stateWhen(door(), id, (st) => st.state === 'aborted'));
+      s.destroy();
+    },
+    60_000,
+  );
 
   test.each(['close', ...(tcp && !denoServe ? ['reset' as const] : [])] as const)(
     'a client that goes (%s) in the middle of a streamed answer: the signal aborts with an AbortError DOMException',
@@ -218,14 +235,18 @@ describe.each(names)(`req.signal through %s (${RUNTIME})`, (name) => {
     60_000,
   );
 
-  test.each(['/ok', '/ok-stream'])('after a complete answer from %s the signal stays unaborted', async (path) => {
-    const id = newId();
-    const r = await exchange(door(), `${path}?id=${id}`);
-    expect(r.status).toBe(200);
-    // Our side is closed: a server that took that for the client going would abort now. Several
-    // requests after it, each a round trip on a fresh connection, see the state.
-    for (let i = 0; i < 5; i++) expect(await state(door(), id)).toEqual({ state: 'started', aborted: false });
-  }, 60_000);
+  test.each(['/ok', '/ok-stream'])(
+    'after a complete answer from %s the signal stays unaborted',
+    async (path) => {
+      const id = newId();
+      const r = await exchange(door(), `${path}?id=${id}`);
+      expect(r.status).toBe(200);
+      // Our side is closed: a server that took that for the client going would abort now. Several
+      // requests after it, each a round trip on a fresh connection, see the state.
+      for (let i = 0; i < 5; i++) expect(await state(door(), id)).toEqual({ state: 'started', aborted: false });
+    },
+    60_000,
+  );
 });
 
 test(`no deprecation warning about the signal in the output (${RUNTIME})`, async () => {

@@ -41,7 +41,11 @@ afterAll(async () => {
 describe.each(['tcp', 'unix'] as const)(`nginx → tsgi --socket over %s (${RUNTIME})`, (kind) => {
   const url = (path: string) => `http://127.0.0.1:${front[kind]}${path}`;
 
-  requestSet(url, () => '127.0.0.1', () => tsgi.output());
+  requestSet(
+    url,
+    () => '127.0.0.1',
+    () => tsgi.output(),
+  );
 });
 
 describe(`malformed packets straight to the socket (${RUNTIME})`, () => {

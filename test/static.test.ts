@@ -225,7 +225,14 @@ describe(`static-map (${RUNTIME})`, () => {
     // These the URL parser normalizes ("..", "%2e%2e", "\" are dot segments or slashes in http
     // URLs) to "/secret.txt", outside the prefix, so the app answers. Whatever the URL layer does,
     // the secret must not come back.
-    const anyway = ['/static/../secret.txt', '/static/%2e%2e/secret.txt', '/static/.%2e/secret', '/static/..\\secret.txt', '/static/a/../../secret.txt', '/static/../../../../../../etc/passwd'];
+    const anyway = [
+      '/static/../secret.txt',
+      '/static/%2e%2e/secret.txt',
+      '/static/.%2e/secret',
+      '/static/..\\secret.txt',
+      '/static/a/../../secret.txt',
+      '/static/../../../../../../etc/passwd',
+    ];
     for (const path of [...anyway, ...refused.map(([p]) => p)]) {
       for (const r of [await get(path), await app.request(new Request('http://localhost' + path))]) {
         const body = await r.text();

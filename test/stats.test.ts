@@ -111,7 +111,18 @@ describe(`--stats (${RUNTIME})`, () => {
   test('--stats-http: JSON at /, Prometheus text at /metrics; --stats-minified', async () => {
     const port = await freePort();
     const stats = await freePort();
-    const p = await startTsgi(['--processes', '2', '--socket', `127.0.0.1:${port}`, '--stats', `127.0.0.1:${stats}`, '--stats-http', '--stats-minified', '--app', APP]);
+    const p = await startTsgi([
+      '--processes',
+      '2',
+      '--socket',
+      `127.0.0.1:${port}`,
+      '--stats',
+      `127.0.0.1:${stats}`,
+      '--stats-http',
+      '--stats-minified',
+      '--app',
+      APP,
+    ]);
     for (let i = 0; i < 5; i++) await rawExchange({ port }, [get('/sleep?ms=30')]);
     // Workers report every second: wait until their reports have the 5 requests.
     const requests = async () => (JSON.parse((await httpGet(stats, '/')).body) as Doc).workers.reduce((n, w) => n + (w.requests as number), 0);

@@ -45,7 +45,17 @@ describe(`tsgi top (${RUNTIME})`, () => {
   test('against tsgi --stats: workers, live req/s, sort, quit', async () => {
     if (!existsSync(TMUX)) throw new Error('tmux is not installed: run .ci/run or apt-get install -y tmux');
     const [http, stats] = [await freePort(), await freePort()];
-    const srv = await startTsgi(['--http-socket', `127.0.0.1:${http}`, '--processes', '2', '--stats', `127.0.0.1:${stats}`, '--app', 'test/fixtures/apps/echo.ts', '--disable-logging']);
+    const srv = await startTsgi([
+      '--http-socket',
+      `127.0.0.1:${http}`,
+      '--processes',
+      '2',
+      '--stats',
+      `127.0.0.1:${stats}`,
+      '--app',
+      'test/fixtures/apps/echo.ts',
+      '--disable-logging',
+    ]);
     const pids = [...srv.output().matchAll(/spawned tsgi worker \d \(pid: (\d+)/g)].map((m) => m[1]);
     const top = topIn(`tsgi-top-${RUNTIME}-${process.pid}`, `127.0.0.1:${stats}`);
     let traffic = true;
@@ -75,7 +85,20 @@ describe(`tsgi top (${RUNTIME})`, () => {
   test("against a real uWSGI's stats socket", async () => {
     if (!existsSync(UWSGI)) throw new Error('uwsgi is not installed: run .ci/run or apt-get install -y uwsgi uwsgi-plugin-python3');
     const [http, stats] = [await freePort(), await freePort()];
-    const u = run(UWSGI, ['--plugin', 'python3', '--http-socket', `127.0.0.1:${http}`, '--stats', `127.0.0.1:${stats}`, '--wsgi-file', join(ROOT, 'bench/hello.py'), '--processes', '2', '--master', '--disable-logging']);
+    const u = run(UWSGI, [
+      '--plugin',
+      'python3',
+      '--http-socket',
+      `127.0.0.1:${http}`,
+      '--stats',
+      `127.0.0.1:${stats}`,
+      '--wsgi-file',
+      join(ROOT, 'bench/hello.py'),
+      '--processes',
+      '2',
+      '--master',
+      '--disable-logging',
+    ]);
     await u.waitFor(/spawned uWSGI worker 2/, 20_000);
     // uWSGI's --http-socket closes after each answer: a fresh connection per request.
     for (let i = 0; i < 10; i++) expect(await (await fetchFresh(`http://127.0.0.1:${http}/`)).text()).toContain('Hello');

@@ -7,9 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 // The slice of Bun's API used here, typed so the project needs no bun-types.
-const Bun = (globalThis as unknown as {
-  Bun: { serve(o: { port: number; hostname: string; reusePort: boolean; fetch(req: Request): Response }): unknown };
-}).Bun;
+const Bun = (
+  globalThis as unknown as {
+    Bun: { serve(o: { port: number; hostname: string; reusePort: boolean; fetch(req: Request): Response }): unknown };
+  }
+).Bun;
 
 const port = Number(process.argv[2] ?? 8080);
 const processes = Number(process.argv[3] ?? 1);

@@ -8,13 +8,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 // The slice of Deno's API used here, typed so the project needs no Deno types.
-const Deno = (globalThis as unknown as {
-  Deno: {
-    args: string[];
-    execPath(): string;
-    serve(o: { port: number; hostname: string; reusePort: boolean; onListen(): void }, h: (req: Request) => Response): unknown;
-  };
-}).Deno;
+const Deno = (
+  globalThis as unknown as {
+    Deno: {
+      args: string[];
+      execPath(): string;
+      serve(o: { port: number; hostname: string; reusePort: boolean; onListen(): void }, h: (req: Request) => Response): unknown;
+    };
+  }
+).Deno;
 
 const port = Number(Deno.args[0] ?? 8080);
 const processes = Number(Deno.args[1] ?? 1);

@@ -19,9 +19,11 @@ if (cluster.isPrimary) {
     });
   }
 } else {
-  http.createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end(`Hello from tsgi: ${req.method} ${path}\n`);
-  }).listen(port, '127.0.0.1');
+  http
+    .createServer((req, res) => {
+      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(`Hello from tsgi: ${req.method} ${path}\n`);
+    })
+    .listen(port, '127.0.0.1');
 }

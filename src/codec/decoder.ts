@@ -138,7 +138,10 @@ export class UwsgiDecoder {
     if (m1 !== 0) {
       const tls = m1 === 0x16 && buf[at + 1] === 0x03 ? ' (this looks like a TLS handshake)' : '';
       return this.fail(
-        new UwsgiProtocolError('unsupported-modifier', `unsupported modifier1 ${m1}${tls}: tsgi serves modifier1 0 (a vars block, as nginx's uwsgi_pass sends)`),
+        new UwsgiProtocolError(
+          'unsupported-modifier',
+          `unsupported modifier1 ${m1}${tls}: tsgi serves modifier1 0 (a vars block, as nginx's uwsgi_pass sends)`,
+        ),
       );
     }
     if (size > this.bufferSize) {
@@ -178,9 +181,7 @@ export class UwsgiDecoder {
       if (key === 'CONTENT_LENGTH') {
         if (contentLength === undefined) contentLength = value;
         else if (value !== contentLength) {
-          return this.fail(
-            new UwsgiProtocolError('bad-content-length', `two different CONTENT_LENGTH vars (${show(contentLength)} and ${show(value)})`),
-          );
+          return this.fail(new UwsgiProtocolError('bad-content-length', `two different CONTENT_LENGTH vars (${show(contentLength)} and ${show(value)})`));
         }
       } else if (key === STREAMED_BODY_VAR && this.streamedBodies) streamed ??= value;
     }
@@ -244,9 +245,7 @@ export class UwsgiDecoder {
   }
 
   private badVars(offset: number, what: string): false {
-    return this.fail(
-      new UwsgiProtocolError('bad-vars', `malformed vars block: ${what} at offset ${offset} runs past the block's end`, { offset }),
-    );
+    return this.fail(new UwsgiProtocolError('bad-vars', `malformed vars block: ${what} at offset ${offset} runs past the block's end`, { offset }));
   }
 
   private fail(error: UwsgiProtocolError): false {

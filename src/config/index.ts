@@ -56,10 +56,7 @@ export interface TsgiOptions {
   setPlaceholder: string[];
 }
 
-export type Command =
-  | { kind: 'serve'; options: TsgiOptions; notes: string[] }
-  | { kind: 'help' }
-  | { kind: 'version' };
+export type Command = { kind: 'serve'; options: TsgiOptions; notes: string[] } | { kind: 'help' } | { kind: 'version' };
 
 type Value = string | number | boolean;
 
@@ -207,7 +204,7 @@ const GROUPS = ['Application', 'Sockets', 'Processes', 'HTTP', 'Logging', 'Stats
 export function renderHelp(): string {
   const lines = [
     'Usage: tsgi [FILE.ini[:SECTION] | FILE.json] [OPTIONS]',
-    '       tsgi top ADDR      a live view of a stats server (tsgi --stats, or uWSGI\'s): q quits, s sorts',
+    "       tsgi top ADDR      a live view of a stats server (tsgi --stats, or uWSGI's): q quits, s sorts",
     '',
     'A uWSGI-style application server for fetch-handler apps (Node, Bun, Deno)',
     '',
@@ -248,9 +245,7 @@ export function optionsMarkdown(): string {
   for (const s of OPTIONS) {
     if (s.name === 'help' || s.name === 'version') continue;
     const status = { implemented: 'yes', noop: `accepted, no effect: ${s.why}`, unsupported: `refused: ${s.why}` }[s.status];
-    rows.push(
-      `| \`${esc(flagText(s))}\` | \`${s.name}\` | \`UWSGI_${envName(s.name)}\` | ${esc(defaultText(s)) || '–'} | ${esc(status)} | ${esc(s.uwsgi)} |`,
-    );
+    rows.push(`| \`${esc(flagText(s))}\` | \`${s.name}\` | \`UWSGI_${envName(s.name)}\` | ${esc(defaultText(s)) || '–'} | ${esc(status)} | ${esc(s.uwsgi)} |`);
   }
   return rows.join('\n') + '\n';
 }

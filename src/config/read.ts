@@ -199,7 +199,12 @@ export function readJson(spec: string): Entry[] {
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new ConfigError(`${file}: has no "${section}" object`);
   }
-  return objectEntries(body, (key) => key, (key) => `${file}: "${key}"`, file);
+  return objectEntries(
+    body,
+    (key) => key,
+    (key) => `${file}: "${key}"`,
+    file,
+  );
 }
 
 /** A value of a JSON config key or a serve() field: a scalar, or a list of them for a repeatable option. */
@@ -291,7 +296,9 @@ export function readEnv(env: Record<string, string | undefined>): Entry[] {
       // uWSGI sets some UWSGI_* variables of its own; an unknown TSGI_* one is a typo.
       if (m[1] === 'TSGI') {
         const near = suggest(name);
-        throw new ConfigError(`environment variable ${k}: unknown option '${name}'${near ? ` (did you mean TSGI_${near.toUpperCase().replaceAll('-', '_')}?)` : ''}`);
+        throw new ConfigError(
+          `environment variable ${k}: unknown option '${name}'${near ? ` (did you mean TSGI_${near.toUpperCase().replaceAll('-', '_')}?)` : ''}`,
+        );
       }
       continue;
     }

@@ -17,7 +17,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NOTHING_TO_SERVE, reusePortHttp, socketSpecs } from '../worker/server.ts';
 import { runMaster } from './master.ts';
-import { type ChildState, type InheritedSocket, isLauncherMessage, type MasterOptions, type Proto, type RouterState, type ServeOptions, STATE_ENV } from './protocol.ts';
+import {
+  type ChildState,
+  type InheritedSocket,
+  isLauncherMessage,
+  type MasterOptions,
+  type Proto,
+  type RouterState,
+  type ServeOptions,
+  STATE_ENV,
+} from './protocol.ts';
 
 type Relayed = Exclude<Signal, 'SIGKILL'>;
 

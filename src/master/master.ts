@@ -9,7 +9,16 @@ import { RouterSupervisor } from '../router/supervise.ts';
 import type { Child, Runtime } from '../../runtimes/types.ts';
 import { log, reopenLog } from '../log.ts';
 import { removeSocketFile } from '../worker/bind.ts';
-import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, type LauncherMessage, STATE_ENV, isWorkerMessage, recycleHandsOver } from './protocol.ts';
+import {
+  type BusyRequest,
+  type ChildState,
+  type CoreTotals,
+  emptyTotals,
+  type LauncherMessage,
+  STATE_ENV,
+  isWorkerMessage,
+  recycleHandsOver,
+} from './protocol.ts';
 import { Respawn } from './respawn.ts';
 import type { StatsInput } from '../stats/document.ts';
 import { listenQueue, procMemory } from '../stats/proc.ts';

@@ -7,7 +7,17 @@ import type { ParentChannel, Runtime } from '../../runtimes/types.ts';
 import { describeError, log } from '../log.ts';
 import { prepareProcess, startCore, type ServingCore } from '../worker/server.ts';
 import { AppLoadError } from '../worker/app.ts';
-import { type BusyRequest, type ChildState, type CoreTotals, emptyTotals, isThreadMessage, recycleHandsOver, type ThreadCommand, type ThreadData, type WorkerMessage } from './protocol.ts';
+import {
+  type BusyRequest,
+  type ChildState,
+  type CoreTotals,
+  emptyTotals,
+  isThreadMessage,
+  recycleHandsOver,
+  type ThreadCommand,
+  type ThreadData,
+  type WorkerMessage,
+} from './protocol.ts';
 
 /** A core as the worker's main thread sees it: its own, or a thread's (from its reports). */
 interface CoreView {

@@ -53,7 +53,13 @@ export class WorkerGate {
         },
       };
       const left = () => waiter.admit('the client went away while waiting for a worker');
-      const timer = setTimeout(() => waiter.admit(`no worker was ready within --http-connect-timeout ${this.ms / 1000} s (they are starting, or their app fails to load: see the tsgi log)`), this.ms);
+      const timer = setTimeout(
+        () =>
+          waiter.admit(
+            `no worker was ready within --http-connect-timeout ${this.ms / 1000} s (they are starting, or their app fails to load: see the tsgi log)`,
+          ),
+        this.ms,
+      );
       signal?.addEventListener('abort', left, { once: true });
       this.waiting.add(waiter);
     });

@@ -83,7 +83,12 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
       keepAlive: serve.httpKeepalive,
       counters,
     };
-    const nativeOptions = { maxBodySize: serve.limitPost, maxHeadSize: serve.bufferSize, accepted: () => counters.accepted(), headTimeoutMs: options.headTimeoutMs };
+    const nativeOptions = {
+      maxBodySize: serve.limitPost,
+      maxHeadSize: serve.bufferSize,
+      accepted: () => counters.accepted(),
+      headTimeoutMs: options.headTimeoutMs,
+    };
     if ('reuse' in listen) listener = await rt.serveHttp({ kind: 'tcp', ...listen.reuse, reusePort: true }, nativeHandler(options), nativeOptions);
     else if (nativeHttp(rt, 'fd', serve.httpKeepalive)) listener = await rt.serveHttp({ kind: 'fd', fd: listen.fd }, nativeHandler(options), nativeOptions);
     else listener = await rt.listenFd(listen.fd, (conn) => handleHttpConn(conn, options));

@@ -58,8 +58,7 @@ export function parseStaticMap(spec: string, cwd: string): { prefix: string; dir
   return { prefix, dir: resolve(cwd, dir) };
 }
 
-const plain = (status: number, text: string): Response =>
-  new Response(text + '\n', { status, headers: { 'content-type': 'text/plain' + TEXT } });
+const plain = (status: number, text: string): Response => new Response(text + '\n', { status, headers: { 'content-type': 'text/plain' + TEXT } });
 
 /** Is `p` `root` or inside it? (Both absolute and normalized.) */
 const inside = (p: string, root: string): boolean => p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
@@ -98,7 +97,13 @@ export function staticMap(prefix: string, dir: string): MiddlewareHandler {
     }
     if (!inside(real, realRoot)) return plain(403, 'Forbidden: the file resolves outside the static directory');
     // A directory (no index files) is the app's too; checked before open, which would block on a FIFO.
-    if (!(await stat(real).then((s) => s.isFile(), () => false))) return next();
+    if (
+      !(await stat(real).then(
+        (s) => s.isFile(),
+        () => false,
+      ))
+    )
+      return next();
 
     // Open the resolved path and stat the open file, so headers and bytes describe one file.
     let fh: FileHandle;

@@ -82,7 +82,9 @@ export class RouterSupervisor {
     this.#ready = false;
     if (this.#stopping) return;
     const secs = this.#respawn.died(early);
-    log(`DAMN ! tsgi http router (pid: ${c.pid}) died: ${how.signal ? `killed by ${how.signal}` : `exit code ${how.code}`}; respawning${secs ? ` in ${secs} s` : ''}`);
+    log(
+      `DAMN ! tsgi http router (pid: ${c.pid}) died: ${how.signal ? `killed by ${how.signal}` : `exit code ${how.code}`}; respawning${secs ? ` in ${secs} s` : ''}`,
+    );
     this.#respawn.after(secs, () => this.start());
   }
 }

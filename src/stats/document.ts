@@ -125,13 +125,48 @@ export function prometheusText(s: StatsInput): string {
     for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`);
   };
   const per = (f: (w: WorkerView) => number): Array<[string, number]> => s.workers.map((w) => [`{worker="${w.id}"}`, f(w)]);
-  metric('tsgi_worker_requests_total', 'counter', 'Requests answered by the worker.', per((w) => w.requests));
-  metric('tsgi_worker_exceptions_total', 'counter', 'Requests whose handler threw or rejected.', per((w) => w.exceptions));
-  metric('tsgi_worker_rss_bytes', 'gauge', 'Resident memory of the worker process.', per((w) => w.rss));
-  metric('tsgi_worker_respawns_total', 'counter', 'Times the worker slot was respawned.', per((w) => w.respawnCount));
-  metric('tsgi_worker_harakiri_total', 'counter', 'Workers killed by --harakiri.', per((w) => w.harakiriCount));
-  metric('tsgi_worker_requests_in_flight', 'gauge', 'Requests being answered now.', per((w) => w.inFlight));
-  metric('tsgi_worker_tx_bytes_total', 'counter', 'Response body bytes sent.', per((w) => w.tx));
+  metric(
+    'tsgi_worker_requests_total',
+    'counter',
+    'Requests answered by the worker.',
+    per((w) => w.requests),
+  );
+  metric(
+    'tsgi_worker_exceptions_total',
+    'counter',
+    'Requests whose handler threw or rejected.',
+    per((w) => w.exceptions),
+  );
+  metric(
+    'tsgi_worker_rss_bytes',
+    'gauge',
+    'Resident memory of the worker process.',
+    per((w) => w.rss),
+  );
+  metric(
+    'tsgi_worker_respawns_total',
+    'counter',
+    'Times the worker slot was respawned.',
+    per((w) => w.respawnCount),
+  );
+  metric(
+    'tsgi_worker_harakiri_total',
+    'counter',
+    'Workers killed by --harakiri.',
+    per((w) => w.harakiriCount),
+  );
+  metric(
+    'tsgi_worker_requests_in_flight',
+    'gauge',
+    'Requests being answered now.',
+    per((w) => w.inFlight),
+  );
+  metric(
+    'tsgi_worker_tx_bytes_total',
+    'counter',
+    'Response body bytes sent.',
+    per((w) => w.tx),
+  );
   out.push('# HELP tsgi_request_duration_seconds Time from request to the last byte of the answer.', '# TYPE tsgi_request_duration_seconds histogram');
   for (const w of s.workers) {
     let cumulative = 0;
@@ -144,6 +179,6 @@ export function prometheusText(s: StatsInput): string {
     out.push(`tsgi_request_duration_seconds_sum{worker="${w.id}"} ${w.durationSum}`);
     out.push(`tsgi_request_duration_seconds_count{worker="${w.id}"} ${cumulative}`);
   }
-  metric('tsgi_listen_queue', 'gauge', 'Connections waiting in the sockets\' accept queues.', [['', s.sockets.reduce((n, k) => n + k.queue, 0)]]);
+  metric('tsgi_listen_queue', 'gauge', "Connections waiting in the sockets' accept queues.", [['', s.sockets.reduce((n, k) => n + k.queue, 0)]]);
   return out.join('\n') + '\n';
 }

@@ -99,7 +99,13 @@ export function renderTop(address: string, doc: StatsDoc, prev: StatsDoc | null,
       tx: w.tx ?? 0,
     };
   });
-  const key: Record<SortKey, (r: Row) => number> = { requests: (r) => -r.requests, rps: (r) => -r.rps, avg: (r) => -r.avg, rss: (r) => -r.rss, id: (r) => r.id };
+  const key: Record<SortKey, (r: Row) => number> = {
+    requests: (r) => -r.requests,
+    rps: (r) => -r.rps,
+    avg: (r) => -r.avg,
+    rss: (r) => -r.rss,
+    id: (r) => r.id,
+  };
   rows.sort((a, b) => key[sort](a) - key[sort](b) || a.id - b.id);
   const total = rows.reduce((n, r) => n + r.requests, 0);
   const rps = rows.reduce((n, r) => n + r.rps, 0);

@@ -59,7 +59,7 @@ export interface BindOptions {
  */
 function unixPathProblem(path: string): string | null {
   const dir = dirname(path);
-  let st;
+  let st: ReturnType<typeof statSync>;
   try {
     st = statSync(dir);
   } catch (e) {

@@ -164,7 +164,8 @@ export function parseHead(b: Uint8Array, start: number, end: number): Head {
   let chunked = false;
   if (te !== null) {
     const codings = te.toLowerCase().split(',').map(trimOws).filter(Boolean);
-    if (codings.length !== 1 || codings[0] !== 'chunked') throw new HttpError(501, `transfer coding ${JSON.stringify(te.slice(0, 40))} is not supported (only chunked)`);
+    if (codings.length !== 1 || codings[0] !== 'chunked')
+      throw new HttpError(501, `transfer coding ${JSON.stringify(te.slice(0, 40))} is not supported (only chunked)`);
     // Both framings at once is how requests are smuggled past proxies: refused.
     if (contentLength !== null) throw new HttpError(400, 'both Transfer-Encoding and Content-Length');
     if (!v11) throw new HttpError(400, 'Transfer-Encoding in an HTTP/1.0 request');

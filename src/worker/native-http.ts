@@ -81,7 +81,8 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
         counters?.finished(id, res.status, length === null ? 0 : Number(length), threw);
         return o.keepAlive ? res : closing(res);
       }
-      const finish = (r: Response, bytes: number) => counters.finished(id, r.status, bytes, threw, () => nativeFacts(req, r, target, peer, o.appOf?.(url) ?? 0));
+      const finish = (r: Response, bytes: number) =>
+        counters.finished(id, r.status, bytes, threw, () => nativeFacts(req, r, target, peer, o.appOf?.(url) ?? 0));
       // `res.body` is read only here: the getter builds a stream (Deno; Hono's Node adapter builds
       // the whole undici Response), which halved hello world when it was read on every request.
       if (length !== null || res.body === null) {

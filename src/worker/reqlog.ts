@@ -116,7 +116,11 @@ export function compileLogFormat(format: string): Field {
   }
   parts.push(format.slice(last));
   if (unknown.length > 0) {
-    throw new ConfigError(`--log-format: unknown variable(s) ${unknown.map((u) => `%(${u})`).join(', ')}; tsgi knows ${Object.keys(LOG_VARIABLES).map((k) => `%(${k})`).join(' ')}`);
+    throw new ConfigError(
+      `--log-format: unknown variable(s) ${unknown.map((u) => `%(${u})`).join(', ')}; tsgi knows ${Object.keys(LOG_VARIABLES)
+        .map((k) => `%(${k})`)
+        .join(' ')}`,
+    );
   }
   return (f, o, c) => {
     let s = '';

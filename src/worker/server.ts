@@ -52,10 +52,7 @@ export function reusePortHttp(rt: Runtime, options: ServeOptions): boolean {
 
 /** Every socket of the options, in the order they are numbered in logs and stats. */
 export function socketSpecs(options: ServeOptions): Array<{ proto: Proto; spec: string }> {
-  return [
-    ...options.sockets.map((spec) => ({ proto: 'uwsgi' as const, spec })),
-    ...options.httpSockets.map((spec) => ({ proto: 'http' as const, spec })),
-  ];
+  return [...options.sockets.map((spec) => ({ proto: 'uwsgi' as const, spec })), ...options.httpSockets.map((spec) => ({ proto: 'http' as const, spec }))];
 }
 
 export interface ServingCore {
@@ -110,7 +107,13 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
     measureBodies: !options.disableLogging || options.stats,
   };
   const onHttp = (conn: Conn) => handleHttpConn(conn, httpOptions);
-  const nativeOptions = { maxBodySize: options.limitPost, maxHeadSize: options.bufferSize, backlog: options.listen, accepted: () => counters.accepted(), headTimeoutMs };
+  const nativeOptions = {
+    maxBodySize: options.limitPost,
+    maxHeadSize: options.bufferSize,
+    backlog: options.listen,
+    accepted: () => counters.accepted(),
+    headTimeoutMs,
+  };
   const serveNative = (t: NativeHttpTarget) => rt.serveHttp(t, nativeHandler(httpOptions), nativeOptions);
   const listeners: Listener[] = [];
   const unixPaths: string[] = [];

@@ -3,15 +3,7 @@
  * Bytes → UwsgiDecoder → Request → app → Response → raw HTTP/1.1 bytes → close.
  */
 import type { Conn } from '../../runtimes/types.ts';
-import {
-  UwsgiDecoder,
-  bodyAllowed,
-  concatBytes,
-  encodeResponseHead,
-  getVar,
-  varsToRequest,
-  type UwsgiVars,
-} from '../codec/index.ts';
+import { UwsgiDecoder, bodyAllowed, concatBytes, encodeResponseHead, getVar, varsToRequest, type UwsgiVars } from '../codec/index.ts';
 import { describeError, describePeer, log } from '../log.ts';
 import type { FetchHandler } from './app.ts';
 import type { RequestCounters } from './counters.ts';
@@ -254,4 +246,3 @@ function varsFacts(vars: UwsgiVars, size: number, head: Uint8Array | null, app: 
     app,
   };
 }
-

@@ -9,7 +9,11 @@ function serve(handler: HttpServerOptions['handler'], extra: Partial<HttpServerO
   return conn;
 }
 
-const answers = (c: MemoryConn) => c.text().split(/(?=HTTP\/1\.1 \d{3} )/).filter(Boolean);
+const answers = (c: MemoryConn) =>
+  c
+    .text()
+    .split(/(?=HTTP\/1\.1 \d{3} )/)
+    .filter(Boolean);
 
 describe('HTTP/1.1 connection (in memory)', () => {
   it('answers pipelined requests in order on one kept-alive connection', async () => {
