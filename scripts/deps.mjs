@@ -55,9 +55,9 @@ function sh(cmd, args, env = {}) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
 }
 
-/** Install what is missing; throws with the command to run when it cannot. */
-export function ensureDeps({ check = false } = {}) {
-  const pkgs = missingPackages();
+/** Install what is missing (`system: false`: npm packages only); throws with the command to run when it cannot. */
+export function ensureDeps({ check = false, system = true } = {}) {
+  const pkgs = system ? missingPackages() : [];
   const aptLine = `apt-get update && apt-get install -y ${pkgs.join(' ')}`;
   if (pkgs.length > 0) {
     if (check) console.log(`deps: missing Debian packages: ${pkgs.join(' ')}`);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: install what the machine lacks (scripts/deps.mjs), type-check, then the same vitest
 // files under Node, Bun and Deno, one after the other. Exits non-zero if any runtime fails.
-// `npm test -- node` (or bun, deno) runs only those.
+// `npm test -- node` (or bun, deno) runs only those; `npm run test:unit` the peer-free unit tests.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,11 +19,13 @@ const runners = {
 };
 const args = process.argv.slice(2);
 const only = args.filter((a) => a in runners);
-const extra = args.filter((a) => !(a in runners));
+// `unit`: the codecs and the connection classes over in-memory connections (test/unit), no peers.
+const unit = args.includes('unit');
+const extra = [...args.filter((a) => !(a in runners) && a !== 'unit'), ...(unit ? ['test/unit'] : [])];
 const chosen = only.length ? only : Object.keys(runners);
 
 try {
-  ensureDeps();
+  ensureDeps({ system: !unit });
 } catch (e) {
   console.error(`deps: ${e.message}`);
   process.exit(1);
@@ -35,6 +37,14 @@ if (tsc.status !== 0) {
   process.exit(1);
 }
 console.log('tsc --noEmit: clean');
+
+// Lint, format and import cycles (Biome, dpdm): the same check a contributor runs as `npm run lint`.
+const lint = spawnSync('npm', ['run', '--silent', 'lint'], { cwd: root, stdio: 'inherit' });
+if (lint.status !== 0) {
+  console.error('npm run lint failed (npm run format fixes the formatting)');
+  process.exit(1);
+}
+console.log('lint: clean');
 
 const out = mkdtempSync(join(tmpdir(), 'tsgi-vitest-'));
 let passed = 0;

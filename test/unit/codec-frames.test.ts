@@ -3,7 +3,16 @@
  * any chunking, ended once, refused when malformed, and taken only where the decoder is told to.
  */
 import { describe, expect, test } from 'vitest';
-import { concatBytes, encodePacket, FrameDecoder, frameHead, LAST_FRAME, UwsgiDecoder, type UwsgiProtocolError, type UwsgiVars } from '../src/codec/index.ts';
+import {
+  concatBytes,
+  encodePacket,
+  FrameDecoder,
+  frameHead,
+  LAST_FRAME,
+  UwsgiDecoder,
+  type UwsgiProtocolError,
+  type UwsgiVars,
+} from '../../src/codec/index.ts';
 
 const enc = new TextEncoder();
 

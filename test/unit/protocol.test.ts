@@ -3,8 +3,8 @@
  * so a message of another set, or anything that is not a message, is ignored by its receiver.
  */
 import { describe, expect, test } from 'vitest';
-import { isLauncherMessage, isRouterMessage, isRouterReport, isThreadCommand, isThreadMessage, isWorkerMessage } from '../src/master/protocol.ts';
-import { RUNTIME } from './helpers.ts';
+import { isLauncherMessage, isRouterMessage, isRouterReport, isThreadCommand, isThreadMessage, isWorkerMessage } from '../../src/master/protocol.ts';
+import { RUNTIME } from '../helpers.ts';
 
 describe(`IPC message guards (${RUNTIME})`, () => {
   test('each set takes its own tags', () => {

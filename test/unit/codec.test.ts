@@ -18,10 +18,10 @@ import {
   varsToRequest,
   type PacketHead,
   type UwsgiVars,
-} from '../src/codec/index.ts';
-import { parseHead } from '../src/worker/http1.ts';
+} from '../../src/codec/index.ts';
+import { parseHead } from '../../src/worker/http1.ts';
 
-const vector = (name: string) => new Uint8Array(readFileSync(new URL(`./vectors/${name}`, import.meta.url)));
+const vector = (name: string) => new Uint8Array(readFileSync(new URL(`../vectors/${name}`, import.meta.url)));
 const GET = vector('nginx-1.22-get.bin');
 const POST = vector('nginx-1.22-post.bin');
 const utf8 = (b: Uint8Array) => new TextDecoder().decode(b);
