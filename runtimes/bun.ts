@@ -13,7 +13,7 @@ interface BunSocket {
   data: BunConn;
   write(data: Uint8Array): number;
   end(): void;
-  /** halfClose: send FIN and keep reading. */
+  /** Send FIN and keep reading (measured: shutdown(true) sends no FIN and ends our reading). */
   shutdown(halfClose?: boolean): void;
   terminate(): void;
   pause(): void;
@@ -94,7 +94,7 @@ class BunConn extends QueuedConn {
     if (this.closed || this.ending) return;
     this.ending = true;
     this.halfClose = true;
-    if (this.queued === 0) this.socket.shutdown(true);
+    if (this.queued === 0) this.socket.shutdown();
   }
   destroy(): void {
     this.socket.terminate();
@@ -114,7 +114,7 @@ class BunConn extends QueuedConn {
     }
     if (this.queued < HIGH_WATER) this.wake();
     if (this.queued === 0 && this.ending) {
-      if (this.halfClose) this.socket.shutdown(true);
+      if (this.halfClose) this.socket.shutdown();
       else this.socket.end();
     }
   }

@@ -5,7 +5,8 @@
  */
 import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime, Signal } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
-import { LINGER_MS, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild } from './node.ts';
+import { LINGER_MS } from './linger.ts';
+import { nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild } from './node.ts';
 import { toBindError } from './bind-error.ts';
 
 // The slice of Deno's API this adapter uses, typed here so the project needs no Deno types.

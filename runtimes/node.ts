@@ -7,6 +7,7 @@ import net from 'node:net';
 import { readdirSync } from 'node:fs';
 import { socketInode, tcpListeners, unixInodes } from './procnet.ts';
 import { toBindError } from './bind-error.ts';
+import { LINGER_MS } from './linger.ts';
 import { spawn } from 'node:child_process';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type {
@@ -25,8 +26,6 @@ import type {
 } from './types.ts';
 
 const HIGH_WATER = 64 * 1024;
-/** How long a connection we have ended waits for the peer to close its side. */
-export const LINGER_MS = 5000;
 
 /** Wrap a node:net socket (on Node, or Node-compatible APIs of Bun and Deno) as a Conn. */
 export function wrapNodeSocket(socket: net.Socket): Conn {
