@@ -26,8 +26,8 @@ export const RUNTIMES = ['node', 'bun', 'deno'];
 /** argv that starts tsgi on a runtime, from this checkout. */
 export function tsgiCommand(runtime) {
   const bin = (name) => join(ROOT, 'node_modules', '.bin', name);
-  if (runtime === 'bun') return [bin('bun'), [join(ROOT, 'mod.ts')]];
-  if (runtime === 'deno') return [bin('deno'), ['run', '-A', join(ROOT, 'mod.ts')]];
+  if (runtime === 'bun') return [bin('bun'), [join(ROOT, 'bin/tsgi.js')]];
+  if (runtime === 'deno') return [bin('deno'), ['run', '-A', join(ROOT, 'bin/tsgi.js')]];
   return [process.versions.bun || process.versions.deno ? 'node' : process.execPath, [join(ROOT, 'bin/tsgi.js')]];
 }
 

@@ -30,8 +30,8 @@ echo '|---|---|---|---|---|'
 for rt in node bun deno; do
   case $rt in
     node) cmd=(node bin/tsgi.js) ;;
-    bun) cmd=(node_modules/.bin/bun mod.ts) ;;
-    deno) cmd=(node_modules/.bin/deno run -A mod.ts) ;;
+    bun) cmd=(node_modules/.bin/bun bin/tsgi.js) ;;
+    deno) cmd=(node_modules/.bin/deno run -A bin/tsgi.js) ;;
   esac
   measure "$rt" 1 1 "${cmd[@]}"
   measure "$rt" 2 2 "${cmd[@]}"

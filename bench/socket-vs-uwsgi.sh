@@ -36,8 +36,8 @@ echo '| backend | req/s | p99 latency | backend RSS | errors |'
 echo '|---|---|---|---|---|'
 measure uwsgi uwsgi --plugin python3 --socket "$W/app.sock" --chmod-socket=666 --wsgi-file bench/hello.py --disable-logging
 measure tsgi-node node bin/tsgi.js --socket "$W/app.sock" --chmod-socket --app examples/hello.ts --disable-logging
-measure tsgi-bun node_modules/.bin/bun mod.ts --socket "$W/app.sock" --chmod-socket --app examples/hello.ts --disable-logging
-measure tsgi-deno node_modules/.bin/deno run -A mod.ts --socket "$W/app.sock" --chmod-socket --app examples/hello.ts --disable-logging
+measure tsgi-bun node_modules/.bin/bun bin/tsgi.js --socket "$W/app.sock" --chmod-socket --app examples/hello.ts --disable-logging
+measure tsgi-deno node_modules/.bin/deno run -A bin/tsgi.js --socket "$W/app.sock" --chmod-socket --app examples/hello.ts --disable-logging
 echo
 base=$(cat "$W/rps-uwsgi")
 for n in node bun deno; do

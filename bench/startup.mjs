@@ -11,8 +11,8 @@ import { join } from 'node:path';
 const rounds = Number(process.argv[2] ?? 5);
 const commands = {
   node: ['node', ['bin/tsgi.js']],
-  bun: ['node_modules/.bin/bun', ['mod.ts']],
-  deno: ['node_modules/.bin/deno', ['run', '-A', 'mod.ts']],
+  bun: ['node_modules/.bin/bun', ['bin/tsgi.js']],
+  deno: ['node_modules/.bin/deno', ['run', '-A', 'bin/tsgi.js']],
 };
 const k = 'REQUEST_URI',
   v = '/';

@@ -4,6 +4,7 @@
  * workers (max-requests, reload-on-rss) and answers signals.
  */
 import { rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeFd } from './fds.ts';
 import { dirname, resolve } from 'node:path';
 import { RouterSupervisor } from '../router/supervise.ts';
 import type { Child, Runtime } from '../../runtimes/types.ts';
@@ -348,6 +349,10 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     stopping = true;
     for (const slot of slots) slot.respawn.cancel();
     log(graceful ? `${signal}: stopping gracefully (workers finish their requests)` : `${signal}: stopping now`);
+    // The listening sockets close once the workers close theirs: a connection that arrives later
+    // is refused (a balancer tries the next host) instead of waiting in a queue nobody accepts
+    // from, to be reset when the master exits.
+    for (const fd of fds) closeFd(fd);
     // SIGTERM: ready workers finish their requests, starting ones exit at once (see retire).
     const workers = [...alive];
     for (const w of workers) w.child.kill(graceful ? 'SIGTERM' : 'SIGKILL');

@@ -7,6 +7,7 @@ import type { ParentChannel, Runtime } from '../../runtimes/types.ts';
 import { describeError, log } from '../log.ts';
 import { prepareProcess, startCore, type ServingCore } from '../worker/server.ts';
 import { AppLoadError } from '../worker/app.ts';
+import { closeFd, foreignFds } from './fds.ts';
 import {
   type BusyRequest,
   type ChildState,
@@ -81,6 +82,7 @@ export async function runWorker(rt: Runtime, state: ChildState): Promise<void> {
     log(`tsgi worker ${state.workerId ?? 0}: started without a master channel; exiting`);
     return rt.exit(1);
   }
+  for (const fd of foreignFds(state, 'worker')) closeFd(fd);
   // Ctrl-C and the like are the master's business: it stops us with SIGTERM (or SIGKILL).
   rt.onSignal('SIGINT', () => {});
   rt.onSignal('SIGHUP', () => {});

@@ -5,6 +5,7 @@
  * and PATH_INFO split at the mountpoint. The master supervises it like a worker: it respawns it
  * when it dies and tells it how many workers are ready.
  */
+import { closeFd, foreignFds } from '../master/fds.ts';
 import { Hono } from 'hono';
 import type { HttpHandler, Listener, Peer, Runtime } from '../../runtimes/types.ts';
 import { describeError, log, reopenLog } from '../log.ts';
@@ -40,6 +41,7 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
     log('tsgi http router: started without a master; exiting');
     return rt.exit(1);
   }
+  for (const fd of foreignFds(state, 'router')) closeFd(fd);
   const serve = state.serve;
   // Requests wait until the master says a worker is ready (at once after a respawn of the router).
   const workers = new WorkerGate(serve.listen ?? 100, r.connectTimeout * 1000);
