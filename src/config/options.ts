@@ -101,7 +101,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'listen queue (backlog) of sockets tsgi binds with node:net (--master; Node in one process); the Bun and Deno listeners take the kernel\'s default',
     uwsgi: 'listen: set the socket listen queue size' }),
   o({ name: 'reuse-port', type: 'bool', group: 'Sockets', default: false,
-    help: 'Bun, Deno with a master: serve TCP --http-socket and --http ports with Bun and Deno own HTTP servers in each process (SO_REUSEPORT): faster, but a worker that stops or starts can reset or refuse connections (see README); no effect on Node',
+    help: 'Bun, Deno with a master: serve TCP --http-socket and --http ports with the HTTP server built into Bun or Deno, in each process (SO_REUSEPORT): faster, but a worker that stops or starts can reset or refuse connections (see README); no effect on Node',
     uwsgi: 'reuse-port: enable REUSE_PORT flag on socket (BSD and Linux only)' }),
   o({ name: 'protocol', type: 'string', group: 'Sockets', status: 'unsupported',
     why: 'choose the protocol per socket: --socket (uwsgi), --http-socket (HTTP)',
