@@ -47,6 +47,16 @@ export function tempDir(prefix = 'tsgi-test-'): string {
   return d;
 }
 
+/** Is process `pid` still running? */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

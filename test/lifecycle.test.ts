@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { encodePacket } from '../src/codec/index.ts';
 import { Respawn } from '../src/master/respawn.ts';
-import { cleanup, exitedCleanly, freePort, rawExchange, run, RUNTIME, tempDir, tsgiCommand, type Proc } from './helpers.ts';
+import { cleanup, exitedCleanly, freePort, rawExchange, run, RUNTIME, tempDir, tsgiCommand, type Proc, alive } from './helpers.ts';
 
 afterAll(cleanup);
 
@@ -48,15 +48,6 @@ const openGate = (t: Tsgi, content: 'go' | 'fail' = 'go') => writeFileSync(t.gat
 const closeGate = (t: Tsgi) => rmSync(t.gate, { force: true });
 /** Let the requests the app holds (GET /hold) answer. */
 const release = (t: Tsgi) => writeFileSync(`${t.gate}.release`, '');
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(cond: () => boolean, ms: number, what: string, p: Proc): Promise<void> {
   const end = Date.now() + ms;

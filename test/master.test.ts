@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { encodePacket } from '../src/codec/index.ts';
-import { cleanup, freePort, rawExchange, run, RUNTIME, startTsgi, tempDir, tsgiCommand, type Proc, exitedCleanly } from './helpers.ts';
+import { cleanup, freePort, rawExchange, run, RUNTIME, startTsgi, tempDir, tsgiCommand, type Proc, exitedCleanly, alive } from './helpers.ts';
 
 afterAll(cleanup);
 
@@ -19,15 +19,6 @@ async function ask(target: { port: number } | { path: string }, path: string, ms
   const text = r.data.toString();
   if (!text.startsWith('HTTP/1.1 200 ')) return null;
   return text.slice(text.indexOf('\r\n\r\n') + 4);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function until(cond: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
