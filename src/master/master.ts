@@ -353,11 +353,14 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
     // is refused (a balancer tries the next host) instead of waiting in a queue nobody accepts
     // from, to be reset when the master exits.
     for (const fd of fds) closeFd(fd);
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), m.reloadMercy * 1000));
+    // The router first: the requests it has taken still need the workers (else they got 502).
+    const routerGone = router?.stop(graceful);
+    if (graceful && routerGone) await Promise.race([routerGone, timeout]);
     // SIGTERM: ready workers finish their requests, starting ones exit at once (see retire).
     const workers = [...alive];
     for (const w of workers) w.child.kill(graceful ? 'SIGTERM' : 'SIGKILL');
-    const all = Promise.all([...workers.map((w) => w.child.exited), router?.stop(graceful)]);
-    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), m.reloadMercy * 1000));
+    const all = Promise.all([...workers.map((w) => w.child.exited), routerGone]);
     if ((await Promise.race([all, timeout])) === 'timeout') {
       log(`workers still running after --reload-mercy ${m.reloadMercy} s: killing them`);
       for (const w of alive) w.child.kill('SIGKILL');
