@@ -5,6 +5,7 @@
  * and PATH_INFO split at the mountpoint. The master supervises it like a worker: it respawns it
  * when it dies and tells it how many workers are ready.
  */
+import { queueDrained } from '../stats/proc.ts';
 import { closeFd, foreignFds } from '../master/fds.ts';
 import { Hono } from 'hono';
 import type { HttpHandler, Listener, Peer, Runtime } from '../../runtimes/types.ts';
@@ -54,6 +55,9 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
     stopping = true;
     log(`tsgi http router (pid: ${rt.pid}): ${why}`);
     if (listener) {
+      // The router holds the port's last copy: closing it resets what the kernel has queued, so
+      // take that first (a stop closes every other copy at once, and new handshakes are refused).
+      if ('fd' in r.listen) await queueDrained(r.listen.fd, 1000);
       await listener.close();
       counters.drain();
       await counters.idle(state.master.workerReloadMercy * 1000);

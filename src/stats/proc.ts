@@ -23,3 +23,12 @@ export function listenQueue(fd: number): number {
   const inode = socketInode(fd);
   return (inode && tcpListeners().find((l) => l.inode === inode)?.queue) || 0;
 }
+
+/**
+ * Resolves once the accept queue of a listening TCP socket (this process's fd) is empty, or after
+ * `ms`: what a last close would reset is taken first. At once for UNIX sockets (no queue figure).
+ */
+export async function queueDrained(fd: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (listenQueue(fd) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+}

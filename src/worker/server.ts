@@ -3,6 +3,7 @@
  * every socket — bound here (a single process without --master), inherited as fds (a worker, or
  * a worker's thread), or a TCP port bound with SO_REUSEPORT by the runtime's own HTTP server.
  */
+import { queueDrained } from '../stats/proc.ts';
 import type { Conn, ListenAddress, Listener, NativeHttpTarget, Runtime } from '../../runtimes/types.ts';
 import { ConfigError } from '../config/index.ts';
 import { log } from '../log.ts';
@@ -157,6 +158,8 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
     counters,
     addresses: listeners.map((l) => l.address),
     async stop(mercyMs: number) {
+      // The last copy of a socket to close resets what the kernel has queued on it: take that first.
+      await Promise.all(sources.flatMap((src) => ('fd' in src ? [queueDrained(src.fd, 1000)] : [])));
       await Promise.all(listeners.map((l) => l.close()));
       counters.drain();
       const done = await counters.idle(mercyMs);
