@@ -54,7 +54,11 @@ describe('readiness and liveness probes', () => {
     const gate = join(tempDir(), 'gate');
     const [cmd, pre] = tsgiCommand();
     const env = { TEST_APP_GATE: gate };
-    const srv = run(cmd, [...pre, '--http-socket', `127.0.0.1:${http}`, '--stats', `127.0.0.1:${stats}`, '--stats-http', '--app', 'test/fixtures/apps/gated.ts'], { env });
+    const srv = run(
+      cmd,
+      [...pre, '--http-socket', `127.0.0.1:${http}`, '--stats', `127.0.0.1:${stats}`, '--stats-http', '--app', 'test/fixtures/apps/gated.ts'],
+      { env },
+    );
     await srv.waitFor(/stats server enabled/);
     await srv.waitFor(/spawned tsgi worker 1/);
     expect(await probe(stats, '/readyz')).toEqual({ status: 503, body: 'starting (0 of 1 worker(s) serving)\n' });
