@@ -4,7 +4,8 @@
  * figures agree with it (probe paths and port, terminationGracePeriodSeconds = --reload-mercy +
  * --shutdown-delay, the memory limit against --reload-on-rss, the Service's target port); the
  * Dockerfiles start tsgi's entry on the official images as a non-root user (hadolint installs
- * neither from npm nor from Debian: these checks stand in for it); the Prometheus config scrapes
+ * neither from npm nor from Debian: these checks stand in for it, and `npx dockerfilelint`
+ * finds no issue); the Prometheus config scrapes
  * /metrics on the stats port. Nothing here depends on the runtime, but it runs on all three.
  */
 import { spawnSync } from 'node:child_process';
