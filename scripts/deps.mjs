@@ -22,6 +22,8 @@ const PACKAGES = {
   openssl: '/usr/bin/openssl',
   curl: '/usr/bin/curl',
   python3: '/usr/bin/python3',
+  'python3-yaml': '/usr/lib/python3/dist-packages/yaml/__init__.py',
+  iproute2: '/usr/sbin/ip',
 };
 
 export function missingPackages() {

@@ -10,6 +10,8 @@ import { ConfigError, loadConfig, renderHelp, type TsgiOptions } from './config/
 import { describeError, log, logTo, reopenLog } from './log.ts';
 import { compileLogFormat } from './worker/reqlog.ts';
 import { runTop } from './stats/top.ts';
+import { check } from './stats/check.ts';
+import { ShutdownDelay } from './master/drain.ts';
 import { activatedSockets, runLauncher, systemdFds } from './master/launcher.ts';
 import { runMaster } from './master/master.ts';
 import { type ChildState, type ServeOptions, type SocketSource, STATE_ENV } from './master/protocol.ts';
@@ -47,6 +49,11 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   if (argv[0] === 'top') return runTop(rt, argv[1], process.cwd());
+  if (argv[0] === 'check') {
+    const r = await check(rt, argv[1], process.cwd());
+    process.stdout.write(`tsgi check: ${r.line}\n`);
+    return rt.exit(r.code);
+  }
 
   let options: TsgiOptions;
   let notes: string[];
@@ -89,11 +96,14 @@ export async function main(argv: string[]): Promise<void> {
       return fail(rt, userMessage(e) ?? describeError(e), 1);
     }
   }
-  return runSingle(rt, serve, options.reloadMercy * 1000, cwd);
+  return runSingle(rt, serve, options.reloadMercy * 1000, new ShutdownDelay(options.shutdownDelay), cwd);
 }
 
-/** Without --master: this process binds and serves, as uWSGI does without a master. A stop waits mercyMs (--reload-mercy). */
-async function runSingle(rt: Runtime, serve: ServeOptions, mercyMs: number, cwd: string): Promise<void> {
+/**
+ * Without --master: this process binds and serves, as uWSGI does without a master. A stop waits
+ * out the --shutdown-delay (serving on), then mercyMs (--reload-mercy) for requests in flight.
+ */
+async function runSingle(rt: Runtime, serve: ServeOptions, mercyMs: number, delay: ShutdownDelay, cwd: string): Promise<void> {
   const started = Date.now();
   let core: ServingCore;
   try {
@@ -108,6 +118,7 @@ async function runSingle(rt: Runtime, serve: ServeOptions, mercyMs: number, cwd:
   }
   let stopping = false;
   const stop = (signal: string, mercyMs: number) => {
+    if (!stopping && delay.holds(signal, () => stop(signal, mercyMs))) return;
     if (stopping) {
       log(`${signal} again: stopping now`);
       return rt.exit(1);

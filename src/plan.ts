@@ -43,6 +43,7 @@ export function masterOptions(o: TsgiOptions): MasterOptions {
     reloadOnRss: o.reloadOnRss ?? 0,
     workerReloadMercy: o.workerReloadMercy,
     reloadMercy: o.reloadMercy,
+    shutdownDelay: o.shutdownDelay,
     touchReload: o.touchReload,
     pidfile: o.pidfile,
     stats: o.stats ? { address: o.stats, http: o.statsHttp, minified: o.statsMinified } : undefined,

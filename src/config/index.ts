@@ -35,6 +35,7 @@ export interface TsgiOptions {
   reloadOnRss: number;
   workerReloadMercy: number;
   reloadMercy: number;
+  shutdownDelay: number;
   touchReload: string[];
   pidfile?: string;
   http?: string;
@@ -205,6 +206,7 @@ export function renderHelp(): string {
   const lines = [
     'Usage: tsgi [FILE.ini[:SECTION] | FILE.json] [OPTIONS]',
     "       tsgi top ADDR      a live view of a stats server (tsgi --stats, or uWSGI's): q quits, s sorts",
+    '       tsgi check ADDR    is the host behind this stats server ready? exit 0 ready, 1 not ready, 2 unreachable',
     '',
     'A uWSGI-style application server for fetch-handler apps (Node, Bun, Deno)',
     '',
@@ -230,7 +232,8 @@ export function renderHelp(): string {
     '(UWSGI_PROCESSES=4 or TSGI_PROCESSES=4). Precedence, lowest to highest: defaults,',
     'environment, config files, command line.',
     '',
-    'Signals: SIGTERM, SIGINT stop gracefully (finish requests in flight; a second one stops now);',
+    'Signals: SIGTERM, SIGINT stop gracefully (finish requests in flight; a second one stops now;',
+    'with --shutdown-delay a SIGTERM first reports not ready and serves on; a second signal ends the wait);',
     'SIGQUIT stops now; SIGHUP reloads the workers gracefully (--master); SIGUSR2 (and SIGUSR1 on',
     'Node and Bun; Deno opens its inspector on SIGUSR1) writes worker stats to the log.',
     '',

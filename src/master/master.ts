@@ -21,6 +21,8 @@ import {
   recycleHandsOver,
 } from './protocol.ts';
 import { Respawn } from './respawn.ts';
+import { ShutdownDelay } from './drain.ts';
+import { health } from '../stats/health.ts';
 import type { StatsInput } from '../stats/document.ts';
 import { listenQueue, procMemory } from '../stats/proc.ts';
 import { startStatsServer, stopStatsServer } from '../stats/server.ts';
@@ -89,6 +91,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   let finished = false;
   const parent = rt.parentChannel();
   let router: RouterSupervisor | null = null;
+  const delay = new ShutdownDelay(m.shutdownDelay);
 
   if (m.pidfile) writeFileSync(m.pidfile, `${rt.pid}\n`);
   log(`tsgi master (pid: ${rt.pid}) on ${rt.name} ${rt.version}: ${m.processes} worker(s) × ${m.threads} core(s)`);
@@ -179,7 +182,11 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   }
 
   function tellRouter(): void {
-    router?.workers([...alive].filter((w) => w.readyAt !== null && !w.retiring).length);
+    router?.workers(serving());
+  }
+
+  function serving(): number {
+    return [...alive].filter((w) => w.readyAt !== null && !w.retiring).length;
   }
 
   /**
@@ -340,6 +347,7 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   }
 
   async function stop(signal: string, graceful: boolean): Promise<void> {
+    if (!stopping && delay.holds(signal, () => void stop(signal, true))) return;
     if (stopping) {
       log(`${signal} again: stopping now`);
       for (const w of alive) w.child.kill('SIGKILL');
@@ -412,7 +420,8 @@ export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   let stats: BoundSocket | null = null;
   if (m.stats) {
     try {
-      stats = await startStatsServer(rt, m.stats, state.cwd, snapshot);
+      const readiness = () => health({ started: announced, stopping: stopping || delay.draining, serving: serving(), workers: m.processes });
+      stats = await startStatsServer(rt, m.stats, state.cwd, snapshot, readiness);
     } catch (e) {
       log(`tsgi: --stats ${m.stats.address}: ${(e as Error).message}`);
       return finish(1);

@@ -70,6 +70,8 @@ export interface MasterOptions {
   workerReloadMercy: number;
   /** Seconds the whole reload or stop may take. */
   reloadMercy: number;
+  /** --shutdown-delay: seconds between SIGTERM and the graceful stop, reporting not ready meanwhile. */
+  shutdownDelay: number;
   touchReload: string[];
   pidfile?: string;
   /** --http ADDR: a router process in front of the workers (--http-timeout, --http-connect-timeout, --static-map). */

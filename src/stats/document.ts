@@ -3,6 +3,7 @@
  * and the same figures in Prometheus' text exposition format.
  */
 import { DURATION_BUCKETS } from '../master/protocol.ts';
+import type { Health } from './health.ts';
 
 export interface CoreView {
   id: number;
@@ -49,6 +50,8 @@ export interface StatsInput {
   sockets: Array<{ name: string; proto: string; queue: number; maxQueue: number }>;
   workers: WorkerView[];
   runtime: { name: string; version: string; socketApi: string };
+  /** Readiness, as /readyz answers it (the stats server adds it). */
+  health?: Health;
 }
 
 /** uWSGI's keys, in uWSGI's order; tsgi's own figures under "tsgi". */
@@ -108,7 +111,12 @@ export function statsDocument(s: StatsInput): Record<string, unknown> {
         req_info: {},
       })),
     })),
-    tsgi: { runtime: s.runtime.name, runtime_version: s.runtime.version, socket_api: s.runtime.socketApi },
+    tsgi: {
+      runtime: s.runtime.name,
+      runtime_version: s.runtime.version,
+      socket_api: s.runtime.socketApi,
+      ...(s.health && { ready: s.health.ready, state: s.health.state }),
+    },
   };
 }
 
@@ -179,6 +187,10 @@ export function prometheusText(s: StatsInput): string {
     out.push(`tsgi_request_duration_seconds_sum{worker="${w.id}"} ${w.durationSum}`);
     out.push(`tsgi_request_duration_seconds_count{worker="${w.id}"} ${cumulative}`);
   }
+  if (s.health)
+    metric('tsgi_ready', 'gauge', 'Whether the host takes requests (1) or not (0: starting, shutting down), as /readyz answers.', [
+      ['', s.health.ready ? 1 : 0],
+    ]);
   metric('tsgi_listen_queue', 'gauge', "Connections waiting in the sockets' accept queues.", [['', s.sockets.reduce((n, k) => n + k.queue, 0)]]);
   return out.join('\n') + '\n';
 }

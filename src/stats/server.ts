@@ -1,12 +1,15 @@
 /**
  * The stats server, run by the master so it answers while every worker is busy: on connect it
  * writes the document and closes (as uWSGI does); with --stats-http it answers HTTP — the JSON
- * at any path, Prometheus text at /metrics, and a live page at / for browsers (page.ts).
+ * at any path, Prometheus text at /metrics, a live page at / for browsers (page.ts), and the
+ * probes of balancers and Kubernetes: /readyz (200 or 503, health.ts) and /livez (200 while the
+ * master answers).
  */
 import type { Conn, Runtime } from '../../runtimes/types.ts';
 import { log } from '../log.ts';
 import { bindSocket, formatAddress, removeSocketFile, type BoundSocket } from '../worker/bind.ts';
 import { prometheusText, statsJson, type StatsInput } from './document.ts';
+import { type Health, healthLine } from './health.ts';
 import { STATS_PAGE } from './page.ts';
 
 export interface StatsOptions {
@@ -26,7 +29,14 @@ function httpAnswer(conn: Conn, status: string, type: string, body: string): voi
   conn.end();
 }
 
-export async function startStatsServer(rt: Runtime, options: StatsOptions, cwd: string, snapshot: () => StatsInput): Promise<BoundSocket> {
+export async function startStatsServer(
+  rt: Runtime,
+  options: StatsOptions,
+  cwd: string,
+  figures: () => StatsInput,
+  readiness: () => Health,
+): Promise<BoundSocket> {
+  const snapshot = (): StatsInput => ({ ...figures(), health: readiness() });
   const onConn = (conn: Conn) => {
     if (!options.http) {
       conn.onData = () => {};
@@ -48,6 +58,11 @@ export async function startStatsServer(rt: Runtime, options: StatsOptions, cwd: 
       const [method = '', target = '/'] = head.slice(0, head.indexOf('\r\n')).split(' ');
       const path = target.split('?')[0];
       if (method !== 'GET' && method !== 'HEAD') return httpAnswer(conn, '405 Method Not Allowed', 'text/plain', 'GET only\n');
+      if (path === '/livez') return httpAnswer(conn, '200 OK', 'text/plain', 'alive\n');
+      if (path === '/readyz') {
+        const h = readiness();
+        return httpAnswer(conn, h.ready ? '200 OK' : '503 Service Unavailable', 'text/plain', `${healthLine(h)}\n`);
+      }
       if (path === '/metrics') return httpAnswer(conn, '200 OK', 'text/plain; version=0.0.4; charset=utf-8', prometheusText(snapshot()));
       // A browser at / gets the live page; tools (curl, uwsgitop-like readers) get the JSON, as
       // uWSGI's --stats-http gives it. /json is always the JSON (the page reads it).
@@ -58,7 +73,7 @@ export async function startStatsServer(rt: Runtime, options: StatsOptions, cwd: 
   };
   const s = await bindSocket(rt, options.address, cwd, onConn, {});
   const where = s.address.kind === 'unix' ? s.address.path : formatAddress(s.address);
-  log(`stats server enabled on ${where}${options.http ? ' (HTTP: JSON at /, Prometheus at /metrics)' : ''}`);
+  log(`stats server enabled on ${where}${options.http ? ' (HTTP: JSON at /, Prometheus at /metrics, probes at /readyz and /livez)' : ''}`);
   return s;
 }
 

@@ -4,8 +4,8 @@
  * second: per worker its pid, status, requests, req/s (from the change since the last read),
  * average response time, RSS, exceptions, respawns; sorted (s cycles the column); q quits.
  */
-import type { Conn, Runtime } from '../../runtimes/types.ts';
-import { parseSocketAddress } from '../worker/bind.ts';
+import type { Runtime } from '../../runtimes/types.ts';
+import { askStats, statsTarget } from './ask.ts';
 
 /** The slice of uWSGI's stats schema the view reads (tsgi and uWSGI both send it). */
 export interface StatsDoc {
@@ -51,27 +51,7 @@ function mib(bytes: number): string {
 export async function readStats(rt: Runtime, address: string, cwd: string): Promise<StatsDoc> {
   // http://host:port: a --stats-http server, which waits for a request; a plain one answers at
   // connect and closes (writing to it could meet a reset that loses the answer).
-  const http = address.startsWith('http://');
-  const a = parseSocketAddress(http ? address.slice(7).replace(/\/.*$/, '') : address, cwd);
-  const conn: Conn = a.kind === 'unix' ? await rt.connectUnix(a.path) : await rt.connectTcp(a.host === '0.0.0.0' ? '127.0.0.1' : a.host, a.port);
-  const parts: Uint8Array[] = [];
-  const text = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      conn.destroy();
-      reject(new Error(`no answer from ${address} within 5 s`));
-    }, 5000);
-    conn.onData = (c) => parts.push(c);
-    const done = () => {
-      clearTimeout(timer);
-      resolve(new TextDecoder().decode(Buffer.concat(parts)));
-    };
-    conn.onEnd = () => {
-      done();
-      conn.end();
-    };
-    conn.onClose = done;
-    if (http) conn.write(new TextEncoder().encode('GET / HTTP/1.0\r\n\r\n'));
-  });
+  const text = await askStats(rt, address, cwd, statsTarget(address).http ? 'GET / HTTP/1.0\r\n\r\n' : null);
   const body = text.startsWith('HTTP/') ? text.slice(text.indexOf('\r\n\r\n') + 4) : text;
   try {
     return JSON.parse(body) as StatsDoc;
