@@ -5,10 +5,11 @@
  * then nginx with `uwsgi_param SCRIPT_NAME /u` in front of `--mount /u=… --manage-script-name`.
  * On the runtime running this file.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { APACHE_MISSING, type Apache, hasApache, startApache } from './apache.ts';
 import { requestSet } from './request-set.ts';
-import { cleanup, fetchFresh, freePort, hasNginx, rawExchange, RUNTIME, startNginx, startTsgi, type Proc } from './helpers.ts';
+import { cleanup, fetchFresh, freePort, hasNginx, rawExchange, RUNTIME, startNginx, startTsgi, tempDir, type Proc } from './helpers.ts';
 
 const APP = 'test/fixtures/apps/echo.ts';
 const skip = hasApache ? '' : ` (skipped: ${APACHE_MISSING})`;
@@ -16,6 +17,7 @@ const skip = hasApache ? '' : ` (skipped: ${APACHE_MISSING})`;
 let tsgi: Proc;
 let apache: Apache;
 const port = { uwsgi: 0, http: 0 };
+let sockPath = '';
 
 /** What /echo says the app saw. */
 async function echo(res: Response): Promise<{ url: string; headers: Record<string, string> }> {
@@ -27,10 +29,19 @@ beforeAll(async () => {
   if (!hasApache) return;
   port.uwsgi = await freePort();
   port.http = await freePort();
-  tsgi = await startTsgi(['--socket', `127.0.0.1:${port.uwsgi}`, '--http-socket', `127.0.0.1:${port.http}`, '--app', APP]);
-  apache = await startApache(`ProxyPass /u/ uwsgi://127.0.0.1:${port.uwsgi}/
-ProxyPass /h/ http://127.0.0.1:${port.http}/
-ProxyPreserveHost On`);
+  sockPath = join(tempDir(), 'app.sock');
+  tsgi = await startTsgi([
+    ...['--socket', `127.0.0.1:${port.uwsgi}`, '--socket', sockPath, '--chmod-socket'],
+    ...['--http-socket', `127.0.0.1:${port.http}`, '--app', APP],
+  ]);
+  // The README's examples.
+  apache = await startApache(`ProxyPass "/u/" "uwsgi://127.0.0.1:${port.uwsgi}/"
+ProxyPass "/x/" "unix:${sockPath}|uwsgi://localhost/"
+ProxyPass "/h/" "http://127.0.0.1:${port.http}/"
+ProxyPreserveHost On
+<Location "/h/">
+  RequestHeader set X-Forwarded-Prefix "/h"
+</Location>`);
 }, 60_000);
 
 afterAll(async () => {
@@ -41,6 +52,7 @@ afterAll(async () => {
 
 describe.skipIf(!hasApache).each([
   ['mod_proxy_uwsgi → --socket', '/u'],
+  ['mod_proxy_uwsgi → --socket on a UNIX socket', '/x'],
   ['mod_proxy_http → --http-socket', '/h'],
 ] as const)(`Apache %s under ProxyPass ${'%s'}/ (${RUNTIME})${skip}`, (_name, base) => {
   requestSet(
@@ -70,6 +82,12 @@ describe.skipIf(!hasApache)(`what the app sees behind Apache's ProxyPass /u/ uws
       const res = await fetchFresh(apache.url(sent));
       expect(await res.text()).toBe(`hello ${seen}\n`);
     }
+  });
+
+  test('behind mod_proxy_http the path comes stripped, and the mount point from RequestHeader', async () => {
+    const j = await echo(await fetchFresh(apache.url('/h/echo?x=1')));
+    expect(j.url).toBe(`http://127.0.0.1:${apache.port}/echo?x=1`);
+    expect(j.headers['x-forwarded-prefix']).toBe('/h');
   });
 
   test('a client cannot choose the mount point: X-Forwarded-Prefix is replaced by SCRIPT_NAME', async () => {

@@ -71,13 +71,12 @@ interface Choice {
  * 1. a mount point that is a --mount prefix picks that app, the path as it is (uWSGI picks the app
  *    by SCRIPT_NAME);
  * 2. else the longest --mount prefix the path lies under picks that app, which sees the path
- *    below it, and the mount point becomes the one it came with followed by the prefix (Apache's
- *    "/u" then "/api": "/u/api");
+ *    below it, and the prefix becomes the mount point, as uWSGI's --manage-script-name rewrites
+ *    SCRIPT_NAME (one that came along, a client's X-Forwarded-Prefix too, is replaced);
  * 3. else --app, the request as it is; a 404 without one.
  *
- * --manage-script-name (uWSGI's option) puts 2 before 1 and makes the prefix the whole mount
- * point, as uWSGI rewrites SCRIPT_NAME: nginx's `uwsgi_param SCRIPT_NAME /u` with the whole path
- * in PATH_INFO ("/u/a") then reaches the app mounted at /u as "/a".
+ * --manage-script-name (uWSGI's option) puts 2 before 1: nginx's `uwsgi_param SCRIPT_NAME /u`
+ * with the whole path in PATH_INFO ("/u/a") then reaches the app mounted at /u as "/a".
  */
 export class Mounts {
   /** Longest prefix first; the --app (prefix '') last. */
@@ -92,8 +91,8 @@ export class Mounts {
   }
 
   choose(path: string, prefix: string | null): Choice | null {
-    if (this.#manage) return this.#byPath(path, null) ?? this.#byPrefix(prefix) ?? this.#atRoot();
-    return this.#byPrefix(prefix) ?? this.#byPath(path, prefix) ?? this.#atRoot();
+    if (this.#manage) return this.#byPath(path) ?? this.#byPrefix(prefix) ?? this.#atRoot();
+    return this.#byPrefix(prefix) ?? this.#byPath(path) ?? this.#atRoot();
   }
 
   /** The mountpoints, for a 404. */
@@ -107,9 +106,9 @@ export class Mounts {
     return app ? { app, split: '', prefix: null } : null;
   }
 
-  #byPath(path: string, before: string | null): Choice | null {
+  #byPath(path: string): Choice | null {
     const app = this.#apps.find((a) => a.prefix !== '' && underPrefix(path, a.prefix));
-    return app ? { app, split: app.prefix, prefix: (before ?? '') + app.prefix } : null;
+    return app ? { app, split: app.prefix, prefix: app.prefix } : null;
   }
 
   #atRoot(): Choice | null {

@@ -122,11 +122,13 @@ describe('a web server split meets --mount (Mounts)', () => {
     expect(await through({ REQUEST_URI: '/u/api/x', SCRIPT_NAME: '/u/api', PATH_INFO: '/x' }, true)).toBe('api /x /u/api');
   });
 
-  test("Apache's /u in front, --mount /api behind: the mount points join without --manage-script-name, the mountpoint replaces SCRIPT_NAME with it", async () => {
+  test("Apache's /u in front, --mount /api behind: the mountpoint replaces SCRIPT_NAME (as uWSGI's --manage-script-name), with or without the option", async () => {
     const apps = [app('api', '/api'), app('root', '')];
     const vars = { REQUEST_URI: '/u/api/x', SCRIPT_NAME: '/u', PATH_INFO: '/api/x' };
-    expect(await through(vars, false, apps)).toBe('api /x /u/api');
+    expect(await through(vars, false, apps)).toBe('api /x /api');
     expect(await through(vars, true, apps)).toBe('api /x /api');
+    // A client's X-Forwarded-Prefix is replaced too.
+    expect(await through({ HTTP_X_FORWARDED_PREFIX: '/evil', REQUEST_URI: '/api/x', PATH_INFO: '/api/x' }, false, apps)).toBe('api /x /api');
     expect(await through({ REQUEST_URI: '/u/x', SCRIPT_NAME: '/u', PATH_INFO: '/x' }, false, apps)).toBe('root /x /u');
   });
 
