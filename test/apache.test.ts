@@ -121,7 +121,17 @@ describe.skipIf(!hasNginx)(`nginx uwsgi_param SCRIPT_NAME /u → --mount /u=… 
 
   beforeAll(async () => {
     const upstream = await freePort();
-    mounted = await startTsgi(['--socket', `127.0.0.1:${upstream}`, '--mount', `/u=${APP}`, '--manage-script-name', '--app', 'test/fixtures/apps/mount-b.ts']);
+    // Under a master: the option reaches the workers with their state.
+    mounted = await startTsgi([
+      '--master',
+      '--socket',
+      `127.0.0.1:${upstream}`,
+      '--mount',
+      `/u=${APP}`,
+      '--manage-script-name',
+      '--app',
+      'test/fixtures/apps/mount-b.ts',
+    ]);
     front = await freePort();
     nginx = await startNginx(
       `server { listen 127.0.0.1:${front};
