@@ -114,46 +114,49 @@ describe.skipIf(!hasApache)(`what the app sees behind Apache's ProxyPass /u/ uws
   });
 });
 
-describe.skipIf(!hasNginx)(`nginx uwsgi_param SCRIPT_NAME /u → --mount /u=… --manage-script-name (${RUNTIME})`, () => {
-  let mounted: Proc;
-  let nginx: Proc;
-  let front = 0;
+describe.skipIf(!hasNginx)(
+  `nginx uwsgi_param SCRIPT_NAME /u → --mount /u=… --manage-script-name (${RUNTIME})${hasNginx ? '' : ' (skipped: nginx is not installed)'}`,
+  () => {
+    let mounted: Proc;
+    let nginx: Proc;
+    let front = 0;
 
-  beforeAll(async () => {
-    const upstream = await freePort();
-    // Under a master: the option reaches the workers with their state.
-    mounted = await startTsgi([
-      '--master',
-      '--socket',
-      `127.0.0.1:${upstream}`,
-      '--mount',
-      `/u=${APP}`,
-      '--manage-script-name',
-      '--app',
-      'test/fixtures/apps/mount-b.ts',
-    ]);
-    front = await freePort();
-    nginx = await startNginx(
-      `server { listen 127.0.0.1:${front};
+    beforeAll(async () => {
+      const upstream = await freePort();
+      // Under a master: the option reaches the workers with their state.
+      mounted = await startTsgi([
+        '--master',
+        '--socket',
+        `127.0.0.1:${upstream}`,
+        '--mount',
+        `/u=${APP}`,
+        '--manage-script-name',
+        '--app',
+        'test/fixtures/apps/mount-b.ts',
+      ]);
+      front = await freePort();
+      nginx = await startNginx(
+        `server { listen 127.0.0.1:${front};
         location /u/ { include /etc/nginx/uwsgi_params; uwsgi_param SCRIPT_NAME /u; uwsgi_pass 127.0.0.1:${upstream}; }
         location / { include /etc/nginx/uwsgi_params; uwsgi_pass 127.0.0.1:${upstream}; } }`,
-      front,
-    );
-  }, 60_000);
+        front,
+      );
+    }, 60_000);
 
-  afterAll(async () => {
-    await nginx?.stop('SIGQUIT');
-    await mounted?.stop();
-  });
+    afterAll(async () => {
+      await nginx?.stop('SIGQUIT');
+      await mounted?.stop();
+    });
 
-  test('the app mounted at /u sees the path below it and /u as its mount point', async () => {
-    const j = await echo(await fetchFresh(`http://127.0.0.1:${front}/u/echo?a=%20b`));
-    expect(new URL(j.url).pathname + new URL(j.url).search).toBe('/echo?a=%20b');
-    expect(j.headers['x-forwarded-prefix']).toBe('/u');
-  });
+    test('the app mounted at /u sees the path below it and /u as its mount point', async () => {
+      const j = await echo(await fetchFresh(`http://127.0.0.1:${front}/u/echo?a=%20b`));
+      expect(new URL(j.url).pathname + new URL(j.url).search).toBe('/echo?a=%20b');
+      expect(j.headers['x-forwarded-prefix']).toBe('/u');
+    });
 
-  test('a path under no mountpoint goes to --app as it is', async () => {
-    const res = await fetchFresh(`http://127.0.0.1:${front}/other`);
-    expect(await res.text()).toBe('b sees /other');
-  });
-});
+    test('a path under no mountpoint goes to --app as it is', async () => {
+      const res = await fetchFresh(`http://127.0.0.1:${front}/other`);
+      expect(await res.text()).toBe('b sees /other');
+    });
+  },
+);

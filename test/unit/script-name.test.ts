@@ -109,6 +109,10 @@ describe('a web server split meets --mount (Mounts)', () => {
     }
   });
 
+  test("Apache's mod_proxy_fcgi/scgi (the whole path in SCRIPT_NAME, no PATH_INFO): --mount strips its prefix from the path", async () => {
+    expect(await through({ REQUEST_URI: '/u/a/b%20c?x=1', SCRIPT_NAME: '/u/a/b c', QUERY_STRING: 'x=1' }, false)).toBe('u /a/b%20c /u');
+  });
+
   test('a SCRIPT_NAME that is a mountpoint picks that app, the path as the web server split it (the --http router, uWSGI without --manage-script-name)', async () => {
     expect(await through({ REQUEST_URI: '/u/api/x', SCRIPT_NAME: '/u/api', PATH_INFO: '/x' }, false)).toBe('api /x /u/api');
     // nginx: `uwsgi_param SCRIPT_NAME /u` with the whole path in PATH_INFO: uWSGI's app sees /u/a.
