@@ -154,9 +154,11 @@ describe.skipIf(!hasNginx)(
       expect(j.headers['x-forwarded-prefix']).toBe('/u');
     });
 
-    test('a path under no mountpoint goes to --app as it is', async () => {
+    test('a path under no mountpoint goes to --app as it is, whatever X-Forwarded-Prefix the client sends', async () => {
       const res = await fetchFresh(`http://127.0.0.1:${front}/other`);
       expect(await res.text()).toBe('b sees /other');
+      const forged = await fetchFresh(`http://127.0.0.1:${front}/echo`, { headers: { 'x-forwarded-prefix': '/u' } });
+      expect(await forged.text()).toBe('b sees /echo');
     });
   },
 );

@@ -229,13 +229,27 @@ export function varsToRequest(vars: UwsgiVars, body: BodyInit | null, signal?: S
     authority = serverPort && serverPort !== defaultPort ? `${name}:${serverPort}` : name;
   } else authority = 'localhost';
 
-  let target: string;
   const mount = scriptName && pathInfo !== undefined ? mountPoint(scriptName) : '';
-  if (mount) {
-    target = splitTarget(uri, pathInfo ?? '', query);
-    headers.set(PREFIX_HEADER, encodePath(mount));
-  } else target = uri || (query ? `${pathInfo ?? ''}?${query}` : (pathInfo ?? ''));
-  return buildRequest(method || 'GET', proto, authority, target, headers, body, signal, 'HTTP_HOST or SERVER_NAME');
+  if (!mount) {
+    const target = uri || (query ? `${pathInfo ?? ''}?${query}` : (pathInfo ?? ''));
+    return buildRequest(method || 'GET', proto, authority, target, headers, body, signal, 'HTTP_HOST or SERVER_NAME');
+  }
+  headers.set(PREFIX_HEADER, encodePath(mount));
+  const req = buildRequest(method || 'GET', proto, authority, splitTarget(uri, pathInfo ?? '', query), headers, body, signal, 'HTTP_HOST or SERVER_NAME');
+  scriptNames.set(req, mount);
+  return req;
+}
+
+/**
+ * The mount point a web server's SCRIPT_NAME gave the requests made here. A client can send an
+ * X-Forwarded-Prefix of its own, never this: apps are chosen by it (src/worker/mount.ts), so a
+ * header cannot take a request past a web server's rules for another prefix.
+ */
+const scriptNames = new WeakMap<Request, string>();
+
+/** The web server's mount point (SCRIPT_NAME without its trailing "/") of a request varsToRequest made, if it split the path. */
+export function scriptNameOf(req: Request): string | undefined {
+  return scriptNames.get(req);
 }
 
 /**

@@ -5,11 +5,11 @@
  * "/x", "/api" → "/"), as a WSGI app sees PATH_INFO with SCRIPT_NAME split off, and the prefix in
  * x-forwarded-prefix. Requests under no prefix go to --app, or get a 404 that names the
  * mountpoints when there is no --app. A web server's own split (SCRIPT_NAME) comes in the same
- * header (src/codec/request.ts): Mounts says how the two meet.
+ * header, and in scriptNameOf (src/codec/request.ts): Mounts says how the two meet.
  */
 import { resolve } from 'node:path';
 import { ConfigError } from '../config/index.ts';
-import { PREFIX_HEADER } from '../codec/request.ts';
+import { PREFIX_HEADER, scriptNameOf } from '../codec/request.ts';
 import { type FetchHandler, loadApp, type LoadedApp } from './app.ts';
 
 export interface MountSpec {
@@ -65,8 +65,8 @@ interface Choice {
 
 /**
  * Which app answers a request, as uWSGI chooses. A request comes with its path and the mount point
- * the web server split off already (x-forwarded-prefix: a SCRIPT_NAME, or the --http router's
- * split at a mountpoint; null without one):
+ * the web server split off already (its SCRIPT_NAME, scriptNameOf: the --http router's split at a
+ * mountpoint comes so; null without one, and never from a client's X-Forwarded-Prefix):
  *
  * 1. a mount point that is a --mount prefix picks that app, the path as it is (uWSGI picks the app
  *    by SCRIPT_NAME);
@@ -131,7 +131,7 @@ export function mountHandler(apps: MountedApp[], manageScriptName: boolean): Fet
   const mounts = new Mounts(apps, manageScriptName);
   return (req) => {
     const url = new URL(req.url);
-    const c = mounts.choose(url.pathname, req.headers.get(PREFIX_HEADER));
+    const c = mounts.choose(url.pathname, scriptNameOf(req) ?? null);
     if (c === null) {
       return new Response(`no app is mounted at ${url.pathname} (mountpoints: ${mounts.describe()})\n`, {
         status: 404,

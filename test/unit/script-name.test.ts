@@ -136,6 +136,13 @@ describe('a web server split meets --mount (Mounts)', () => {
     expect(await through({ REQUEST_URI: '/u/x', SCRIPT_NAME: '/u', PATH_INFO: '/x' }, false, apps)).toBe('root /x /u');
   });
 
+  test("a client's X-Forwarded-Prefix never picks an app (it could pass a web server's rules for another prefix)", async () => {
+    expect(await through({ HTTP_X_FORWARDED_PREFIX: '/u/api', REQUEST_URI: '/x', PATH_INFO: '/x' }, false)).toBe('root /x /u/api');
+    // As over HTTP (--http-socket).
+    const res = await mountHandler(APPS, false)(new Request('http://h/x', { headers: { 'x-forwarded-prefix': '/u' } }));
+    expect(await res.text()).toBe('root /x /u');
+  });
+
   test('no --app: a path under no mountpoint gets a 404 that names them', async () => {
     const apps = [app('api', '/api')];
     const res = await mountHandler(apps, false)(new Request('http://h/other'));
