@@ -17,6 +17,7 @@ export function serveOptions(o: TsgiOptions): ServeOptions {
     limitPost: o.limitPost,
     httpKeepalive: o.httpKeepalive,
     mounts: o.mount,
+    manageScriptName: o.manageScriptName,
     disableLogging: o.disableLogging,
     stats: o.stats !== undefined,
     logFormat: o.logFormat,

@@ -119,7 +119,12 @@ function bodyless(method: string): boolean {
  * - method: REQUEST_METHOD, else GET.
  * - URL: scheme from REQUEST_SCHEME (http or https), else HTTPS (on, 1, yes) → https, else http;
  *   host from HTTP_HOST, else SERVER_NAME[:SERVER_PORT unless the scheme's default], else
- *   localhost; path from REQUEST_URI (used as is when absolute), else PATH_INFO[?QUERY_STRING].
+ *   localhost; path from REQUEST_URI (used as is when absolute), else PATH_INFO[?QUERY_STRING] —
+ *   unless the web server split the path: a SCRIPT_NAME other than "" and "/" with a PATH_INFO
+ *   (Apache's mod_proxy_uwsgi, nginx's `uwsgi_param SCRIPT_NAME`) makes the path PATH_INFO in
+ *   REQUEST_URI's encoding (splitTarget) and the header x-forwarded-prefix SCRIPT_NAME (without
+ *   its trailing "/"), replacing one the client sent. A SCRIPT_NAME without PATH_INFO (Apache's
+ *   mod_proxy_fcgi sends the whole path there) splits nothing.
  * - headers: every HTTP_* var (HTTP_X_A → x-a; repeated ones joined as appendHeader says), CONTENT_TYPE and
  *   CONTENT_LENGTH when non-empty. nginx sends those two again as HTTP_CONTENT_TYPE and
  *   HTTP_CONTENT_LENGTH: these are used only when the CGI var is missing altogether.
@@ -144,6 +149,7 @@ export function varsToRequest(vars: UwsgiVars, body: BodyInit | null, signal?: S
   let serverPort: string | undefined;
   let uri: string | undefined;
   let pathInfo: string | undefined;
+  let scriptName: string | undefined;
   let query: string | undefined;
   let contentType: string | undefined;
   let contentLength: string | undefined;
@@ -173,6 +179,9 @@ export function varsToRequest(vars: UwsgiVars, body: BodyInit | null, signal?: S
           break;
         case 'PATH_INFO':
           pathInfo ??= v;
+          break;
+        case 'SCRIPT_NAME':
+          scriptName ??= v;
           break;
         case 'QUERY_STRING':
           query ??= v;
@@ -220,8 +229,106 @@ export function varsToRequest(vars: UwsgiVars, body: BodyInit | null, signal?: S
     authority = serverPort && serverPort !== defaultPort ? `${name}:${serverPort}` : name;
   } else authority = 'localhost';
 
-  const target = uri || (query ? `${pathInfo ?? ''}?${query}` : (pathInfo ?? ''));
-  return buildRequest(method || 'GET', proto, authority, target, headers, body, signal, 'HTTP_HOST or SERVER_NAME');
+  const mount = scriptName && pathInfo !== undefined ? mountPoint(scriptName) : '';
+  if (!mount) {
+    const target = uri || (query ? `${pathInfo ?? ''}?${query}` : (pathInfo ?? ''));
+    return buildRequest(method || 'GET', proto, authority, target, headers, body, signal, 'HTTP_HOST or SERVER_NAME');
+  }
+  headers.set(PREFIX_HEADER, encodePath(mount));
+  const req = buildRequest(method || 'GET', proto, authority, splitTarget(uri, pathInfo ?? '', query), headers, body, signal, 'HTTP_HOST or SERVER_NAME');
+  scriptNames.set(req, mount);
+  return req;
+}
+
+/**
+ * The mount point a web server's SCRIPT_NAME gave the requests made here. A client can send an
+ * X-Forwarded-Prefix of its own, never this: apps are chosen by it (src/worker/mount.ts), so a
+ * header cannot take a request past a web server's rules for another prefix.
+ */
+const scriptNames = new WeakMap<Request, string>();
+
+/** The web server's mount point (SCRIPT_NAME without its trailing "/") of a request varsToRequest made, if it split the path. */
+export function scriptNameOf(req: Request): string | undefined {
+  return scriptNames.get(req);
+}
+
+/**
+ * The request header that tells the app its mount point: the part of the client's path a web
+ * server's SCRIPT_NAME or tsgi's --mount split off before the path the app sees (the header
+ * Werkzeug's ProxyFix turns back into SCRIPT_NAME and Traefik's StripPrefix sets). Set here for a
+ * SCRIPT_NAME, in src/worker/mount.ts for a mountpoint.
+ */
+export const PREFIX_HEADER = 'x-forwarded-prefix';
+
+/** SCRIPT_NAME without its trailing "/" (Apache sends "/u/" for "/u/" itself): '' for "/". */
+function mountPoint(scriptName: string): string {
+  let end = scriptName.length;
+  while (end > 0 && scriptName.charCodeAt(end - 1) === 0x2f) end--;
+  return scriptName.slice(0, end);
+}
+
+/**
+ * The target when a web server split the path into SCRIPT_NAME and PATH_INFO: the app routes on
+ * PATH_INFO, as a WSGI app does under uWSGI. It is written as the end of REQUEST_URI's path that
+ * decodes to PATH_INFO, so the client's encoding stays ("%20", "%2F", "%3F" as sent), else
+ * (REQUEST_URI missing or rewritten) as PATH_INFO percent-encoded; then ?QUERY_STRING, or
+ * REQUEST_URI's query when there is no QUERY_STRING. An absolute REQUEST_URI keeps its origin.
+ */
+function splitTarget(uri: string | undefined, pathInfo: string, query: string | undefined): string {
+  let origin = '';
+  let rest = uri ?? '';
+  if (isAbsoluteHttp(rest)) {
+    let p = rest.indexOf('//') + 2;
+    while (p < rest.length && rest.charCodeAt(p) !== 0x2f && rest.charCodeAt(p) !== 0x3f) p++;
+    origin = rest.slice(0, p);
+    rest = rest.slice(p);
+  }
+  const q = rest.indexOf('?');
+  const search = query ?? (q === -1 ? '' : rest.slice(q + 1));
+  const path = rawSuffix(q === -1 ? rest : rest.slice(0, q), pathInfo) ?? encodePath(pathInfo);
+  return `${origin}${path.charCodeAt(0) === 0x2f ? path : `/${path}`}${search ? `?${search}` : ''}`;
+}
+
+/**
+ * The end of `raw` (a path as the client sent it, percent-encoded or not) that decodes to
+ * `decoded` (a byte string, as PATH_INFO), or null. Read from the end, a "%XX" is one byte: the
+ * same units as reading from the start, since a unit's "%" is never a hex digit of another.
+ */
+function rawSuffix(raw: string, decoded: string): string | null {
+  let i = raw.length;
+  for (let j = decoded.length; j > 0; j--) {
+    if (i === 0) return null;
+    let c = raw.charCodeAt(i - 1);
+    let unit = 1;
+    if (i >= 3 && raw.charCodeAt(i - 3) === 0x25) {
+      const hi = hexValue(raw.charCodeAt(i - 2));
+      const lo = hexValue(c);
+      if (hi >= 0 && lo >= 0) {
+        c = (hi << 4) | lo;
+        unit = 3;
+      }
+    }
+    if (c !== decoded.charCodeAt(j - 1)) return null;
+    i -= unit;
+  }
+  return raw.slice(i);
+}
+
+/**
+ * A decoded path (a byte string) → a URL path that reads back as the same bytes: "%", "?", "#",
+ * spaces, controls and bytes ≥ 0x80 percent-encoded.
+ */
+function encodePath(path: string): string {
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f || c === 0x25 || c === 0x3f || c === 0x23) {
+      out += `${path.slice(from, i)}%${HEX[c >> 4]}${HEX[c & 15]}`;
+      from = i + 1;
+    }
+  }
+  return from === 0 ? path : out + path.slice(from);
 }
 
 /** Where a served request's signal comes from: asked only when the app reads req.signal. */

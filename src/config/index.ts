@@ -44,6 +44,7 @@ export interface TsgiOptions {
   httpConnectTimeout?: number;
   staticMap: string[];
   mount: string[];
+  manageScriptName: boolean;
   limitPost: number;
   disableLogging: boolean;
   logto?: string;

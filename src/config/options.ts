@@ -158,6 +158,9 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'serve files of DIR under /PREFIX', uwsgi: 'static-map: map mountpoint to static directory' }),
   o({ name: 'mount', type: 'string', repeatable: true, group: 'HTTP', metavar: '/PREFIX=FILE',
     help: 'serve another app under /PREFIX', uwsgi: 'mount: load application under mountpoint' }),
+  o({ name: 'manage-script-name', type: 'bool', group: 'HTTP', default: false,
+    help: 'a path under a --mount prefix goes to that app even when the web server sent another SCRIPT_NAME: split there, the prefix as the mount point',
+    uwsgi: 'manage-script-name: automatically rewrite SCRIPT_NAME and PATH_INFO' }),
   o({ name: 'limit-post', type: 'size', group: 'HTTP', default: 0, metavar: 'BYTES',
     help: 'largest request body (413 above; 0: no limit)', uwsgi: 'limit-post: limit request body' }),
 

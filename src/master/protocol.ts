@@ -37,6 +37,8 @@ export interface ServeOptions {
   logto?: string;
   /** Other apps, /PREFIX=FILE (--mount). */
   mounts: string[];
+  /** A path under a --mount prefix is split there even when the web server sent a SCRIPT_NAME (--manage-script-name). */
+  manageScriptName: boolean;
   /** KEY=VALUE pairs for the app's environment (--env). */
   env: string[];
 }

@@ -86,12 +86,12 @@ export interface CoreSetup {
 export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingCore> {
   const { serve: options, appDir, cwd, sources, core, quiet = false, workerId = 0 } = setup;
   const apps = setup.apps ?? (await loadApps(options.app, options.mounts, options.callable, appDir));
-  const app = { handler: mountHandler(apps) };
+  const app = { handler: mountHandler(apps, options.manageScriptName) };
   const counters = new CoreCounters(core);
   if (!options.disableLogging) {
     counters.logger = requestLogger(options.logFormat, { pid: rt.pid, wid: workerId, core, requests: () => counters.totals.requests });
   }
-  const appOf = apps.length > 1 ? appIndex(apps) : undefined;
+  const appOf = apps.length > 1 ? appIndex(apps, options.manageScriptName) : undefined;
   const headTimeoutMs = options.socketTimeout * 1000;
   const uwsgiOptions = { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs, counters, appOf };
   const onUwsgi = (conn: Conn) => handleUwsgiConn(conn, uwsgiOptions);
