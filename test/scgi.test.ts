@@ -1,13 +1,15 @@
 /**
- * `tsgi --scgi-socket` with a master and two workers, on TCP and on a UNIX socket, behind a real
- * nginx (scgi_pass + the stock scgi_params) and a real Apache httpd (mod_proxy_scgi), on the
- * runtime running this test file: the request set every front door passes, malformed netstrings
- * straight at the socket, and an upload whose sender closes halfway.
+ * `tsgi --scgi-socket` with a master and two workers of two threads, on TCP and on a UNIX socket,
+ * behind a real nginx (scgi_pass + the stock scgi_params) and a real Apache httpd
+ * (mod_proxy_scgi), on the runtime running this test file: the request set every front door
+ * passes, malformed netstrings straight at the socket, an upload whose sender closes halfway, and
+ * the option from every configuration source.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { configFromObject, loadConfig } from '../src/config/index.ts';
 import { requestSet } from './request-set.ts';
 import { cleanup, fetchFresh, freePort, hasNginx, type Proc, RUNTIME, rawExchange, run, startNginx, startTsgi, tempDir, until } from './helpers.ts';
 
@@ -62,7 +64,7 @@ beforeAll(async () => {
   statsPort = await freePort();
   sockPath = join(tempDir(), 'app.sock');
   tsgi = await startTsgi([
-    ...['--master', '--processes', '2', '--stats', `127.0.0.1:${statsPort}`],
+    ...['--master', '--processes', '2', '--threads', '2', '--stats', `127.0.0.1:${statsPort}`],
     ...['--scgi-socket', `127.0.0.1:${scgiPort}`, '--scgi-socket', sockPath, '--chmod-socket', '--vacuum', '--app', APP],
   ]);
   front.tcp = await freePort();
@@ -93,7 +95,7 @@ test(`the stats say proto "scgi" for both sockets (${RUNTIME})`, async () => {
   ]);
 });
 
-describe.each(['tcp', 'unix'] as const)(`nginx → tsgi --scgi-socket over %s, 2 workers (${RUNTIME})`, (kind) => {
+describe.each(['tcp', 'unix'] as const)(`nginx → tsgi --scgi-socket over %s, 2 workers × 2 threads (${RUNTIME})`, (kind) => {
   requestSet(
     (path) => `http://127.0.0.1:${front[kind]}${path}`,
     () => '127.0.0.1',
@@ -221,4 +223,20 @@ test(`an upload whose sender closes halfway: the app's read fails, the worker li
   const res = await fetchFresh(`http://127.0.0.1:${front.tcp}/upload`, { method: 'POST', body: 'after' });
   expect(await res.json()).toMatchObject({ length: 5 });
   expect((await stats()).workers.map((w) => [w.pid, w.respawn_count])).toEqual(before);
+});
+
+test('--scgi-socket from the command line, an ini file, a JSON file, the environment and serve()', () => {
+  const dir = tempDir();
+  const scgi = (argv: string[], env: Record<string, string> = {}) => {
+    const cmd = loadConfig(argv, env, dir);
+    if (cmd.kind !== 'serve') throw new Error(`expected serve, got ${cmd.kind}`);
+    return cmd.options.scgiSocket;
+  };
+  expect(scgi(['--scgi-socket', ':4000', '--scgi-socket=/run/a.sock', '--app', 'x.ts'])).toEqual([':4000', '/run/a.sock']);
+  writeFileSync(join(dir, 'app.ini'), '[uwsgi]\nscgi-socket = 127.0.0.1:4000\nscgi-socket = app.sock\napp = x.ts\n');
+  expect(scgi([join(dir, 'app.ini')])).toEqual(['127.0.0.1:4000', 'app.sock']);
+  writeFileSync(join(dir, 'app.json'), JSON.stringify({ uwsgi: { 'scgi-socket': [':4001'], app: 'x.ts' } }));
+  expect(scgi([join(dir, 'app.json')])).toEqual([':4001']);
+  expect(scgi([], { UWSGI_SCGI_SOCKET: ':4002', TSGI_APP: 'x.ts' })).toEqual([':4002']);
+  expect(configFromObject({ scgiSocket: [':4003'], app: 'x.ts' }).options.scgiSocket).toEqual([':4003']);
 });
