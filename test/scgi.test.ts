@@ -108,7 +108,7 @@ describe(`Apache mod_proxy_scgi → tsgi --scgi-socket (${RUNTIME})`, () => {
     (path) => `http://127.0.0.1:${front.apache}${path}`,
     () => `127.0.0.1:${front.apache}`,
     () => tsgi.output(),
-    { mergesHeaders: true },
+    ', ',
   );
 });
 
