@@ -9,6 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { concatBytes } from '../src/codec/index.ts';
 import { configFromObject, loadConfig } from '../src/config/index.ts';
 import { requestSet } from './request-set.ts';
 import { cleanup, fetchFresh, freePort, hasNginx, type Proc, RUNTIME, rawExchange, run, startNginx, startTsgi, tempDir, until } from './helpers.ts';
@@ -158,7 +159,8 @@ describe(`malformed netstrings straight to the socket (${RUNTIME})`, () => {
         ['CONTENT_LENGTH', '0'],
       ]),
       request([['CONTENT_LENGTH', '0']]),
-      crypto.getRandomValues(new Uint8Array(3000)),
+      // Random bytes after one that is neither a digit nor a capital (those start a length or look like HTTP).
+      concatBytes([new Uint8Array([0xff]), crypto.getRandomValues(new Uint8Array(3000))]),
     ];
     for (const b of bad) {
       const r = await rawExchange(target(), [b]);
