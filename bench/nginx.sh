@@ -1,5 +1,6 @@
 # Sourced by the bench scripts: a work directory $W and one nginx (1 worker, as www-data) on
-# 127.0.0.1:$PORT passing everything to unix:$W/app.sock with the stock uwsgi_params.
+# 127.0.0.1:$PORT passing everything to unix:$W/app.sock with the stock uwsgi_params — or, when
+# the script sets NGINX_SERVERS (a function that prints server and upstream blocks), those.
 # Cleans up nginx, the backend in $SRV and $W on exit.
 W=$(mktemp -d /tmp/tsgi-bench-XXXX)
 chmod 755 "$W"
@@ -21,7 +22,8 @@ http {
   access_log off;
   client_body_temp_path $W/body; proxy_temp_path $W/proxy; fastcgi_temp_path $W/fastcgi;
   uwsgi_temp_path $W/uwsgi; scgi_temp_path $W/scgi;
-  server { listen 127.0.0.1:$PORT; location / { include /etc/nginx/uwsgi_params; uwsgi_pass unix:$W/app.sock; } }
+$(if [ -n "${NGINX_SERVERS:-}" ]; then "$NGINX_SERVERS"; else
+  echo "  server { listen 127.0.0.1:$PORT; location / { include /etc/nginx/uwsgi_params; uwsgi_pass unix:$W/app.sock; } }"; fi)
 }
 CONF
 nginx -p "$W" -c "$W/nginx.conf" -e "$W/error.log"

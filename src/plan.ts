@@ -13,6 +13,7 @@ export function needsMaster(o: TsgiOptions): boolean {
 export function serveOptions(o: TsgiOptions): ServeOptions {
   return {
     sockets: o.socket,
+    scgiSockets: o.scgiSocket,
     httpSockets: o.httpSocket,
     limitPost: o.limitPost,
     httpKeepalive: o.httpKeepalive,

@@ -259,6 +259,6 @@ export class UwsgiDecoder {
 }
 
 /** A peer-supplied value, quoted and cut short for a log line. */
-function show(s: string): string {
+export function show(s: string): string {
   return JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s);
 }

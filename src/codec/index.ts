@@ -6,10 +6,13 @@
  * body bytes (or, between tsgi's router and its workers only, framed pieces of a body of unknown
  * length: frames.ts). The answer is a raw HTTP/1.x response, then the server closes.
  *
+ * The SCGI codec (scgi.ts) decodes into the same vars, so varsToRequest serves both protocols.
+ *
  * Strings in UwsgiVars are byte strings: one char per byte (latin1), lossless both ways.
  */
 export { MAX_VARS_SIZE, type PacketHead, type ProtocolErrorCode, type ProtocolErrorDetails, UwsgiProtocolError, type UwsgiVars } from './types.ts';
 export { UwsgiDecoder, type DecoderHandlers, type DecoderState } from './decoder.ts';
+export { ScgiDecoder, type ScgiErrorCode, type ScgiHandlers, ScgiProtocolError, type ScgiState } from './scgi.ts';
 export { FrameDecoder, frameHead, LAST_FRAME, STREAMED_BODY, STREAMED_BODY_VAR, type FrameHandlers } from './frames.ts';
 export { concatBytes, latin1, fromLatin1 } from './bytes.ts';
 export { encodePacket, encodeVars, getVar } from './vars.ts';

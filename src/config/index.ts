@@ -20,6 +20,7 @@ export interface TsgiOptions {
   chdir?: string;
   env: string[];
   socket: string[];
+  scgiSocket: string[];
   httpSocket: string[];
   chmodSocket?: number;
   vacuum: boolean;

@@ -84,6 +84,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   o({ name: 'socket', aliases: ['uwsgi-socket', '-s'], type: 'address', repeatable: true, group: 'Sockets', metavar: 'ADDR',
     help: 'serve the uwsgi protocol (nginx uwsgi_pass) on host:port, :port or a UNIX socket path (repeatable)',
     uwsgi: 'socket: bind to the specified UNIX/TCP socket using the default protocol (uwsgi)' }),
+  o({ name: 'scgi-socket', type: 'address', repeatable: true, group: 'Sockets', metavar: 'ADDR',
+    help: 'serve SCGI (nginx scgi_pass, Apache mod_proxy_scgi) on this address (repeatable)', uwsgi: 'scgi-socket: bind to the specified UNIX/TCP socket using SCGI protocol' }),
   o({ name: 'http-socket', type: 'address', repeatable: true, group: 'Sockets', metavar: 'ADDR',
     help: 'workers speak HTTP on this address (repeatable)', uwsgi: 'http-socket: bind to the socket using the HTTP protocol' }),
   o({ name: 'chmod-socket', type: 'mode', group: 'Sockets', metavar: 'MODE', bare: '666',
@@ -92,7 +94,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   o({ name: 'vacuum', type: 'bool', group: 'Sockets', default: false,
     help: 'remove UNIX sockets (and the pidfile) at exit', uwsgi: 'vacuum: try to remove all of the generated files/sockets' }),
   o({ name: 'buffer-size', aliases: ['-b'], type: 'size', group: 'Sockets', default: 65535, metavar: 'BYTES',
-    help: 'largest uwsgi vars block (all request headers) accepted; at most 65535, the protocol\'s maximum',
+    help: 'largest uwsgi vars block or SCGI header (all request headers) accepted; at most 65535, the uwsgi protocol\'s maximum',
     uwsgi: 'buffer-size: set internal buffer size (default 4096, a classic cause of 502s)' }),
   o({ name: 'socket-timeout', aliases: ['-z'], type: 'seconds', group: 'Sockets', default: 4, metavar: 'SECS',
     help: 'close a connection that has not sent a whole request head within SECS (slow or idle clients)',
@@ -104,7 +106,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'Bun, Deno with a master: serve TCP --http-socket and --http ports with the HTTP server built into Bun or Deno, in each process (SO_REUSEPORT): faster, but a worker that stops or starts can reset or refuse connections (see README); no effect on Node',
     uwsgi: 'reuse-port: enable REUSE_PORT flag on socket (BSD and Linux only)' }),
   o({ name: 'protocol', type: 'string', group: 'Sockets', status: 'unsupported',
-    why: 'choose the protocol per socket: --socket (uwsgi), --http-socket (HTTP)',
+    why: 'choose the protocol per socket: --socket (uwsgi), --http-socket (HTTP), --scgi-socket (SCGI)',
     help: 'default protocol', uwsgi: 'protocol: force the specified protocol for default sockets' }),
 
   // Processes

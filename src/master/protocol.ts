@@ -3,11 +3,13 @@
  * travels in the TSGI_STATE environment variable; the rest goes over the IPC channel as JSON.
  */
 
-export type Proto = 'uwsgi' | 'http';
+export type Proto = 'uwsgi' | 'http' | 'scgi';
 
 export interface ServeOptions {
   /** uwsgi protocol sockets (--socket). */
   sockets: string[];
+  /** SCGI sockets (--scgi-socket). */
+  scgiSockets: string[];
   /** HTTP sockets (--http-socket). */
   httpSockets: string[];
   /** Largest request body on HTTP sockets, 0: no limit (--limit-post). */

@@ -14,10 +14,11 @@ import { CoreCounters } from './counters.ts';
 import { handleHttpConn, type HttpServerOptions } from './http1.ts';
 import { nativeHandler } from './native-http.ts';
 import { handleUwsgiConn } from './uwsgi.ts';
+import { handleScgiConn } from './scgi.ts';
 import type { Proto, ServeOptions, SocketSource } from '../master/protocol.ts';
 
 export const NOTHING_TO_SERVE =
-  'nothing to serve on: give --socket ADDRESS (uwsgi, for nginx), --http-socket ADDRESS (HTTP) or --http ADDRESS (HTTP router); an address is host:port, :port or a UNIX socket path';
+  'nothing to serve on: give --socket ADDRESS (uwsgi, for nginx), --http-socket ADDRESS (HTTP), --scgi-socket ADDRESS (SCGI) or --http ADDRESS (HTTP router); an address is host:port, :port or a UNIX socket path';
 
 /** --env and --chdir: done once per process, before the app is loaded. Returns the app's directory. */
 export function prepareProcess(options: ServeOptions, cwd: string): string {
@@ -53,7 +54,8 @@ export function reusePortHttp(rt: Runtime, options: ServeOptions): boolean {
 
 /** Every socket of the options, in the order they are numbered in logs and stats. */
 export function socketSpecs(options: ServeOptions): Array<{ proto: Proto; spec: string }> {
-  return [...options.sockets.map((spec) => ({ proto: 'uwsgi' as const, spec })), ...options.httpSockets.map((spec) => ({ proto: 'http' as const, spec }))];
+  const of = (proto: Proto, specs: string[]) => specs.map((spec) => ({ proto, spec }));
+  return [...of('uwsgi', options.sockets), ...of('http', options.httpSockets), ...of('scgi', options.scgiSockets)];
 }
 
 export interface ServingCore {
@@ -97,6 +99,7 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
   const onUwsgi = (conn: Conn) => handleUwsgiConn(conn, uwsgiOptions);
   const internalOptions = { ...uwsgiOptions, streamedBodies: true };
   const onInternal = (conn: Conn) => handleUwsgiConn(conn, internalOptions);
+  const onScgi = (conn: Conn) => handleScgiConn(conn, uwsgiOptions);
   const httpOptions: HttpServerOptions = {
     handler: app.handler,
     bufferSize: options.bufferSize,
@@ -120,7 +123,7 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
   const unixPaths: string[] = [];
   try {
     for (const src of sources) {
-      const onConn = src.proto === 'http' ? onHttp : 'fd' in src && src.internal ? onInternal : onUwsgi;
+      const onConn = src.proto === 'http' ? onHttp : src.proto === 'scgi' ? onScgi : 'fd' in src && src.internal ? onInternal : onUwsgi;
       // HTTP goes to the runtime's own server wherever it can listen (runtimes/types.ts).
       const native = (kind: NativeHttpTarget['kind']) => src.proto === 'http' && nativeHttp(rt, kind, options.httpKeepalive);
       if ('reuse' in src) {

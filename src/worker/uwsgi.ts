@@ -171,7 +171,7 @@ class UwsgiConnection {
 }
 
 /** The request log's facts from the vars nginx sent. */
-function varsFacts(vars: UwsgiVars, size: number, head: Uint8Array | null, app: number): RequestFacts {
+export function varsFacts(vars: UwsgiVars, size: number, head: Uint8Array | null, app: number): RequestFacts {
   const v = (k: string) => getVar(vars, k) ?? '';
   const h = head ? headStats(head) : { headers: 0, bytes: 0 };
   return {
