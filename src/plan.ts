@@ -14,6 +14,7 @@ export function serveOptions(o: TsgiOptions): ServeOptions {
   return {
     sockets: o.socket,
     httpSockets: o.httpSocket,
+    fastcgiSockets: o.fastcgiSocket,
     limitPost: o.limitPost,
     httpKeepalive: o.httpKeepalive,
     mounts: o.mount,

@@ -100,8 +100,9 @@ function safeReason(s: string): boolean {
  *   which must not carry one.
  * - Response.error() (status 0, a network error) goes out as 502 Bad Gateway.
  * - `extra`: header lines the server adds (each ending in CRLF), e.g. HTTP/1.1's framing.
+ * - `cgi`: a CGI head (FastCGI's STDOUT) starts with `Status: 200 OK` instead of the status line.
  */
-export function encodeResponseHead(res: Response, options: { method: string; contentLength?: number; extra?: string }): Uint8Array {
+export function encodeResponseHead(res: Response, options: { method: string; contentLength?: number; extra?: string; cgi?: boolean }): Uint8Array {
   let status = res.status;
   let reason = res.statusText;
   if (status < 100 || status > 999) {
@@ -110,7 +111,7 @@ export function encodeResponseHead(res: Response, options: { method: string; con
   }
   const withBody = bodyAllowed(options.method, status);
   const keepLength = withBody || (options.method === 'HEAD' && status >= 200 && status !== 204);
-  let head = `HTTP/1.1 ${status} ${reason && safeReason(reason) ? reason : statusReason(status)}\r\n`;
+  let head = `${options.cgi ? 'Status:' : 'HTTP/1.1'} ${status} ${reason && safeReason(reason) ? reason : statusReason(status)}\r\n`;
   let hasLength = false;
   res.headers.forEach((value, name) => {
     if (name === 'set-cookie' || name === 'transfer-encoding') return;

@@ -21,6 +21,7 @@ export interface TsgiOptions {
   env: string[];
   socket: string[];
   httpSocket: string[];
+  fastcgiSocket: string[];
   chmodSocket?: number;
   vacuum: boolean;
   bufferSize: number;

@@ -3,13 +3,15 @@
  * travels in the TSGI_STATE environment variable; the rest goes over the IPC channel as JSON.
  */
 
-export type Proto = 'uwsgi' | 'http';
+export type Proto = 'uwsgi' | 'http' | 'fastcgi';
 
 export interface ServeOptions {
   /** uwsgi protocol sockets (--socket). */
   sockets: string[];
   /** HTTP sockets (--http-socket). */
   httpSockets: string[];
+  /** FastCGI sockets (--fastcgi-socket). */
+  fastcgiSockets: string[];
   /** Largest request body on HTTP sockets, 0: no limit (--limit-post). */
   limitPost: number;
   /** Keep-alive with HTTP clients (--http-keepalive). */

@@ -226,8 +226,8 @@ export function handleUwsgiConn(conn: Conn, options: UwsgiServerOptions): void {
   }
 }
 
-/** The request log's facts from the vars nginx sent. */
-function varsFacts(vars: UwsgiVars, size: number, head: Uint8Array | null, app: number): RequestFacts {
+/** The request log's facts from the vars nginx sent (uwsgi, FastCGI). */
+export function varsFacts(vars: UwsgiVars, size: number, head: Uint8Array | null, app: number): RequestFacts {
   const v = (k: string) => getVar(vars, k) ?? '';
   const h = head ? headStats(head) : { headers: 0, bytes: 0 };
   return {
