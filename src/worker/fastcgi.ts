@@ -200,6 +200,7 @@ class LimitError extends Error {
 class RequestBody {
   readonly #conn: Conn;
   readonly #limit: number;
+  readonly #onTooLarge: () => void;
   #early: Uint8Array[] = [];
   #earlyBytes = 0;
   #bytes = 0;
@@ -207,13 +208,14 @@ class RequestBody {
   #dropping = false;
   #done = false;
   #over = false;
-  /** The body went past --limit-post. */
-  tooLarge = false;
+  #tooLarge = false;
   #wake: (() => void) | null = null;
 
-  constructor(conn: Conn, limit: number) {
+  /** `onTooLarge`: the body went past `limit` (--limit-post, 0: none). */
+  constructor(conn: Conn, limit: number, onTooLarge: () => void) {
     this.#conn = conn;
     this.#limit = limit;
+    this.#onTooLarge = onTooLarge;
   }
 
   get done(): boolean {
@@ -222,10 +224,13 @@ class RequestBody {
 
   push(chunk: Uint8Array): void {
     this.#bytes += chunk.length;
-    if (this.#limit > 0 && this.#bytes > this.#limit && !this.tooLarge) {
-      this.tooLarge = true;
-      this.fail(new LimitError(`the request body is larger than --limit-post ${this.#limit}`));
+    if (this.#limit > 0 && this.#bytes > this.#limit && !this.#tooLarge) {
+      this.#tooLarge = true;
+      // The reader fails; the rest is read and dropped (closing over it would reset the connection).
+      this.#controller?.error(new LimitError(`the request body is larger than --limit-post ${this.#limit}`));
+      this.#controller = null;
       this.drop();
+      this.#onTooLarge();
     }
     if (this.#dropping) return;
     const c = this.#controller;
@@ -320,11 +325,13 @@ class FastCgiExchange {
   /** The counters' id of the request. */
   #cid = 0;
   #aborted = false;
+  /** The answer has begun (the app's, or tsgi's own 400 or 413). */
+  #answering = false;
 
   constructor(owner: FastCgiConn, id: number) {
     this.#owner = owner;
     this.#id = id;
-    this.body = new RequestBody(owner.conn, owner.options.limitPost);
+    this.body = new RequestBody(owner.conn, owner.options.limitPost, () => this.#tooLarge());
   }
 
   /** The params are in: make the Request and ask the app. */
@@ -338,7 +345,6 @@ class FastCgiExchange {
     const limit = this.#owner.options.limitPost;
     const length = Number(getVar(vars, 'CONTENT_LENGTH') || 0);
     if (limit > 0 && length > limit) {
-      this.body.tooLarge = true;
       this.body.drop();
       void this.#answer(null, plain(413, `the request body (${length} bytes) is larger than --limit-post ${limit}`), false);
       return;
@@ -362,6 +368,13 @@ class FastCgiExchange {
     this.#gone.abort();
   }
 
+  /** The body went past --limit-post: 413, unless the app has answered already; its req.signal aborts. */
+  #tooLarge(): void {
+    if (this.#answering) return;
+    this.#gone.abort();
+    void this.#answer(null, plain(413, `the request body is larger than --limit-post ${this.#owner.options.limitPost}`), false);
+  }
+
   /** The web server sent its last byte: req.signal aborts; the answer is still written. */
   inputEnded(): void {
     this.#gone.inputEnded();
@@ -375,10 +388,11 @@ class FastCgiExchange {
 
   async #respond(req: Request): Promise<void> {
     const answer = await callApp(this.#owner.options.handler, req, this.#uri || req.url);
-    let res = answer.res;
-    if (this.body.tooLarge) {
+    const res = answer.res;
+    if (this.#answering) {
+      // Answered meanwhile (413): this answer goes nowhere.
       void res.body?.cancel().catch(() => {});
-      res = plain(413, `the request body is larger than --limit-post ${this.#owner.options.limitPost}`);
+      return;
     }
     this.body.dropIfUntouched(req, res);
     await this.#answer(req, res, answer.threw);
@@ -387,6 +401,7 @@ class FastCgiExchange {
   /** Write the answer and END_REQUEST; count and log it. `req` null: tsgi's own answer (400, 413). */
   async #answer(req: Request | null, res: Response, threw: boolean): Promise<void> {
     const { conn, options } = this.#owner;
+    this.#answering = true;
     const method = req?.method ?? this.#method;
     let head: Uint8Array | null = null;
     let bytes = 0;
