@@ -3,7 +3,7 @@
  * A body that is complete in its first chunk goes out in one write with a Content-Length.
  */
 import { clientGone, type Conn } from '../../runtimes/types.ts';
-import { concatBytes, type SignalSource } from '../codec/index.ts';
+import { concatBytes, encodeResponseHead, type SignalSource } from '../codec/index.ts';
 import { describeError, log } from '../log.ts';
 
 /** Waiting for a request body to be read to its end (or the peer to go), at most `ms`. */
@@ -132,7 +132,33 @@ export function checked(res: unknown): Response {
 /** Log the app's failure; the 500 the client gets. */
 export function appFailed(req: Request, uri: string, e: unknown): Response {
   log(`tsgi: app error on ${req.method} ${uri}: ${describeError(e)}`);
-  return new Response('Internal Server Error\n', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+  return plainAnswer(500, 'Internal Server Error');
+}
+
+const PLAIN_TEXT = { 'content-type': 'text/plain; charset=utf-8' };
+const textEncoder = new TextEncoder();
+
+/**
+ * tsgi's own short answer, one line of plain text: a refusal before the app (every protocol, the
+ * router), or an error in place of the app's answer. `headers` are added (e.g. Retry-After).
+ */
+export function plainAnswer(status: number, text: string, headers: Record<string, string> = {}): Response {
+  return new Response(`${text}\n`, { status, headers: { ...PLAIN_TEXT, ...headers } });
+}
+
+/**
+ * plainAnswer as the bytes of an HTTP/1.1 answer after which the connection closes, for a
+ * connection that answers before (or instead of) the app. `extra`: more header lines, each
+ * ending in CRLF.
+ */
+export function plainAnswerBytes(status: number, text: string, extra = ''): Uint8Array {
+  const body = textEncoder.encode(`${text}\n`);
+  const head = encodeResponseHead(new Response(null, { status, headers: PLAIN_TEXT }), {
+    method: 'GET',
+    contentLength: body.length,
+    extra: `connection: close\r\n${extra}`,
+  });
+  return concatBytes([head, body]);
 }
 
 type Chunk = ReadableStreamReadResult<Uint8Array>;

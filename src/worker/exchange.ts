@@ -1,0 +1,104 @@
+/**
+ * One request/answer exchange on a connection, whatever the protocol: the app is called with the
+ * Request the connection built, the request body is dropped if the answer leaves it alone, the
+ * answer is written with backpressure in the protocol's framing (an AnswerWriter), and the
+ * request is counted and logged. The connection class decides what follows (close, keep alive).
+ */
+import type { Conn } from '../../runtimes/types.ts';
+import { bodyAllowed } from '../codec/index.ts';
+import { describeError, log } from '../log.ts';
+import type { BodyStream } from './body.ts';
+import type { RequestCounters } from './counters.ts';
+import type { RequestFacts } from './reqlog.ts';
+import { type BodyWriter, callApp, type Gone, writeBody } from './respond.ts';
+
+/** A protocol's framing of one answer (its functions are called unbound). */
+export interface AnswerWriter extends BodyWriter {
+  /** The head of an answer that has no body (HEAD, 1xx, 204, 304). */
+  bodyless(): Uint8Array;
+}
+
+export interface ExchangeSetup {
+  conn: Conn;
+  handler: (req: Request) => Response | Promise<Response>;
+  /** The request target as the client sent it, for the counters and log lines. */
+  uri: string;
+  /** The request's "client gone" (req.signal's source). */
+  gone: Gone;
+  /** Where the request body comes from (null: the request has none on the wire). */
+  body: BodyStream | null;
+  counters?: RequestCounters;
+  /** The answer's framing, once the app has answered. */
+  writer(res: Response): AnswerWriter;
+  /** The request log's facts; `head` is the answer head written (null if none was). */
+  facts(req: Request, head: Uint8Array | null): RequestFacts;
+  /** The app has been called (a stop no longer waits for this connection's first request). */
+  onStart?(): void;
+  /** The app has answered. False: the connection can no longer take the answer (refused meanwhile, or closed). */
+  onAnswer?(): boolean;
+}
+
+/** How the exchange ended: the answer written, its writing failed, or the connection could not take it. */
+export type ExchangeOutcome = 'written' | 'failed' | 'abandoned';
+
+export class Exchange {
+  readonly #s: ExchangeSetup;
+  #id = 0;
+  #req: Request | null = null;
+  #status = 0;
+  #bytes = 0;
+  #failed = false;
+  #head: Uint8Array | null = null;
+  #outcome: ExchangeOutcome = 'abandoned';
+
+  constructor(setup: ExchangeSetup) {
+    this.#s = setup;
+  }
+
+  /** Call the app and write its answer. The connection is left open, whatever the outcome. */
+  async run(req: Request): Promise<ExchangeOutcome> {
+    const s = this.#s;
+    this.#req = req;
+    this.#id = s.counters?.started(req.method, s.uri) ?? 0;
+    s.onStart?.();
+    const { res, threw } = await callApp(s.handler, req, s.uri);
+    this.#status = res.status;
+    this.#failed = threw;
+    if (s.onAnswer?.() === false) {
+      if (res.body) void res.body.cancel().catch(() => {});
+      return 'abandoned';
+    }
+    s.body?.dropIfUntouched(req, res);
+    try {
+      await this.#write(req.method, res);
+      this.#outcome = 'written';
+    } catch (e) {
+      this.#failed = true;
+      this.#outcome = 'failed';
+      log(`tsgi: response body failed on ${req.method} ${s.uri}: ${describeError(e)}`);
+    }
+    s.gone.settled();
+    return this.#outcome;
+  }
+
+  /** Count the request (and write its log line), once the connection has done what follows the answer. */
+  finish(): void {
+    const s = this.#s;
+    const req = this.#req;
+    if (s.counters === undefined || req === null) return;
+    const facts = this.#outcome === 'abandoned' ? undefined : () => s.facts(req, this.#head);
+    s.counters.finished(this.#id, this.#status, this.#bytes, this.#failed, facts);
+  }
+
+  async #write(method: string, res: Response): Promise<void> {
+    const s = this.#s;
+    const w = s.writer(res);
+    if (!bodyAllowed(method, res.status)) {
+      s.conn.write((this.#head = w.bodyless()));
+      if (res.body) void res.body.cancel().catch(() => {});
+      return;
+    }
+    const head = (contentLength: number | undefined) => (this.#head = w.head(contentLength));
+    this.#bytes = await writeBody(s.conn, res.body, { head, frame: w.frame, trailer: w.trailer }, s.gone);
+  }
+}
