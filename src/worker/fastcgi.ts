@@ -7,7 +7,6 @@
  */
 import type { Conn } from '../../runtimes/types.ts';
 import {
-  bodyAllowed,
   concatBytes,
   encodeEndRequest,
   encodeGetValuesResult,
@@ -23,10 +22,12 @@ import {
   type UwsgiVars,
   varsToRequest,
 } from '../codec/index.ts';
-import { describeError, describePeer, log } from '../log.ts';
+import { describePeer, log } from '../log.ts';
 import type { FetchHandler } from './app.ts';
+import { BodyStream } from './body.ts';
 import type { RequestCounters } from './counters.ts';
-import { callApp, Gone, settlesSoon } from './respond.ts';
+import { Exchange } from './exchange.ts';
+import { type AnswerSink, Gone, plainAnswer, plainAnswerBytes } from './respond.ts';
 import { varsFacts } from './uwsgi.ts';
 
 export interface FastCgiServerOptions {
@@ -45,8 +46,6 @@ export interface FastCgiServerOptions {
 /** Requests in flight on one connection before a new one is refused (OVERLOADED); GET_VALUES says so. */
 const MAX_REQS = 100;
 const VALUES = { FCGI_MAX_CONNS: '1000', FCGI_MAX_REQS: String(MAX_REQS), FCGI_MPXS_CONNS: '1' };
-/** Bytes of a request body held for a slow reader before the connection is paused. */
-const HIGH_WATER = 64 * 1024;
 
 const textEncoder = new TextEncoder();
 
@@ -79,8 +78,8 @@ class FastCgiConn {
       {
         onBegin: (id, role, keepConn) => this.#begin(id, role, keepConn),
         onParams: (id, vars, size) => this.#exchanges.get(id)?.start(vars, size),
-        onStdin: (id, chunk) => this.#exchanges.get(id)?.body.push(chunk),
-        onStdinEnd: (id) => this.#exchanges.get(id)?.body.end(),
+        onStdin: (id, chunk) => this.#exchanges.get(id)?.push(chunk),
+        onStdinEnd: (id) => this.#exchanges.get(id)?.stdinEnd(),
         onAbort: (id) => this.#exchanges.get(id)?.abort(),
         onGetValues: (names) => conn.write(encodeGetValuesResult(names, VALUES)),
         onUnknownType: (type) => conn.write(encodeUnknownType(type)),
@@ -125,17 +124,18 @@ class FastCgiConn {
   }
 
   /** END_REQUEST went out for `id`: the connection waits for the next request, or closes. */
-  finished(id: number, body: RequestBody): void {
+  finished(id: number): void {
     this.#running--;
-    this.#exchanges.delete(id);
-    this.#decoder.ended(id);
-    if (this.#closed || this.#exchanges.size > 0) return;
-    if (!this.#keep || this.#peerEnded || this.options.counters?.draining) {
-      // Close only once the body is in: closing over unread bytes resets the connection.
-      void body.drain(5000).then(() => this.close(false));
+    if (this.#closed) return;
+    if (this.#keep && !this.#peerEnded && !this.options.counters?.draining) {
+      this.#exchanges.delete(id);
+      this.#decoder.ended(id);
+      if (this.#exchanges.size === 0) this.#idleTimer();
       return;
     }
-    this.#idleTimer();
+    if (this.#running > 0) return;
+    // Close once every body is in (the exchanges stay to read them): closing over unread bytes resets the connection.
+    void Promise.all([...this.#exchanges.values()].map((x) => x.inputDone(5000))).then(() => this.close(false));
   }
 
   close(now: boolean): void {
@@ -178,121 +178,86 @@ class FastCgiConn {
     const silent = e.code === 'truncated' && this.#exchanges.size === 0 && this.#decoder.idle;
     if (!silent) log(`tsgi: bad FastCGI record from ${this.peer}: ${e.message}`);
     if (e.code === 'looks-like-http' && this.#exchanges.size === 0) {
-      const text = 'This is a FastCGI socket (tsgi --fastcgi-socket); HTTP clients need --http-socket or --http.\n';
-      this.conn.write(
-        textEncoder.encode(`HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: ${text.length}\r\nconnection: close\r\n\r\n${text}`),
-      );
+      this.conn.write(plainAnswerBytes(400, 'This is a FastCGI socket (tsgi --fastcgi-socket); HTTP clients need --http-socket or --http.'));
       return this.close(false);
     }
     this.close(true);
   }
 }
 
-class LimitError extends Error {
-  override name = 'LimitError';
-}
-
-/**
- * A request body as it comes in STDIN records: held until the app reads it (the bytes themselves
- * when they are all in before the app starts), pausing the connection above HIGH_WATER, counted
- * against --limit-post, or dropped.
- */
-class RequestBody {
-  readonly #conn: Conn;
-  readonly #limit: number;
-  readonly #onTooLarge: () => void;
-  #early: Uint8Array[] = [];
-  #earlyBytes = 0;
-  #bytes = 0;
-  #controller: ReadableStreamDefaultController<Uint8Array> | null = null;
-  #dropping = false;
-  #done = false;
-  #over = false;
-  #tooLarge = false;
+/** One request id: its params → Request → an Exchange (the app, its answer in STDOUT records) → END_REQUEST. */
+class FastCgiExchange {
+  readonly #owner: FastCgiConn;
+  readonly #id: number;
+  readonly body: BodyStream;
+  readonly #gone = new Gone();
+  /** This request's STDOUT: every write the Exchange makes goes out in records of this id. */
+  readonly #stdout: AnswerSink;
+  #vars: UwsgiVars = [];
+  #size = 0;
+  /** Body bytes so far, against --limit-post. */
+  #received = 0;
+  #aborted = false;
+  /** The web server has sent all it will for this request (its empty STDIN, ABORT_REQUEST, a close). */
+  #inputOver = false;
   #wake: (() => void) | null = null;
+  /** An answer has begun (the app's, or tsgi's own 400 or 413): another one goes nowhere. */
+  #answering = false;
+  #ended = false;
 
-  /** `onTooLarge`: the body went past `limit` (--limit-post, 0: none). */
-  constructor(conn: Conn, limit: number, onTooLarge: () => void) {
-    this.#conn = conn;
-    this.#limit = limit;
-    this.#onTooLarge = onTooLarge;
+  constructor(owner: FastCgiConn, id: number) {
+    this.#owner = owner;
+    this.#id = id;
+    this.body = new BodyStream(owner.conn);
+    const conn = owner.conn;
+    this.#stdout = { write: (b) => conn.write(encodeStream(FCGI.STDOUT, id, b)), drained: () => conn.drained() };
   }
 
-  get done(): boolean {
-    return this.#done;
+  /** The params are in: make the Request and ask the app. */
+  start(vars: UwsgiVars, size: number): void {
+    this.#vars = vars;
+    this.#size = size;
+    this.#owner.started();
+    const method = (getVar(vars, 'REQUEST_METHOD') ?? 'GET').toUpperCase();
+    const limit = this.#owner.options.limitPost;
+    const length = Number(getVar(vars, 'CONTENT_LENGTH') || 0);
+    if (limit > 0 && length > limit) return this.#refuse(413, `the request body (${length} bytes) is larger than --limit-post ${limit}`);
+    const bodyless = method === 'GET' || method === 'HEAD';
+    if (bodyless) this.body.drop();
+    let req: Request;
+    try {
+      req = varsToRequest(vars, bodyless ? null : this.body.take(), this.#gone);
+    } catch (e) {
+      log(`tsgi: bad request from ${this.#owner.peer}: ${(e as Error).message}`);
+      return this.#refuse(400, `Bad Request: ${(e as Error).message}`);
+    }
+    void this.#respond(req);
   }
 
+  /** Body bytes from STDIN records, counted against --limit-post (a chunked upload has no CONTENT_LENGTH). */
   push(chunk: Uint8Array): void {
-    this.#bytes += chunk.length;
-    if (this.#limit > 0 && this.#bytes > this.#limit && !this.#tooLarge) {
-      this.#tooLarge = true;
-      // The reader fails; the rest is read and dropped (closing over it would reset the connection).
-      this.#controller?.error(new LimitError(`the request body is larger than --limit-post ${this.#limit}`));
-      this.#controller = null;
-      this.drop();
-      this.#onTooLarge();
+    this.#received += chunk.length;
+    const limit = this.#owner.options.limitPost;
+    if (limit > 0 && this.#received > limit && !this.#answering) {
+      // 413, unless the app has answered already; the app's req.signal aborts, the rest is dropped.
+      this.body.fail(new Error(`the request body is larger than --limit-post ${limit}`));
+      this.body.drop();
+      this.#gone.abort();
+      this.#refuse(413, `the request body is larger than --limit-post ${limit}`);
     }
-    if (this.#dropping) return;
-    const c = this.#controller;
-    if (c === null) {
-      this.#early.push(chunk);
-      this.#earlyBytes += chunk.length;
-      return;
-    }
-    c.enqueue(chunk);
-    if ((c.desiredSize ?? 0) <= 0) this.#conn.pause();
+    this.body.push(chunk);
   }
 
-  end(): void {
-    this.#done = true;
-    this.#controller?.close();
-    this.#controller = null;
-    this.#finish();
+  /** The empty STDIN record: the body is whole. */
+  stdinEnd(): void {
+    this.body.end();
+    this.#over();
   }
 
-  fail(error: Error): void {
-    this.#controller?.error(error);
-    this.#controller = null;
-    this.#finish();
-  }
-
-  drop(): void {
-    this.#dropping = true;
-    this.#early = [];
-    this.#conn.resume();
-  }
-
-  /** The body for the app: its bytes when all are in, else a stream that starts with those that came. */
-  take(): Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> {
-    const early = this.#early;
-    this.#early = [];
-    if (this.#done) return (early.length === 1 ? early[0] : concatBytes(early, this.#earlyBytes)) as Uint8Array<ArrayBuffer>;
-    return new ReadableStream<Uint8Array>(
-      {
-        start: (controller) => {
-          this.#controller = controller;
-          for (const c of early) controller.enqueue(c);
-        },
-        pull: () => this.#conn.resume(),
-        cancel: () => {
-          this.#controller = null;
-          this.drop();
-        },
-      },
-      { highWaterMark: HIGH_WATER, size: (c) => c.byteLength },
-    );
-  }
-
-  /** Drop the rest if the answer leaves the body alone (not read, not locked, not streamed back). */
-  dropIfUntouched(req: Request, res: Response): void {
-    if (this.#done) return;
-    if (req.body === null || (!req.bodyUsed && !req.body.locked && res.body !== req.body)) this.drop();
-  }
-
-  /** Drop the rest; resolves once it is in (or never will be), or after `ms`. */
-  drain(ms: number): Promise<void> {
-    if (this.#over) return Promise.resolve();
-    this.drop();
+  /** Drop the rest of the body; resolves once the web server has sent it all, or after `ms`. */
+  inputDone(ms: number): Promise<void> {
+    this.body.drop();
+    if (this.#inputOver) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.#wake?.(), ms);
       this.#wake = () => {
@@ -303,76 +268,17 @@ class RequestBody {
     });
   }
 
-  #finish(): void {
-    this.#over = true;
+  #over(): void {
+    this.#inputOver = true;
     this.#wake?.();
-  }
-}
-
-/** Small first chunks go in the head's STDOUT record (one write with END_REQUEST for a short answer). */
-const GLUE_LIMIT = 16 * 1024;
-
-/** One request id: its params → Request → app → STDOUT records → END_REQUEST. */
-class FastCgiExchange {
-  readonly #owner: FastCgiConn;
-  readonly #id: number;
-  readonly body: RequestBody;
-  readonly #gone = new Gone();
-  #vars: UwsgiVars = [];
-  #size = 0;
-  #method = 'GET';
-  #uri = '';
-  /** The counters' id of the request. */
-  #cid = 0;
-  #aborted = false;
-  /** The answer has begun (the app's, or tsgi's own 400 or 413). */
-  #answering = false;
-
-  constructor(owner: FastCgiConn, id: number) {
-    this.#owner = owner;
-    this.#id = id;
-    this.body = new RequestBody(owner.conn, owner.options.limitPost, () => this.#tooLarge());
-  }
-
-  /** The params are in: make the Request and ask the app. */
-  start(vars: UwsgiVars, size: number): void {
-    this.#vars = vars;
-    this.#size = size;
-    this.#owner.started();
-    const method = (this.#method = (getVar(vars, 'REQUEST_METHOD') ?? 'GET').toUpperCase());
-    this.#uri = getVar(vars, 'REQUEST_URI') ?? '';
-    this.#cid = this.#owner.options.counters?.started(method, this.#uri) ?? 0;
-    const limit = this.#owner.options.limitPost;
-    const length = Number(getVar(vars, 'CONTENT_LENGTH') || 0);
-    if (limit > 0 && length > limit) {
-      this.body.drop();
-      void this.#answer(null, plain(413, `the request body (${length} bytes) is larger than --limit-post ${limit}`), false);
-      return;
-    }
-    if (method === 'GET' || method === 'HEAD') this.body.drop();
-    let req: Request;
-    try {
-      req = varsToRequest(vars, method === 'GET' || method === 'HEAD' ? null : this.body.take(), this.#gone);
-    } catch (e) {
-      log(`tsgi: bad request from ${this.#owner.peer}: ${(e as Error).message}`);
-      void this.#answer(null, plain(400, `Bad Request: ${(e as Error).message}`), false);
-      return;
-    }
-    void this.#respond(req);
   }
 
   /** ABORT_REQUEST: the app's req.signal aborts, the answer stops, END_REQUEST follows. */
   abort(): void {
     this.#aborted = true;
+    this.#over();
     this.body.fail(new Error('the web server aborted the request (ABORT_REQUEST)'));
     this.#gone.abort();
-  }
-
-  /** The body went past --limit-post: 413, unless the app has answered already; its req.signal aborts. */
-  #tooLarge(): void {
-    if (this.#answering) return;
-    this.#gone.abort();
-    void this.#answer(null, plain(413, `the request body is larger than --limit-post ${this.#owner.options.limitPost}`), false);
   }
 
   /** The web server sent its last byte: req.signal aborts; the answer is still written. */
@@ -382,94 +288,52 @@ class FastCgiExchange {
 
   /** The connection closed. */
   gone(): void {
+    this.#over();
     this.body.fail(new Error('the connection closed'));
     this.#gone.abort();
   }
 
   async #respond(req: Request): Promise<void> {
-    const answer = await callApp(this.#owner.options.handler, req, this.#uri || req.url);
-    const res = answer.res;
-    if (this.#answering) {
-      // Answered meanwhile (413): this answer goes nowhere.
-      void res.body?.cancel().catch(() => {});
-      return;
-    }
-    this.body.dropIfUntouched(req, res);
-    await this.#answer(req, res, answer.threw);
+    const o = this.#owner.options;
+    const method = req.method;
+    const exchange = new Exchange({
+      conn: this.#stdout,
+      handler: o.handler,
+      uri: getVar(this.#vars, 'REQUEST_URI') ?? req.url,
+      gone: this.#gone,
+      body: this.body,
+      counters: o.counters,
+      writer: (res) => ({
+        head: (contentLength) => encodeResponseHead(res, { method, contentLength, cgi: true }),
+        bodyless: () => encodeResponseHead(res, { method, cgi: true }),
+      }),
+      facts: (r, head) => varsFacts(this.#vars, this.#size, head, o.appOf?.(r.url) ?? 0),
+      onAnswer: () => {
+        if (this.#answering || this.#owner.closed) return false;
+        return (this.#answering = true);
+      },
+    });
+    const outcome = await exchange.run(req);
+    // The web server must not take a cut answer for a whole one: only a close says so.
+    if (outcome === 'failed') this.#owner.close(true);
+    else this.#end(this.#aborted ? 1 : 0);
+    exchange.finish();
   }
 
-  /** Write the answer and END_REQUEST; count and log it. `req` null: tsgi's own answer (400, 413). */
-  async #answer(req: Request | null, res: Response, threw: boolean): Promise<void> {
-    const { conn, options } = this.#owner;
+  /** tsgi's own answer in place of the app's (400 before it, 413). */
+  #refuse(status: number, text: string): void {
     this.#answering = true;
-    const method = req?.method ?? this.#method;
-    let head: Uint8Array | null = null;
-    let bytes = 0;
-    let failed = threw;
-    try {
-      bytes = await this.#write(res, method, (contentLength) => (head = encodeResponseHead(res, { method, contentLength, cgi: true })));
-      this.#gone.settled();
-      if (!this.#owner.closed) conn.write(encodeEndRequest(this.#id, failed || this.#aborted ? 1 : 0));
-    } catch (e) {
-      failed = true;
-      this.#gone.settled();
-      log(`tsgi: response body failed on ${method} ${this.#uri}: ${describeError(e)}`);
-      // The web server must not take a cut answer for a whole one: only a close says so.
-      this.#owner.close(true);
-    }
-    const url = req?.url ?? '';
-    options.counters?.finished(this.#cid, res.status, bytes, failed, () => varsFacts(this.#vars, this.#size, head, url ? (options.appOf?.(url) ?? 0) : 0));
-    this.#owner.finished(this.#id, this.body);
+    const res = plainAnswer(status, text);
+    const body = textEncoder.encode(`${text}\n`);
+    this.#stdout.write(concatBytes([encodeResponseHead(res, { method: 'GET', contentLength: body.length, cgi: true }), body]));
+    this.#end(0);
   }
 
-  /** The head and body in STDOUT records, with backpressure. Resolves with the body bytes written. */
-  async #write(res: Response, method: string, head: (contentLength: number | undefined) => Uint8Array): Promise<number> {
-    const { conn } = this.#owner;
-    const id = this.#id;
-    if (!bodyAllowed(method, res.status) || res.body === null) {
-      if (res.body) void res.body.cancel().catch(() => {});
-      conn.write(encodeStream(FCGI.STDOUT, id, head(bodyAllowed(method, res.status) ? 0 : undefined)));
-      return 0;
-    }
-    const reader = res.body.getReader();
-    this.#gone.onAbort(() => void reader.cancel(new Error('the web server aborted the request')).catch(() => {}));
-    try {
-      const first = await reader.read();
-      if (first.done) {
-        conn.write(encodeStream(FCGI.STDOUT, id, head(0)));
-        return 0;
-      }
-      const secondRead = reader.read();
-      const second = await settlesSoon(secondRead);
-      if (second?.value.done) {
-        conn.write(encodeStream(FCGI.STDOUT, id, concatBytes([head(first.value.length), first.value])));
-        return first.value.length;
-      }
-      const h = head(undefined);
-      if (first.value.length <= GLUE_LIMIT) conn.write(encodeStream(FCGI.STDOUT, id, concatBytes([h, first.value])));
-      else {
-        conn.write(encodeStream(FCGI.STDOUT, id, h));
-        conn.write(encodeStream(FCGI.STDOUT, id, first.value));
-      }
-      let sent = first.value.length;
-      let next = secondRead;
-      for (;;) {
-        const r = await next;
-        if (r.done || this.#gone.aborted) break;
-        sent += r.value.length;
-        next = reader.read();
-        if (r.value.length === 0) continue;
-        if (!conn.write(encodeStream(FCGI.STDOUT, id, r.value))) await conn.drained();
-      }
-      return sent;
-    } finally {
-      this.#gone.onAbort(null);
-      reader.releaseLock();
-    }
+  /** The empty STDOUT and END_REQUEST; the connection goes on with what follows. */
+  #end(appStatus: number): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (!this.#owner.closed) this.#owner.conn.write(encodeEndRequest(this.#id, appStatus));
+    this.#owner.finished(this.#id);
   }
-}
-
-/** A short plain-text answer of tsgi's own. */
-function plain(status: number, text: string): Response {
-  return new Response(`${text}\n`, { status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
 }
