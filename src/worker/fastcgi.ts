@@ -123,19 +123,29 @@ class FastCgiConn {
     this.#awaited = undefined;
   }
 
-  /** END_REQUEST went out for `id`: the connection waits for the next request, or closes. */
-  finished(id: number): void {
+  /** END_REQUEST for `id` is written: on a connection kept open, the id is free for the next request at once. */
+  answered(id: number): void {
+    if (this.#closing()) return; // the exchange stays, to read its body to its end
+    this.#exchanges.delete(id);
+    this.#decoder.ended(id);
+  }
+
+  /** A request is over: the connection waits for the next one, or closes. */
+  finished(): void {
     this.#running--;
     if (this.#closed) return;
-    if (this.#keep && !this.#peerEnded && !this.options.counters?.draining) {
-      this.#exchanges.delete(id);
-      this.#decoder.ended(id);
+    if (!this.#closing()) {
       if (this.#exchanges.size === 0) this.#idleTimer();
       return;
     }
     if (this.#running > 0) return;
     // Close once every body is in (the exchanges stay to read them): closing over unread bytes resets the connection.
     void Promise.all([...this.#exchanges.values()].map((x) => x.inputDone(5000))).then(() => this.close(false));
+  }
+
+  /** No request after the ones in flight: one came without FCGI_KEEP_CONN, the web server half-closed, or a stop began. */
+  #closing(): boolean {
+    return !this.#keep || this.#peerEnded || this.options.counters?.draining === true;
   }
 
   close(now: boolean): void {
@@ -203,14 +213,18 @@ class FastCgiExchange {
   #wake: (() => void) | null = null;
   /** An answer has begun (the app's, or tsgi's own 400 or 413): another one goes nowhere. */
   #answering = false;
-  #ended = false;
+  /** END_REQUEST is written; then the exchange is over. */
+  #endSent = false;
+  #done = false;
+  /** The next write is the whole answer (its length was known, or it has no body): END_REQUEST goes with it. */
+  #whole = false;
 
   constructor(owner: FastCgiConn, id: number) {
     this.#owner = owner;
     this.#id = id;
     this.body = new BodyStream(owner.conn);
     const conn = owner.conn;
-    this.#stdout = { write: (b) => conn.write(encodeStream(FCGI.STDOUT, id, b)), drained: () => conn.drained() };
+    this.#stdout = { write: (b) => conn.write(this.#records(b)), drained: () => conn.drained() };
   }
 
   /** The params are in: make the Request and ask the app. */
@@ -304,8 +318,14 @@ class FastCgiExchange {
       body: this.body,
       counters: o.counters,
       writer: (res) => ({
-        head: (contentLength) => encodeResponseHead(res, { method, contentLength, cgi: true }),
-        bodyless: () => encodeResponseHead(res, { method, cgi: true }),
+        head: (contentLength) => {
+          this.#whole = contentLength !== undefined;
+          return encodeResponseHead(res, { method, contentLength, cgi: true });
+        },
+        bodyless: () => {
+          this.#whole = true;
+          return encodeResponseHead(res, { method, cgi: true });
+        },
       }),
       facts: (r, head) => varsFacts(this.#vars, this.#size, head, o.appOf?.(r.url) ?? 0),
       onAnswer: () => {
@@ -320,6 +340,15 @@ class FastCgiExchange {
     exchange.finish();
   }
 
+  /** Bytes of the answer in STDOUT records; the whole answer (one write) ends the request in the same write. */
+  #records(b: Uint8Array): Uint8Array {
+    if (!this.#whole) return encodeStream(FCGI.STDOUT, this.#id, b);
+    this.#whole = false;
+    this.#endSent = true;
+    this.#owner.answered(this.#id);
+    return concatBytes([encodeStream(FCGI.STDOUT, this.#id, b), encodeEndRequest(this.#id, 0)]);
+  }
+
   /** tsgi's own answer in place of the app's (400 before it, 413). */
   #refuse(status: number, text: string): void {
     this.#answering = true;
@@ -331,9 +360,13 @@ class FastCgiExchange {
 
   /** The empty STDOUT and END_REQUEST; the connection goes on with what follows. */
   #end(appStatus: number): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    if (!this.#owner.closed) this.#owner.conn.write(encodeEndRequest(this.#id, appStatus));
-    this.#owner.finished(this.#id);
+    if (this.#done) return;
+    this.#done = true;
+    if (!this.#endSent) {
+      this.#endSent = true;
+      if (!this.#owner.closed) this.#owner.conn.write(encodeEndRequest(this.#id, appStatus));
+      this.#owner.answered(this.#id);
+    }
+    this.#owner.finished();
   }
 }
