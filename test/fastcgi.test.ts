@@ -5,12 +5,12 @@
  * unknown types and roles, ABORT_REQUEST, malformed input: the worker lives); a request the
  * client aborts mid-body; --limit-post and --buffer-size; the option from ini, JSON and env.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { encodePairs, encodeRecord, encodeRequest, FCGI, FCGI_STATUS, type UwsgiVars } from '../src/codec/index.ts';
-import { cleanup, freePort, hasNginx, type Proc, RUNTIME, startNginx, startTsgi, tempDir, until } from './helpers.ts';
+import { cleanup, freePort, hasNginx, type Proc, RUNTIME, run, startNginx, startTsgi, tempDir, until } from './helpers.ts';
 import { requestSet, sha256 } from './request-set.ts';
 
 const APP = 'test/fixtures/apps/echo.ts';
@@ -19,11 +19,52 @@ const SIGNAL_APP = 'test/fixtures/apps/signal.ts';
 let tsgi: Proc;
 let single: Proc;
 let nginx: Proc;
+let apache: Proc | undefined;
 let fcgiPort: number;
 let singlePort: number;
 let statsPort: number;
 let sockPath: string;
-const front: Record<'tcp' | 'unix' | 'single', number> = { tcp: 0, unix: 0, single: 0 };
+const front: Record<'tcp' | 'unix' | 'single' | 'apache' | 'apacheReuse', number> = { tcp: 0, unix: 0, single: 0, apache: 0, apacheReuse: 0 };
+
+const APACHE = '/usr/sbin/apache2';
+const MODULES = '/usr/lib/apache2/modules';
+
+/**
+ * Debian's Apache httpd in the foreground with a config of its own in a temporary directory:
+ * mod_proxy_fcgi on `ports`, each with `ProxyPass "/" "fcgi://…" <params>`. Resolves when the
+ * last port answers.
+ */
+async function startApache(backend: number, sites: Array<{ port: number; params: string }>): Promise<Proc> {
+  const dir = tempDir('tsgi-apache-');
+  mkdirSync(join(dir, 'run'));
+  const conf = `ServerRoot ${dir}
+PidFile ${dir}/httpd.pid
+DefaultRuntimeDir ${dir}/run
+ErrorLog ${dir}/error.log
+LogLevel warn
+ServerName 127.0.0.1
+LoadModule mpm_event_module ${MODULES}/mod_mpm_event.so
+LoadModule authz_core_module ${MODULES}/mod_authz_core.so
+LoadModule proxy_module ${MODULES}/mod_proxy.so
+LoadModule proxy_fcgi_module ${MODULES}/mod_proxy_fcgi.so
+${process.getuid?.() === 0 ? 'User www-data\nGroup www-data' : ''}
+${sites.map((s) => `Listen 127.0.0.1:${s.port}\n<VirtualHost 127.0.0.1:${s.port}>\n  ProxyPass "/" "fcgi://127.0.0.1:${backend}/" ${s.params}\n</VirtualHost>`).join('\n')}
+`;
+  writeFileSync(join(dir, 'httpd.conf'), conf);
+  const p = run(APACHE, ['-f', join(dir, 'httpd.conf'), '-DFOREGROUND']);
+  const last = sites[sites.length - 1].port;
+  const up = await until(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const s = net.connect(last, '127.0.0.1');
+        s.once('connect', () => resolve(s.destroy() !== null));
+        s.once('error', () => resolve(false));
+      }),
+    30_000,
+  );
+  if (!up) throw new Error(`Apache did not start on ${last}: ${p.output()}`);
+  return p;
+}
 
 beforeAll(async () => {
   if (!hasNginx) throw new Error('nginx is not installed: run .ci/run (it installs nginx-light) or apt-get install -y nginx-light');
@@ -47,7 +88,7 @@ beforeAll(async () => {
       '--app',
       APP,
     ]),
-    startTsgi(['--fastcgi-socket', `127.0.0.1:${singlePort}`, '--limit-post', '100000', '--buffer-size', '2048', '--app', SIGNAL_APP]),
+    startTsgi(['--fastcgi-socket', `127.0.0.1:${singlePort}`, '--limit-post', '100000', '--buffer-size', '2048', '--app', SIGNAL_APP, '--mount', `/e=${APP}`]),
   ]);
   front.tcp = await freePort();
   front.unix = await freePort();
@@ -65,10 +106,20 @@ beforeAll(async () => {
       fastcgi_request_buffering off; fastcgi_buffering off; } }`,
     front.single,
   );
+  if (existsSync(APACHE)) {
+    front.apache = await freePort();
+    front.apacheReuse = await freePort();
+    // flushpackets=on: each STDOUT record goes to the client at once (a streamed answer streams).
+    apache = await startApache(fcgiPort, [
+      { port: front.apache, params: 'flushpackets=on' },
+      { port: front.apacheReuse, params: 'enablereuse=on flushpackets=on' },
+    ]);
+  }
 }, 90_000);
 
 afterAll(async () => {
   await nginx?.stop('SIGQUIT');
+  await apache?.stop('SIGTERM');
   await Promise.all([tsgi?.stop(), single?.stop()]);
   await cleanup();
 });
@@ -83,6 +134,33 @@ describe.each(['tcp', 'unix'] as const)(
     );
   },
 );
+
+// Apache's mod_proxy_fcgi: a new connection per request (no FCGI_KEEP_CONN), or kept with enablereuse=on.
+describe.each(['apache', 'apacheReuse'] as const)(`Apache httpd (mod_proxy_fcgi, %s) → tsgi --fastcgi-socket, --master --processes 2 (${RUNTIME})`, (kind) => {
+  requestSet(
+    (path) => `http://127.0.0.1:${front[kind]}${path}`,
+    () => `127.0.0.1:${front[kind]}`,
+    () => tsgi.output(),
+    'a=1, b=2',
+  );
+
+  test('a chunked upload (no CONTENT_LENGTH) is read to the empty STDIN record', async () => {
+    const body = new Uint8Array(300_000).map((_, i) => (i * 31) & 255);
+    const stream = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let o = 0; o < body.length; o += 50_000) c.enqueue(body.subarray(o, o + 50_000));
+        c.close();
+      },
+    });
+    const res = await fetch(`http://127.0.0.1:${front[kind]}/upload`, {
+      method: 'POST',
+      body: stream,
+      duplex: 'half',
+      headers: { connection: 'close' },
+    } as RequestInit);
+    expect(await res.json()).toEqual({ length: body.length, sha256: sha256(body) });
+  });
+});
 
 interface Record_ {
   type: number;
@@ -158,6 +236,23 @@ describe(`records straight at the socket (${RUNTIME})`, () => {
     });
     r.socket.write(encodeRequest(1, vars('/two'), undefined, { keepConn: true }));
     expect(await second).toContain('hello /two');
+    hangUp(r.socket);
+  });
+
+  test('FCGI_KEEP_CONN after a 1 MiB upload that filled the body stream (the Conn was paused): the next request is served', async () => {
+    const body = new Uint8Array(1024 * 1024).map((_, i) => i & 255);
+    const r = await talk(fcgiPort, [encodeRequest(1, vars('/upload', { REQUEST_METHOD: 'POST' }), body, { keepConn: true })]);
+    expect(stdout(r.records, 1)).toContain(`"sha256":"${sha256(body)}"`);
+    const next = await new Promise<string>((resolve) => {
+      let got = Buffer.alloc(0);
+      r.socket.on('data', (d) => {
+        got = Buffer.concat([got, d]);
+        if (got.includes(Buffer.from([1, FCGI.END_REQUEST]))) resolve(got.toString('latin1'));
+      });
+      r.socket.on('close', () => resolve(`closed: ${got.toString('latin1')}`));
+      r.socket.write(encodeRequest(1, vars('/after-upload'), undefined, { keepConn: true }));
+    });
+    expect(next).toContain('hello /after-upload');
     hangUp(r.socket);
   });
 
@@ -251,11 +346,10 @@ describe(`records straight at the socket (${RUNTIME})`, () => {
     const big = new Uint8Array(200_000);
     const byLength = await talk(singlePort, [encodeRequest(1, vars('/ok', { REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(big.length) }), big)]);
     expect(stdout(byLength.records, 1)).toMatch(/^Status: 413 /);
-    // No CONTENT_LENGTH (Apache's chunked uploads): counted as it comes, to an app that waits.
-    const streamed = await talk(singlePort, [encodeRequest(1, vars('/wait?id=lp', { REQUEST_METHOD: 'POST' }), big)]);
+    // No CONTENT_LENGTH (Apache's chunked uploads): counted as it comes to an app that reads it.
+    const streamed = await talk(singlePort, [encodeRequest(1, vars('/e/upload', { REQUEST_METHOD: 'POST' }), big)]);
     expect(stdout(streamed.records, 1)).toMatch(/^Status: 413 /);
-    const s = await talk(singlePort, [encodeRequest(1, vars('/state?id=lp'))]);
-    expect(stdout(s.records, 1)).toContain('"state":"aborted"');
+    expect(ends(streamed.records)).toEqual([[1, 0, FCGI_STATUS.REQUEST_COMPLETE]]);
   });
 });
 

@@ -135,6 +135,8 @@ class FastCgiConn {
     this.#running--;
     if (this.#closed) return;
     if (!this.#closing()) {
+      // Its body may have paused the Conn (a full stream the app then read to its end): the next request must get through.
+      this.conn.resume();
       if (this.#exchanges.size === 0) this.#idleTimer();
       return;
     }
