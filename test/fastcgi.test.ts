@@ -88,7 +88,20 @@ beforeAll(async () => {
       '--app',
       APP,
     ]),
-    startTsgi(['--fastcgi-socket', `127.0.0.1:${singlePort}`, '--limit-post', '100000', '--buffer-size', '2048', '--app', SIGNAL_APP, '--mount', `/e=${APP}`]),
+    startTsgi([
+      '--fastcgi-socket',
+      `127.0.0.1:${singlePort}`,
+      '--limit-post',
+      '100000',
+      '--buffer-size',
+      '2048',
+      '--socket-timeout',
+      '1',
+      '--app',
+      SIGNAL_APP,
+      '--mount',
+      `/e=${APP}`,
+    ]),
   ]);
   front.tcp = await freePort();
   front.unix = await freePort();
@@ -334,6 +347,27 @@ describe(`records straight at the socket (${RUNTIME})`, () => {
     expect(await state()).toContain('"state":"aborted"');
     expect(r.socket.destroyed).toBe(false);
     hangUp(r.socket);
+  });
+
+  test('--socket-timeout closes a connection that sends no whole request, not a kept one waiting for its next', async () => {
+    const kept = await talk(singlePort, [encodeRequest(1, vars('/ok'), undefined, { keepConn: true })]);
+    expect(stdout(kept.records, 1)).toContain('ok');
+    const partial = await talk(singlePort, [encodeRequest(1, vars('/ok')).subarray(0, 20)], { ms: 15_000 });
+    expect(partial.closed).toBe(true);
+    expect(await until(() => single.output().includes('sent no whole FastCGI request within --socket-timeout 1 s'))).toBe(true);
+    // The kept connection was idle longer than --socket-timeout: still open, and it answers.
+    expect(kept.socket.destroyed).toBe(false);
+    const next = new Promise<string>((resolve) => {
+      let got = Buffer.alloc(0);
+      kept.socket.on('data', (d) => {
+        got = Buffer.concat([got, d]);
+        if (got.includes(Buffer.from([1, FCGI.END_REQUEST]))) resolve(got.toString('latin1'));
+      });
+      kept.socket.on('close', () => resolve('closed'));
+    });
+    kept.socket.write(encodeRequest(1, vars('/ok'), undefined, { keepConn: true }));
+    expect(await next).toContain('ok\n');
+    hangUp(kept.socket);
   });
 
   test('--buffer-size bounds the params: a bigger request is refused with a log line', async () => {

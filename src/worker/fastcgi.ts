@@ -48,6 +48,12 @@ const MAX_REQS = 100;
 const VALUES = { FCGI_MAX_CONNS: '1000', FCGI_MAX_REQS: String(MAX_REQS), FCGI_MPXS_CONNS: '1' };
 
 const textEncoder = new TextEncoder();
+/**
+ * How long a kept connection waits for its next request: longer than nginx's upstream
+ * keepalive_timeout (60 s by default), so that the web server closes an idle connection first
+ * and never sends a request down one tsgi is closing (nginx would answer a POST with 502).
+ */
+const KEPT_IDLE_MS = 75_000;
 
 export function handleFastCgiConn(conn: Conn, options: FastCgiServerOptions): void {
   new FastCgiConn(conn, options);
@@ -66,6 +72,8 @@ class FastCgiConn {
   /** Requests whose app has been asked and whose END_REQUEST has not gone out. */
   #running = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The timer is a kept connection's wait for its next request (KEPT_IDLE_MS), not --socket-timeout. */
+  #keptIdle = false;
   /** A graceful stop waits for this connection until it starts a request or closes (counters.accepted). */
   #awaited: (() => void) | undefined;
   readonly #forgetDrain: (() => void) | undefined;
@@ -90,8 +98,8 @@ class FastCgiConn {
     this.#forgetDrain = options.counters?.onDrain(() => {
       if (this.#exchanges.size === 0) this.close(false);
     });
-    this.#idleTimer();
-    conn.onData = (chunk) => this.#decoder.push(chunk);
+    this.#idleTimer(false);
+    conn.onData = (chunk) => this.#onData(chunk);
     conn.onEnd = () => {
       this.#peerEnded = true;
       this.#decoder.end();
@@ -118,6 +126,7 @@ class FastCgiConn {
   /** A request's answer is about to be made: a stop now waits for the request, not the connection. */
   started(): void {
     this.#running++;
+    this.#keptIdle = false;
     clearTimeout(this.#timer);
     this.#awaited?.();
     this.#awaited = undefined;
@@ -137,7 +146,7 @@ class FastCgiConn {
     if (!this.#closing()) {
       // Its body may have paused the Conn (a full stream the app then read to its end): the next request must get through.
       this.conn.resume();
-      if (this.#exchanges.size === 0) this.#idleTimer();
+      if (this.#exchanges.size === 0) this.#idleTimer(true);
       return;
     }
     if (this.#running > 0) return;
@@ -173,16 +182,30 @@ class FastCgiConn {
     this.#exchanges.set(id, new FastCgiExchange(this, id));
   }
 
-  /** No request in flight: one must come whole within --socket-timeout. */
-  #idleTimer(): void {
+  #onData(chunk: Uint8Array): void {
+    this.#decoder.push(chunk);
+    // A kept connection's next request has begun: it must come whole within --socket-timeout.
+    if (this.#keptIdle && this.#running === 0 && !this.#decoder.idle) this.#idleTimer(false);
+  }
+
+  /**
+   * No request being answered: the first (or the next, begun) must come whole within
+   * --socket-timeout; a kept connection with nothing begun waits KEPT_IDLE_MS, then closes.
+   */
+  #idleTimer(kept: boolean): void {
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      if (this.#running > 0 || this.#closed) return;
-      if (!this.#decoder.idle) {
-        log(`tsgi: ${this.peer} sent no whole FastCGI request within --socket-timeout ${this.options.headTimeoutMs / 1000} s: closing`);
-      }
-      this.close(true);
-    }, this.options.headTimeoutMs);
+    this.#keptIdle = kept;
+    this.#timer = setTimeout(
+      () => {
+        if (this.#running > 0 || this.#closed) return;
+        if (kept) return this.close(false);
+        if (!this.#decoder.idle) {
+          log(`tsgi: ${this.peer} sent no whole FastCGI request within --socket-timeout ${this.options.headTimeoutMs / 1000} s: closing`);
+        }
+        this.close(true);
+      },
+      kept ? KEPT_IDLE_MS : this.options.headTimeoutMs,
+    );
     if (this.options.counters?.draining) this.#awaited ??= this.options.counters.accepted();
   }
 
