@@ -15,6 +15,7 @@ export function serveOptions(o: TsgiOptions): ServeOptions {
     sockets: o.socket,
     scgiSockets: o.scgiSocket,
     httpSockets: o.httpSocket,
+    fastcgiSockets: o.fastcgiSocket,
     limitPost: o.limitPost,
     httpKeepalive: o.httpKeepalive,
     mounts: o.mount,

@@ -18,3 +18,21 @@ export { concatBytes, latin1, fromLatin1 } from './bytes.ts';
 export { encodePacket, encodeVars, getVar } from './vars.ts';
 export { appendHeader, buildRequest, requestToVars, varsToRequest, type SignalSource } from './request.ts';
 export { bodyAllowed, encodeResponseHead, statusReason } from './response.ts';
+export {
+  encodeEndRequest,
+  encodeGetValuesResult,
+  encodePairs,
+  encodeRecord,
+  encodeRequest,
+  encodeStream,
+  encodeUnknownType,
+  FastCgiDecoder,
+  FastCgiProtocolError,
+  FCGI,
+  FCGI_KEEP_CONN,
+  FCGI_MAX_CONTENT,
+  FCGI_RESPONDER,
+  FCGI_STATUS,
+  type FastCgiErrorCode,
+  type FastCgiHandlers,
+} from './fastcgi.ts';

@@ -100,8 +100,8 @@ function safeReason(s: string): boolean {
  *   which must not carry one.
  * - Response.error() (status 0, a network error) goes out as 502 Bad Gateway.
  * - `extra`: header lines the server adds (each ending in CRLF), e.g. HTTP/1.1's framing.
- * - `cgi`: the status goes in a CGI `Status: 200 OK` line instead of the HTTP status line (SCGI:
- *   Apache's mod_proxy_scgi takes only that form; nginx takes both).
+ * - `cgi`: the status goes in a CGI `Status: 200 OK` line instead of the HTTP status line (SCGI and
+ *   FastCGI's STDOUT: Apache takes only that form; nginx takes both).
  */
 export function encodeResponseHead(res: Response, options: { method: string; contentLength?: number; extra?: string; cgi?: boolean }): Uint8Array {
   let status = res.status;

@@ -22,6 +22,7 @@ export interface TsgiOptions {
   socket: string[];
   scgiSocket: string[];
   httpSocket: string[];
+  fastcgiSocket: string[];
   chmodSocket?: number;
   vacuum: boolean;
   bufferSize: number;

@@ -64,14 +64,14 @@ export function systemdFds(pid: number, env: Record<string, string | undefined>)
 }
 
 /**
- * systemd's fds as sockets: matched in order with --socket, then --http-socket options (all
+ * systemd's fds as sockets: matched in order with --socket, --http-socket, then --fastcgi-socket options (all
  * uwsgi when none are given).
  */
 export function activatedSockets(fds: number[], serve: ServeOptions): InheritedSocket[] {
   const specs = socketSpecs(serve);
   if (specs.length > 0 && specs.length !== fds.length) {
     throw new ConfigError(
-      `systemd passed ${fds.length} socket(s) (LISTEN_FDS) but ${specs.length} --socket/--http-socket option(s) are given: make them match, or give none`,
+      `systemd passed ${fds.length} socket(s) (LISTEN_FDS) but ${specs.length} --socket/--http-socket/--fastcgi-socket option(s) are given: make them match, or give none`,
     );
   }
   const sockets: InheritedSocket[] = fds.map((fd, i) => ({

@@ -3,7 +3,7 @@
  * travels in the TSGI_STATE environment variable; the rest goes over the IPC channel as JSON.
  */
 
-export type Proto = 'uwsgi' | 'http' | 'scgi';
+export type Proto = 'uwsgi' | 'http' | 'fastcgi' | 'scgi';
 
 export interface ServeOptions {
   /** uwsgi protocol sockets (--socket). */
@@ -12,6 +12,8 @@ export interface ServeOptions {
   scgiSockets: string[];
   /** HTTP sockets (--http-socket). */
   httpSockets: string[];
+  /** FastCGI sockets (--fastcgi-socket). */
+  fastcgiSockets: string[];
   /** Largest request body on HTTP sockets, 0: no limit (--limit-post). */
   limitPost: number;
   /** Keep-alive with HTTP clients (--http-keepalive). */

@@ -4,13 +4,12 @@
  * answer is written with backpressure in the protocol's framing (an AnswerWriter), and the
  * request is counted and logged. The connection class decides what follows (close, keep alive).
  */
-import type { Conn } from '../../runtimes/types.ts';
 import { bodyAllowed } from '../codec/index.ts';
 import { describeError, log } from '../log.ts';
 import type { BodyStream } from './body.ts';
 import type { RequestCounters } from './counters.ts';
 import type { RequestFacts } from './reqlog.ts';
-import { type BodyWriter, callApp, type Gone, writeBody } from './respond.ts';
+import { type AnswerSink, type BodyWriter, callApp, type Gone, writeBody } from './respond.ts';
 
 /** A protocol's framing of one answer (its functions are called unbound). */
 export interface AnswerWriter extends BodyWriter {
@@ -19,7 +18,7 @@ export interface AnswerWriter extends BodyWriter {
 }
 
 export interface ExchangeSetup {
-  conn: Conn;
+  conn: AnswerSink;
   handler: (req: Request) => Response | Promise<Response>;
   /** The request target as the client sent it, for the counters and log lines. */
   uri: string;

@@ -192,11 +192,14 @@ export interface BodyWriter {
   trailer?(): Uint8Array;
 }
 
+/** Where an answer is written: a Conn, or a view of one (FastCGI wraps every write in its request id's STDOUT records). */
+export type AnswerSink = Pick<Conn, 'write' | 'drained'>;
+
 /**
  * Write head and body. Resolves with the bytes of body written, after the last byte is queued.
  * Rejects if the body stream fails; the caller decides what to do with the connection then.
  */
-export async function writeBody(conn: Conn, body: ReadableStream<Uint8Array> | null, w: BodyWriter, gone: Gone): Promise<number> {
+export async function writeBody(conn: AnswerSink, body: ReadableStream<Uint8Array> | null, w: BodyWriter, gone: Gone): Promise<number> {
   if (body === null) {
     conn.write(w.head(0));
     return 0;

@@ -1,5 +1,5 @@
 /**
- * A serving core: the app loaded once, answering uwsgi (--socket) and HTTP (--http-socket) on
+ * A serving core: the app loaded once, answering uwsgi (--socket), HTTP (--http-socket) and FastCGI (--fastcgi-socket) on
  * every socket — bound here (a single process without --master), inherited as fds (a worker, or
  * a worker's thread), or a TCP port bound with SO_REUSEPORT by the runtime's own HTTP server.
  */
@@ -14,11 +14,12 @@ import { CoreCounters } from './counters.ts';
 import { handleHttpConn, type HttpServerOptions } from './http1.ts';
 import { nativeHandler } from './native-http.ts';
 import { handleUwsgiConn } from './uwsgi.ts';
+import { handleFastCgiConn } from './fastcgi.ts';
 import { handleScgiConn } from './scgi.ts';
 import type { Proto, ServeOptions, SocketSource } from '../master/protocol.ts';
 
 export const NOTHING_TO_SERVE =
-  'nothing to serve on: give --socket ADDRESS (uwsgi, for nginx), --http-socket ADDRESS (HTTP), --scgi-socket ADDRESS (SCGI) or --http ADDRESS (HTTP router); an address is host:port, :port or a UNIX socket path';
+  'nothing to serve on: give --socket ADDRESS (uwsgi, for nginx), --http-socket ADDRESS (HTTP), --fastcgi-socket ADDRESS (FastCGI), --scgi-socket ADDRESS (SCGI) or --http ADDRESS (HTTP router); an address is host:port, :port or a UNIX socket path';
 
 /** --env and --chdir: done once per process, before the app is loaded. Returns the app's directory. */
 export function prepareProcess(options: ServeOptions, cwd: string): string {
@@ -55,7 +56,12 @@ export function reusePortHttp(rt: Runtime, options: ServeOptions): boolean {
 /** Every socket of the options, in the order they are numbered in logs and stats. */
 export function socketSpecs(options: ServeOptions): Array<{ proto: Proto; spec: string }> {
   const of = (proto: Proto, specs: string[]) => specs.map((spec) => ({ proto, spec }));
-  return [...of('uwsgi', options.sockets), ...of('http', options.httpSockets), ...of('scgi', options.scgiSockets)];
+  return [
+    ...of('uwsgi', options.sockets),
+    ...of('http', options.httpSockets),
+    ...of('fastcgi', options.fastcgiSockets),
+    ...of('scgi', options.scgiSockets),
+  ];
 }
 
 export interface ServingCore {
@@ -111,6 +117,8 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
     measureBodies: !options.disableLogging || options.stats,
   };
   const onHttp = (conn: Conn) => handleHttpConn(conn, httpOptions);
+  const fastcgiOptions = { ...uwsgiOptions, limitPost: options.limitPost };
+  const onFastCgi = (conn: Conn) => handleFastCgiConn(conn, fastcgiOptions);
   const nativeOptions = {
     maxBodySize: options.limitPost,
     maxHeadSize: options.bufferSize,
@@ -123,7 +131,7 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
   const unixPaths: string[] = [];
   try {
     for (const src of sources) {
-      const onConn = src.proto === 'http' ? onHttp : src.proto === 'scgi' ? onScgi : 'fd' in src && src.internal ? onInternal : onUwsgi;
+      const onConn = src.proto === 'http' ? onHttp : src.proto === 'fastcgi' ? onFastCgi : src.proto === 'scgi' ? onScgi : 'fd' in src && src.internal ? onInternal : onUwsgi;
       // HTTP goes to the runtime's own server wherever it can listen (runtimes/types.ts).
       const native = (kind: NativeHttpTarget['kind']) => src.proto === 'http' && nativeHttp(rt, kind, options.httpKeepalive);
       if ('reuse' in src) {

@@ -170,7 +170,7 @@ class UwsgiConnection {
   }
 }
 
-/** The request log's facts from the vars nginx sent. */
+/** The request log's facts from the vars the web server sent (uwsgi, FastCGI, SCGI). */
 export function varsFacts(vars: UwsgiVars, size: number, head: Uint8Array | null, app: number): RequestFacts {
   const v = (k: string) => getVar(vars, k) ?? '';
   const h = head ? headStats(head) : { headers: 0, bytes: 0 };
