@@ -56,12 +56,7 @@ export function reusePortHttp(rt: Runtime, options: ServeOptions): boolean {
 /** Every socket of the options, in the order they are numbered in logs and stats. */
 export function socketSpecs(options: ServeOptions): Array<{ proto: Proto; spec: string }> {
   const of = (proto: Proto, specs: string[]) => specs.map((spec) => ({ proto, spec }));
-  return [
-    ...of('uwsgi', options.sockets),
-    ...of('http', options.httpSockets),
-    ...of('fastcgi', options.fastcgiSockets),
-    ...of('scgi', options.scgiSockets),
-  ];
+  return [...of('uwsgi', options.sockets), ...of('http', options.httpSockets), ...of('fastcgi', options.fastcgiSockets), ...of('scgi', options.scgiSockets)];
 }
 
 export interface ServingCore {
@@ -131,7 +126,16 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
   const unixPaths: string[] = [];
   try {
     for (const src of sources) {
-      const onConn = src.proto === 'http' ? onHttp : src.proto === 'fastcgi' ? onFastCgi : src.proto === 'scgi' ? onScgi : 'fd' in src && src.internal ? onInternal : onUwsgi;
+      const onConn =
+        src.proto === 'http'
+          ? onHttp
+          : src.proto === 'fastcgi'
+            ? onFastCgi
+            : src.proto === 'scgi'
+              ? onScgi
+              : 'fd' in src && src.internal
+                ? onInternal
+                : onUwsgi;
       // HTTP goes to the runtime's own server wherever it can listen (runtimes/types.ts).
       const native = (kind: NativeHttpTarget['kind']) => src.proto === 'http' && nativeHttp(rt, kind, options.httpKeepalive);
       if ('reuse' in src) {
