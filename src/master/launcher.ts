@@ -17,16 +17,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NOTHING_TO_SERVE, reusePortHttp, socketSpecs } from '../worker/server.ts';
 import { runMaster } from './master.ts';
-import {
-  type ChildState,
-  type InheritedSocket,
-  isLauncherMessage,
-  type MasterOptions,
-  type Proto,
-  type RouterState,
-  type ServeOptions,
-  STATE_ENV,
-} from './protocol.ts';
+import { type ChildState, type InheritedSocket, isLauncherMessage, type MasterOptions, type Proto, type RouterState, type ServeOptions } from './protocol.ts';
+import { spawnChild } from './spawn.ts';
 
 type Relayed = Exclude<Signal, 'SIGKILL'>;
 
@@ -159,13 +151,8 @@ export class Launcher {
   static async start(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<Launcher> {
     const bound = await bindAll(rt, serve, master, cwd);
     const state: ChildState = { role: 'master', serve, master, sockets: bound.sockets, cwd, router: bound.router };
-    const child = rt.spawnSelf({
-      args: [ENTRY],
-      env: { ...(process.env as Record<string, string>), [STATE_ENV]: JSON.stringify(state) },
-      fds: bound.handles.map((h) => h.fd),
-      ipc: true,
-      detached: true,
-    });
+    const fds = bound.handles.map((h) => h.fd);
+    const child = spawnChild(rt, ENTRY, state, fds, true);
     await Promise.all(bound.handles.map((h) => h.close()));
     return new Launcher(child, bound.addresses);
   }
