@@ -37,7 +37,7 @@ class Master {
     this.#parent = rt.parentChannel();
     this.#spawner = new ChildSpawner(rt, state, process.argv[1]);
     this.#pool = new WorkerPool(state.master, recycleHandsOver(state), (id) => this.#spawner.worker(id), {
-      ready: () => this.#workersChanged(),
+      ready: () => this.#workerReady(),
       gone: () => this.#tellRouter(),
       reloaded: () => this.#tell({ t: 'reloaded' }),
     });
@@ -90,7 +90,7 @@ class Master {
   }
 
   /** A worker became ready. */
-  #workersChanged(): void {
+  #workerReady(): void {
     this.#announce();
     this.#tellRouter();
   }
