@@ -17,16 +17,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NOTHING_TO_SERVE, reusePortHttp, socketSpecs } from '../worker/server.ts';
 import { runMaster } from './master.ts';
-import {
-  type ChildState,
-  type InheritedSocket,
-  isLauncherMessage,
-  type MasterOptions,
-  type Proto,
-  type RouterState,
-  type ServeOptions,
-  STATE_ENV,
-} from './protocol.ts';
+import { type ChildState, type InheritedSocket, isLauncherMessage, type MasterOptions, type Proto, type RouterState, type ServeOptions } from './protocol.ts';
+import { spawnChild } from './spawn.ts';
 
 type Relayed = Exclude<Signal, 'SIGKILL'>;
 
@@ -105,7 +97,7 @@ function warnMigrateReq(): void {
 }
 
 /** The tsgi program that children run (bin/tsgi.js loads TypeScript where the runtime needs it). */
-export const ENTRY = fileURLToPath(new URL('../../bin/tsgi.js', import.meta.url));
+const ENTRY = fileURLToPath(new URL('../../bin/tsgi.js', import.meta.url));
 
 /** How the master ends: the code it reported over IPC (some runtimes misreport a signalled child's exit), else its exit code. */
 export interface MasterExit {
@@ -159,13 +151,8 @@ export class Launcher {
   static async start(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<Launcher> {
     const bound = await bindAll(rt, serve, master, cwd);
     const state: ChildState = { role: 'master', serve, master, sockets: bound.sockets, cwd, router: bound.router };
-    const child = rt.spawnSelf({
-      args: [ENTRY],
-      env: { ...(process.env as Record<string, string>), [STATE_ENV]: JSON.stringify(state) },
-      fds: bound.handles.map((h) => h.fd),
-      ipc: true,
-      detached: true,
-    });
+    const fds = bound.handles.map((h) => h.fd);
+    const child = spawnChild(rt, ENTRY, state, fds, true);
     await Promise.all(bound.handles.map((h) => h.close()));
     return new Launcher(child, bound.addresses);
   }
@@ -177,10 +164,6 @@ export class Launcher {
 
   #reloadDone(): void {
     for (const f of this.#reloads.splice(0)) f();
-  }
-
-  get pid(): number {
-    return this.#child.pid;
   }
 
   /** Pass a signal to the master (SIGHUP reloads, SIGTERM stops gracefully, SIGQUIT at once). */
@@ -202,11 +185,66 @@ async function bindAll(rt: Runtime, serve: ServeOptions, master: MasterOptions, 
   if (specs.length === 0 && !master.http) {
     throw new ConfigError(NOTHING_TO_SERVE);
   }
-  const out: Bound = { sockets: [], handles: [], addresses: [] };
+  const binder = new SocketBinder(rt, serve, cwd);
+  try {
+    for (const { proto, spec } of specs) await binder.socket(proto, spec);
+    if (master.http) await binder.router(master.http);
+  } catch (e) {
+    await binder.close();
+    throw e;
+  }
+  const out = binder.bound;
+  if ([...out.sockets, ...(out.router ? [out.router.listen] : [])].some((s) => 'reuse' in s)) warnMigrateReq();
+  return out;
+}
+
+/** One bound socket: what the children get, the port, the address as bound. */
+interface BoundOne {
+  socket: InheritedSocket;
+  port: number;
+  address: ListenAddress;
+}
+
+/** Binds the sockets one by one, keeping what a child needs and the handles to hand over (or close). */
+class SocketBinder {
+  readonly #rt: Runtime;
+  readonly #serve: ServeOptions;
+  readonly #cwd: string;
+  readonly bound: Bound = { sockets: [], handles: [], addresses: [] };
+
+  constructor(rt: Runtime, serve: ServeOptions, cwd: string) {
+    this.#rt = rt;
+    this.#serve = serve;
+    this.#cwd = cwd;
+  }
+
+  /** A --socket or --http-socket. */
+  async socket(proto: Proto, spec: string): Promise<void> {
+    const one = await this.#bind(proto, spec, `${proto} socket ${this.bound.sockets.length}`);
+    this.bound.sockets.push(one.socket);
+    this.bound.addresses.push(one.address);
+  }
+
+  /** The --http router's socket, and the workers' side of it: a uwsgi socket in a directory only we can enter. */
+  async router(http: NonNullable<MasterOptions['http']>): Promise<void> {
+    const { socket: listen, port, address } = await this.#bind('http', http.address, 'http router');
+    this.bound.addresses.push(address);
+    const upstream = join(mkdtempSync(join(tmpdir(), 'tsgi-')), 'uwsgi.sock');
+    const internal = (await this.#bind('uwsgi', upstream, `uwsgi socket ${this.bound.sockets.length} (the router's, internal)`)).socket;
+    this.bound.sockets.push({ ...internal, internal: true });
+    const { timeout, connectTimeout, staticMaps } = http;
+    this.bound.router = { listen, upstream, port, timeout, connectTimeout, staticMaps };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.bound.handles.map((h) => h.close()));
+  }
 
   /** Bind one socket: an fd for the children, or (the runtime's own HTTP server) a port to share. */
-  async function bindOne(proto: Proto, spec: string, what: string): Promise<{ socket: InheritedSocket; port: number; address: ListenAddress }> {
-    const { address, bound: handle } = await bindWith(rt, spec, cwd, (t) => rt.bindInheritable(t, { backlog: serve.listen }), {
+  async #bind(proto: Proto, spec: string, what: string): Promise<BoundOne> {
+    const rt = this.#rt;
+    const serve = this.#serve;
+    const { address, bound: handle } = await bindWith(rt, spec, this.#cwd, (t) => rt.bindInheritable(t, { backlog: serve.listen }), {
       mode: serve.chmodSocket,
       backlog: serve.listen,
     });
@@ -222,33 +260,10 @@ async function bindAll(rt: Runtime, serve: ServeOptions, master: MasterOptions, 
     }
     const mode = actual.kind === 'unix' && serve.chmodSocket !== undefined ? ` (mode ${serve.chmodSocket.toString(8)})` : '';
     log(`${what} bound to ${display}${mode}`);
-    out.handles.push(handle);
-    const socket = { proto, spec, fd: 2 + out.handles.length, display, unixPath: actual.kind === 'unix' ? actual.path : undefined };
+    this.bound.handles.push(handle);
+    const socket = { proto, spec, fd: 2 + this.bound.handles.length, display, unixPath: actual.kind === 'unix' ? actual.path : undefined };
     return { socket, port, address: actual };
   }
-
-  try {
-    for (const { proto, spec } of specs) {
-      const one = await bindOne(proto, spec, `${proto} socket ${out.sockets.length}`);
-      out.sockets.push(one.socket);
-      out.addresses.push(one.address);
-    }
-    if (master.http) {
-      const { socket: listen, port, address } = await bindOne('http', master.http.address, 'http router');
-      out.addresses.push(address);
-      // The workers' side of the router: a uwsgi socket in a directory only we can enter.
-      const upstream = join(mkdtempSync(join(tmpdir(), 'tsgi-')), 'uwsgi.sock');
-      const internal = (await bindOne('uwsgi', upstream, `uwsgi socket ${out.sockets.length} (the router's, internal)`)).socket;
-      out.sockets.push({ ...internal, internal: true });
-      const { timeout, connectTimeout, staticMaps } = master.http;
-      out.router = { listen, upstream, port, timeout, connectTimeout, staticMaps };
-    }
-  } catch (e) {
-    await Promise.all(out.handles.map((h) => h.close()));
-    throw e;
-  }
-  if ([...out.sockets, ...(out.router ? [out.router.listen] : [])].some((s) => 'reuse' in s)) warnMigrateReq();
-  return out;
 }
 
 /** The CLI under --master: start, pass on the user's signals, exit with the master's code. */

@@ -19,6 +19,13 @@ export class Respawn {
     return this.#failures <= 1 ? 0 : Math.min(30, 2 ** (this.#failures - 2));
   }
 
+  /** A child died (`early`: before it was ready): `tell` the pause (seconds), then `start` after it. */
+  restart(early: boolean, tell: (secs: number) => void, start: () => void): void {
+    const secs = this.died(early);
+    tell(secs);
+    this.after(secs, start);
+  }
+
   /** Deaths before readiness in a row. */
   get failures(): number {
     return this.#failures;

@@ -3,7 +3,7 @@
  * the master, stop gracefully on SIGTERM (the master's reload, recycle, stop), when recycling, or
  * when the master is gone.
  */
-import type { ParentChannel, Runtime } from '../../runtimes/types.ts';
+import type { ParentChannel, Runtime, Thread } from '../../runtimes/types.ts';
 import { describeError, log } from '../log.ts';
 import { prepareProcess, startCore, type ServingCore } from '../worker/server.ts';
 import { AppLoadError } from '../worker/app.ts';
@@ -31,46 +31,59 @@ function localCore(core: ServingCore): CoreView {
   return { totals: () => core.counters.totals, oldest: () => core.counters.oldest(), stop: (ms) => core.stop(ms) };
 }
 
-/** Start core `id` as a thread; resolves when its app is loaded and it accepts. */
-function threadCore(rt: Runtime, data: ThreadData, onBusy: (req: BusyRequest) => void): Promise<CoreView> {
-  const thread = rt.spawnThread(new URL('./thread.ts', import.meta.url).href, data);
-  let totals: CoreTotals = emptyTotals();
-  let oldest: BusyRequest | undefined;
-  let stopped: ((done: boolean) => void) | null = null;
-  return new Promise((resolve, reject) => {
-    thread.onMessage = (m) => {
-      if (!isThreadMessage(m)) return;
-      switch (m.t) {
-        case 'ready':
-          resolve({
-            totals: () => totals,
-            oldest: () => oldest,
-            stop: (ms) =>
-              new Promise<boolean>((done) => {
-                stopped = done;
-                thread.send({ t: 'stop' } satisfies ThreadCommand);
-                setTimeout(() => done(false), ms + 1000);
-              }),
-          });
-          break;
-        case 'failed':
-          reject(new Error(m.error));
-          break;
-        case 'status':
-          totals = m.totals;
-          oldest = m.oldest ?? undefined;
-          break;
-        case 'busy':
-          oldest = oldest && oldest.since < m.req.since ? oldest : m.req;
-          onBusy(m.req);
-          break;
-        case 'stopped':
-          stopped?.(m.done);
-          break;
-      }
-    };
-    void thread.exited.then((code) => reject(new Error(`core ${data.core} thread exited with code ${code}`)));
-  });
+/** Core `id` as a thread: its app loads there; its reports arrive as messages. */
+class ThreadCore implements CoreView {
+  readonly #thread: Thread;
+  readonly #onBusy: (req: BusyRequest) => void;
+  #totals: CoreTotals = emptyTotals();
+  #oldest: BusyRequest | undefined;
+  #stopped: ((done: boolean) => void) | null = null;
+  #up: { resolve: (core: CoreView) => void; reject: (e: Error) => void } | null = null;
+
+  /** Start core `data.core` as a thread; resolves when its app is loaded and it accepts. */
+  static start(rt: Runtime, data: ThreadData, onBusy: (req: BusyRequest) => void): Promise<CoreView> {
+    return new Promise((resolve, reject) => {
+      const core = new ThreadCore(rt.spawnThread(new URL('./thread.ts', import.meta.url).href, data), onBusy);
+      core.#up = { resolve, reject };
+      void core.#thread.exited.then((code) => reject(new Error(`core ${data.core} thread exited with code ${code}`)));
+    });
+  }
+
+  private constructor(thread: Thread, onBusy: (req: BusyRequest) => void) {
+    this.#thread = thread;
+    this.#onBusy = onBusy;
+    thread.onMessage = (m) => this.#onMessage(m);
+  }
+
+  totals(): CoreTotals {
+    return this.#totals;
+  }
+
+  oldest(): BusyRequest | undefined {
+    return this.#oldest;
+  }
+
+  /** Resolves with whether every request finished, or false a second after `mercyMs`. */
+  stop(mercyMs: number): Promise<boolean> {
+    return new Promise<boolean>((done) => {
+      this.#stopped = done;
+      this.#thread.send({ t: 'stop' } satisfies ThreadCommand);
+      setTimeout(() => done(false), mercyMs + 1000);
+    });
+  }
+
+  #onMessage(m: unknown): void {
+    if (!isThreadMessage(m)) return;
+    if (m.t === 'ready') this.#up?.resolve(this);
+    else if (m.t === 'failed') this.#up?.reject(new Error(m.error));
+    else if (m.t === 'status') {
+      this.#totals = m.totals;
+      this.#oldest = m.oldest ?? undefined;
+    } else if (m.t === 'busy') {
+      this.#oldest = this.#oldest && this.#oldest.since < m.req.since ? this.#oldest : m.req;
+      this.#onBusy(m.req);
+    } else this.#stopped?.(m.done);
+  }
 }
 
 /** Exit code of a worker whose app could not be loaded (the master backs off on repeats). */
@@ -129,7 +142,7 @@ class WorkerProcess {
       this.#main = main;
       const first = this.#add(localCore(main));
       const threads = Array.from({ length: state.master.threads - 1 }, (_, i) =>
-        threadCore(this.#rt, { state, core: i + 1, appDir }, busy).then((c) => this.#add(c)),
+        ThreadCore.start(this.#rt, { state, core: i + 1, appDir }, busy).then((c) => this.#add(c)),
       );
       this.#cores = [first, ...(await Promise.all(threads))];
     } catch (e) {

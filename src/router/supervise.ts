@@ -2,51 +2,44 @@
  * The master's side of the --http router: spawn it, respawn it when it dies (with the workers'
  * back-off), tell it how many workers are ready, stop it with the rest.
  */
-import type { Child, Runtime } from '../../runtimes/types.ts';
+import type { Child } from '../../runtimes/types.ts';
 import { log } from '../log.ts';
-import { type ChildState, isRouterReport, type RouterMessage, STATE_ENV } from '../master/protocol.ts';
+import { describeExit, type ExitStatus, Supervised } from '../master/child.ts';
+import { isRouterReport, type RouterMessage } from '../master/protocol.ts';
 import { Respawn } from '../master/respawn.ts';
 
 export class RouterSupervisor {
-  readonly #rt: Runtime;
-  readonly #env: Record<string, string>;
-  readonly #entry: string;
-  readonly #fds: number[];
+  readonly #spawn: () => Child;
   readonly #onReady: () => void;
   readonly #respawn = new Respawn();
-  #child: Child | null = null;
-  #ready = false;
+  #router: Supervised | null = null;
   #readyWorkers = 0;
   #stopping = false;
 
-  /** `onReady` runs each time the router is up and accepting (after a respawn too). */
-  constructor(rt: Runtime, state: ChildState, entry: string, fds: number[], onReady: () => void) {
-    this.#rt = rt;
-    this.#env = { ...(process.env as Record<string, string>), [STATE_ENV]: JSON.stringify({ ...state, role: 'router' } satisfies ChildState) };
-    this.#entry = entry;
-    this.#fds = fds;
+  /** `spawn` starts a router process; `onReady` runs each time the router is up and accepting (after a respawn too). */
+  constructor(spawn: () => Child, onReady: () => void) {
+    this.#spawn = spawn;
     this.#onReady = onReady;
   }
 
   start(): void {
     if (this.#stopping) return;
-    const c = this.#rt.spawnSelf({ args: [this.#entry], env: this.#env, fds: this.#fds, ipc: true });
-    this.#child = c;
-    this.#ready = false;
-    log(`spawned tsgi http router (pid: ${c.pid})`);
-    c.onMessage = (m) => this.#onMessage(c, m);
-    void c.exited.then((how) => this.#onExit(c, how));
+    const r = new Supervised(this.#spawn());
+    this.#router = r;
+    log(`spawned tsgi http router (pid: ${r.pid})`);
+    r.child.onMessage = (m) => this.#onMessage(r, m);
+    void r.child.exited.then((how) => this.#onExit(r, how));
   }
 
   /** The router is up and accepting. */
   ready(): boolean {
-    return this.#ready;
+    return this.#router?.readyAt != null;
   }
 
   /** Workers ready to answer, told to the router now and after every respawn. */
   workers(ready: number): void {
     this.#readyWorkers = ready;
-    if (this.#child && this.#ready) this.#send(this.#child, { t: 'workers', ready });
+    if (this.#router?.readyAt) this.#send(this.#router, { t: 'workers', ready });
   }
 
   /**
@@ -56,35 +49,27 @@ export class RouterSupervisor {
   async stop(graceful: boolean): Promise<void> {
     this.#stopping = true;
     this.#respawn.cancel();
-    const c = this.#child;
-    if (!c) return;
-    c.kill(graceful ? 'SIGTERM' : 'SIGKILL');
-    await c.exited;
+    await this.#router?.stop(graceful);
   }
 
-  #send(c: Child, m: RouterMessage): void {
-    c.send(m);
+  #send(r: Supervised, m: RouterMessage): void {
+    r.child.send(m);
   }
 
-  #onMessage(c: Child, m: unknown): void {
-    if (c !== this.#child || this.#stopping || !isRouterReport(m)) return;
+  #onMessage(r: Supervised, m: unknown): void {
+    if (r !== this.#router || this.#stopping || !isRouterReport(m)) return;
     this.#respawn.ready();
-    this.#ready = true;
-    this.#send(c, { t: 'workers', ready: this.#readyWorkers });
-    log(`tsgi http router (pid: ${c.pid}) ready`);
+    r.readyAt = Date.now();
+    this.#send(r, { t: 'workers', ready: this.#readyWorkers });
+    log(`tsgi http router (pid: ${r.pid}) ready`);
     this.#onReady();
   }
 
-  #onExit(c: Child, how: { code: number | null; signal: string | null }): void {
-    if (this.#child !== c) return;
-    const early = !this.#ready;
-    this.#child = null;
-    this.#ready = false;
+  #onExit(r: Supervised, how: ExitStatus): void {
+    if (this.#router !== r) return;
+    this.#router = null;
     if (this.#stopping) return;
-    const secs = this.#respawn.died(early);
-    log(
-      `DAMN ! tsgi http router (pid: ${c.pid}) died: ${how.signal ? `killed by ${how.signal}` : `exit code ${how.code}`}; respawning${secs ? ` in ${secs} s` : ''}`,
-    );
-    this.#respawn.after(secs, () => this.start());
+    const tell = (secs: number) => log(`DAMN ! tsgi http router (pid: ${r.pid}) died: ${describeExit(how)}; respawning${secs ? ` in ${secs} s` : ''}`);
+    this.#respawn.restart(r.readyAt === null, tell, () => this.start());
   }
 }
