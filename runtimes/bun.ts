@@ -65,8 +65,10 @@ const Bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
 
 /** Per-socket state: the Conn handed to the core, with its pending-write queue. */
 class BunConn extends QueuedConn {
-  constructor(private readonly socket: BunSocket) {
+  private readonly socket: BunSocket;
+  constructor(socket: BunSocket) {
     super(socket.remoteAddress ?? '', socket.remotePort ?? 0);
+    this.socket = socket;
   }
   pause(): void {
     this.socket.pause();
@@ -157,10 +159,12 @@ async function connect(target: { hostname: string; port: number } | { unix: stri
 /** The client's address, asked of Bun only when used (requestIP cost 13 % of hello world). */
 class BunPeer implements Peer {
   private ip: { address: string; port: number } | null | undefined;
-  constructor(
-    private readonly server: BunServer,
-    private readonly req: Request,
-  ) {}
+  private readonly server: BunServer;
+  private readonly req: Request;
+  constructor(server: BunServer, req: Request) {
+    this.server = server;
+    this.req = req;
+  }
   private get(): { address: string; port: number } | null {
     if (this.ip === undefined) this.ip = this.server.requestIP(this.req);
     return this.ip;

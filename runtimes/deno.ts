@@ -58,8 +58,11 @@ class DenoStreamConn extends QueuedConn {
   private resumeReading: (() => void) | null = null;
   private writing = false;
 
-  constructor(private readonly conn: DenoConn) {
+  private readonly conn: DenoConn;
+
+  constructor(conn: DenoConn) {
     super(conn.remoteAddr.hostname ?? '', conn.remoteAddr.port ?? 0);
+    this.conn = conn;
     try {
       conn.setNoDelay?.(true);
     } catch {
@@ -240,7 +243,10 @@ function closeListener(l: DenoListener): Promise<void> {
  */
 class DenoPeer implements Peer {
   private addr: { hostname: string; port: number } | undefined;
-  constructor(private readonly info: { remoteAddr: { hostname: string; port: number } }) {}
+  private readonly info: { remoteAddr: { hostname: string; port: number } };
+  constructor(info: { remoteAddr: { hostname: string; port: number } }) {
+    this.info = info;
+  }
   private get(): { hostname: string; port: number } {
     if (this.addr === undefined) {
       try {

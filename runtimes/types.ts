@@ -222,11 +222,10 @@ export function clientGone(): DOMException {
 
 /** Errors the adapters raise for bind problems, with a code the core maps to a clear message. */
 export class BindError extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-  ) {
+  readonly code: string;
+  constructor(message: string, code: string) {
     super(message);
+    this.code = code;
     this.name = 'BindError';
   }
 }
