@@ -5,7 +5,17 @@
  */
 import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
-import { ALL_SIGNALS, nodeBindInheritable, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, processOnSignal, spawnChild } from './node.ts';
+import { typescriptLoader } from './boot.mjs';
+import {
+  ALL_SIGNALS,
+  importFile,
+  nodeBindInheritable,
+  nodeParentChannel,
+  nodeSpawnThread,
+  nodeThreadChannel,
+  processOnSignal,
+  spawnChild,
+} from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
 
 // The slice of Bun's API this adapter uses, typed here so the project needs no bun-types.
@@ -210,6 +220,8 @@ export function createBunRuntime(): Runtime {
     name: 'bun',
     version: Bun.version,
     socketApi: 'Bun.listen',
+    typescript: typescriptLoader,
+    importModule: importFile,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {
       // Bun.listen has no backlog option: the kernel default (SOMAXCONN) applies.
       const l = listen({ hostname: host, port }, onConn, `${host}:${port}`);

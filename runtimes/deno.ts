@@ -6,7 +6,8 @@
 import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime, Signal } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
 import { LINGER_MS } from './linger.ts';
-import { nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild } from './node.ts';
+import { typescriptLoader } from './boot.mjs';
+import { importFile, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild } from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
 
 // The slice of Deno's API this adapter uses, typed here so the project needs no Deno types.
@@ -303,6 +304,8 @@ export function createDenoRuntime(): Runtime {
     name: 'deno',
     version: Deno.version.deno,
     socketApi: 'Deno.listen',
+    typescript: typescriptLoader,
+    importModule: importFile,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {
       // Deno.listen has no backlog option: the kernel default (SOMAXCONN) applies.
       const l = listen({ hostname: host, port }, onConn, `${host}:${port}`);
