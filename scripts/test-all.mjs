@@ -1,21 +1,31 @@
 #!/usr/bin/env node
-// `npm test`: install what the machine lacks (scripts/deps.mjs), type-check, then the same vitest
-// files under Node, Bun and Deno, one after the other. Exits non-zero if any runtime fails.
-// `npm test -- node` (or bun, deno) runs only those; `npm run test:unit` the peer-free unit tests.
+// `npm test`: install what the machine lacks (scripts/deps.mjs), type-check, lint, then the same
+// vitest files on each runtime, one after the other: the whole suite on the current Node LTS (24),
+// Bun and Deno; a smoke set on this machine's node, Node 22 and Node 26 (the oldest and newest
+// lines, kept short so that CI stays well under 15 minutes on 2 cores). Exits non-zero if any fails.
+// `npm test -- node22` (or node, node24, node26, bun, deno) runs the whole suite on those only;
+// file arguments replace the suite (`npm test -- node26 test/http.test.ts`); `npm run test:unit`
+// runs the peer-free unit tests everywhere.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureDeps } from './deps.mjs';
+import { ensureDeps, nodeLine } from './deps.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
+/** What the other Node lines run: the unit tests and one file per front door, the CLI and serve(). */
+const SMOKE = ['test/unit', 'test/cli.test.ts', 'test/typescript.test.ts', 'test/socket.test.ts', 'test/http.test.ts', 'test/serve.test.ts'];
+/** Each runtime: its command, and whether `npm test` alone runs the whole suite on it (else SMOKE). */
 const runners = {
-  node: [process.execPath, [vitest, 'run']],
-  bun: [bin('bun'), ['--bun', vitest, 'run']],
-  deno: [bin('deno'), ['run', '-A', vitest, 'run']],
+  node24: { cmd: nodeLine(24), pre: [vitest, 'run'], whole: true },
+  bun: { cmd: bin('bun'), pre: ['--bun', vitest, 'run'], whole: true },
+  deno: { cmd: bin('deno'), pre: ['run', '-A', vitest, 'run'], whole: true },
+  node: { cmd: process.execPath, pre: [vitest, 'run'], whole: false },
+  node22: { cmd: nodeLine(22), pre: [vitest, 'run'], whole: false },
+  node26: { cmd: nodeLine(26), pre: [vitest, 'run'], whole: false },
 };
 const args = process.argv.slice(2);
 const only = args.filter((a) => a in runners);
@@ -23,6 +33,8 @@ const only = args.filter((a) => a in runners);
 const unit = args.includes('unit');
 const extra = [...args.filter((a) => !(a in runners) && a !== 'unit'), ...(unit ? ['test/unit'] : [])];
 const chosen = only.length ? only : Object.keys(runners);
+/** The files for a runtime: the ones named, or the whole suite where asked for, or the smoke set. */
+const files = (name) => (extra.length ? extra : only.length || runners[name].whole ? [] : SMOKE);
 
 try {
   ensureDeps({ system: !unit });
@@ -51,13 +63,16 @@ let passed = 0;
 let failed = 0;
 const lines = [];
 for (const name of chosen) {
-  const [cmd, pre] = runners[name];
+  const { cmd, pre } = runners[name];
   const report = join(out, `${name}.json`);
-  console.log(`\n=== vitest on ${name} ===`);
-  const r = spawnSync(cmd, [...pre, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...extra], {
+  const started = Date.now();
+  const set = files(name);
+  console.log(`\n=== vitest on ${name} (${cmd}): ${set.length ? set.join(' ') : 'the whole suite'} ===`);
+  const r = spawnSync(cmd, [...pre, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...set], {
     cwd: root,
     stdio: 'inherit',
-    env: { ...process.env, FORCE_COLOR: '0' },
+    // A Node line is first on PATH too: a `node` that a test or tool starts by name is the one under test.
+    env: { ...process.env, FORCE_COLOR: '0', ...(name.startsWith('node') ? { PATH: `${dirname(cmd)}:${process.env.PATH}` } : {}) },
   });
   let p = 0;
   let f = 0;
@@ -71,7 +86,8 @@ for (const name of chosen) {
   if (r.status !== 0 && f === 0) f = 1;
   passed += p;
   failed += f;
-  lines.push(`${name}: ${p} passed, ${f} failed${r.status !== 0 ? ` (exit ${r.status})` : ''}`);
+  const what = set === SMOKE ? 'smoke set' : set.length ? set.join(' ') : 'whole suite';
+  lines.push(`${name} (${what}): ${p} passed, ${f} failed${r.status !== 0 ? ` (exit ${r.status})` : ''} in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 rmSync(out, { recursive: true, force: true });
 console.log('\n' + lines.join('\n'));
