@@ -4,6 +4,7 @@
 // (it refuses: an installed tsgi is there), needs tsx's loader hooks — its ESM and CommonJS ones,
 // so that an app.ts outside a "type": "module" package loads too. tsx's main entry does both on
 // a main thread but registers nothing in a worker thread, so threads call the APIs.
+import module from 'node:module';
 import { isMainThread } from 'node:worker_threads';
 
 /** Which runtime runs this process (runtimes/detect.ts answers the same for TypeScript code). */
@@ -42,6 +43,10 @@ export async function enableTypeScript() {
   }
   const blocker = strippingBlocker();
   if (blocker === null) {
+    // Stripping costs ≈ 400 ms of CPU per process for tsgi's modules; Node's compile cache (in
+    // the temporary directory, shared by every process; NODE_DISABLE_COMPILE_CACHE=1 turns it
+    // off) keeps the stripped and compiled code for the next start (docs/ARCHITECTURE.md).
+    module.enableCompileCache?.();
     loader = NODE_STRIPPING;
     return;
   }
