@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // `npm test`: install what the machine lacks (scripts/deps.mjs), type-check, lint, then the same
 // vitest files on each runtime, one after the other: the whole suite on the current Node LTS (24),
-// Bun and Deno; a smoke set on this machine's node, Node 22 and Node 26 (the oldest and newest
-// lines, kept short so that CI stays well under 15 minutes on 2 cores). Exits non-zero if any fails.
+// Bun and Deno; a smoke set on this machine's node and Node 26 (the oldest and newest lines), and
+// the loading tests on Node 22 (it strips types as Node 24 does) — kept short so that CI stays
+// well under 15 minutes on 2 cores (a Node test file takes 2–3× its time on Bun or Deno: every
+// tsgi process costs Node ≈ 0.5–1 s of CPU to start). Exits non-zero if any fails.
 // `npm test -- node22` (or node, node24, node26, bun, deno) runs the whole suite on those only;
 // file arguments replace the suite (`npm test -- node26 test/http.test.ts`); `npm run test:unit`
 // runs the peer-free unit tests everywhere.
@@ -16,16 +18,18 @@ import { ensureDeps, nodeLine } from './deps.mjs';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
-/** What the other Node lines run: the unit tests and one file per front door, the CLI and serve(). */
-const SMOKE = ['test/unit', 'test/cli.test.ts', 'test/typescript.test.ts', 'test/socket.test.ts', 'test/http.test.ts', 'test/serve.test.ts'];
-/** Each runtime: its command, and whether `npm test` alone runs the whole suite on it (else SMOKE). */
+/** Loading TypeScript, the app and serve(), and the peer-free unit tests. */
+const LOADING = ['test/unit', 'test/typescript.test.ts', 'test/serve.test.ts'];
+/** …and the front doors: --socket (behind nginx) and HTTP (node:http, the router). */
+const SMOKE = [...LOADING, 'test/socket.test.ts', 'test/http.test.ts'];
+/** Each runtime: its command, and the files `npm test` alone runs on it (none: the whole suite). */
 const runners = {
-  node24: { cmd: nodeLine(24), pre: [vitest, 'run'], whole: true },
-  bun: { cmd: bin('bun'), pre: ['--bun', vitest, 'run'], whole: true },
-  deno: { cmd: bin('deno'), pre: ['run', '-A', vitest, 'run'], whole: true },
-  node: { cmd: process.execPath, pre: [vitest, 'run'], whole: false },
-  node22: { cmd: nodeLine(22), pre: [vitest, 'run'], whole: false },
-  node26: { cmd: nodeLine(26), pre: [vitest, 'run'], whole: false },
+  node24: { cmd: nodeLine(24), pre: [vitest, 'run'], set: [] },
+  bun: { cmd: bin('bun'), pre: ['--bun', vitest, 'run'], set: [] },
+  deno: { cmd: bin('deno'), pre: ['run', '-A', vitest, 'run'], set: [] },
+  node: { cmd: process.execPath, pre: [vitest, 'run'], set: SMOKE },
+  node22: { cmd: nodeLine(22), pre: [vitest, 'run'], set: LOADING },
+  node26: { cmd: nodeLine(26), pre: [vitest, 'run'], set: SMOKE },
 };
 const args = process.argv.slice(2);
 const only = args.filter((a) => a in runners);
@@ -33,8 +37,8 @@ const only = args.filter((a) => a in runners);
 const unit = args.includes('unit');
 const extra = [...args.filter((a) => !(a in runners) && a !== 'unit'), ...(unit ? ['test/unit'] : [])];
 const chosen = only.length ? only : Object.keys(runners);
-/** The files for a runtime: the ones named, or the whole suite where asked for, or the smoke set. */
-const files = (name) => (extra.length ? extra : only.length || runners[name].whole ? [] : SMOKE);
+/** The files for a runtime: the ones named, or the whole suite where the runtime is named, or its set. */
+const files = (name) => (extra.length ? extra : only.length ? [] : runners[name].set);
 
 try {
   ensureDeps({ system: !unit });
@@ -86,7 +90,7 @@ for (const name of chosen) {
   if (r.status !== 0 && f === 0) f = 1;
   passed += p;
   failed += f;
-  const what = set === SMOKE ? 'smoke set' : set.length ? set.join(' ') : 'whole suite';
+  const what = set === SMOKE ? 'smoke set' : set === LOADING ? 'loading tests' : set.length ? set.join(' ') : 'whole suite';
   lines.push(`${name} (${what}): ${p} passed, ${f} failed${r.status !== 0 ? ` (exit ${r.status})` : ''} in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 rmSync(out, { recursive: true, force: true });
