@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // `npm test`: install what the machine lacks (scripts/deps.mjs), type-check, lint, then the same
 // vitest files on each runtime, one after the other: the whole suite on the current Node LTS (24),
-// Bun and Deno; a smoke set on this machine's node and Node 26 (the oldest and newest lines), and
+// Bun and Deno; a smoke set on Node 20 and Node 26 (the oldest and newest lines), and
 // the loading tests on Node 22 (it strips types as Node 24 does) — kept short so that CI stays
 // well under 15 minutes on 2 cores (a Node test file takes 2–3× its time on Bun or Deno: every
 // tsgi process costs Node ≈ 0.5–1 s of CPU to start). Exits non-zero if any fails.
-// `npm test -- node22` (or node, node24, node26, bun, deno) runs the whole suite on those only;
+// `npm test -- node22` (or node20, node24, node26, bun, deno; `node`: the one running this script)
+// runs the whole suite on those only;
 // file arguments replace the suite (`npm test -- node26 test/http.test.ts`); `npm run test:unit`
 // runs the peer-free unit tests everywhere.
 import { spawnSync } from 'node:child_process';
@@ -27,16 +28,18 @@ const runners = {
   node24: { cmd: nodeLine(24), pre: [vitest, 'run'], set: [] },
   bun: { cmd: bin('bun'), pre: ['--bun', vitest, 'run'], set: [] },
   deno: { cmd: bin('deno'), pre: ['run', '-A', vitest, 'run'], set: [] },
-  node: { cmd: process.execPath, pre: [vitest, 'run'], set: SMOKE },
+  node20: { cmd: nodeLine(20), pre: [vitest, 'run'], set: SMOKE },
   node22: { cmd: nodeLine(22), pre: [vitest, 'run'], set: LOADING },
   node26: { cmd: nodeLine(26), pre: [vitest, 'run'], set: SMOKE },
+  /** The node running this script: by name only (`npm test -- node`). */
+  node: { cmd: process.execPath, pre: [vitest, 'run'], set: null },
 };
 const args = process.argv.slice(2);
 const only = args.filter((a) => a in runners);
 // `unit`: the codecs and the connection classes over in-memory connections (test/unit), no peers.
 const unit = args.includes('unit');
 const extra = [...args.filter((a) => !(a in runners) && a !== 'unit'), ...(unit ? ['test/unit'] : [])];
-const chosen = only.length ? only : Object.keys(runners);
+const chosen = only.length ? only : Object.keys(runners).filter((name) => runners[name].set !== null);
 /** The files for a runtime: the ones named, or the whole suite where the runtime is named, or its set. */
 const files = (name) => (extra.length ? extra : only.length ? [] : runners[name].set);
 
