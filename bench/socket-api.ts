@@ -7,7 +7,7 @@
  * Usage: <runtime> bench/socket-api.ts native|node PORT ; then wrk -t2 -c64 http://127.0.0.1:PORT/
  */
 import { getRuntime } from '../runtimes/detect.ts';
-import { nodeListenTcp } from '../runtimes/node.ts';
+import { nodeListenTcp } from '../runtimes/node-compat.ts';
 import type { Conn } from '../runtimes/types.ts';
 
 const [which = 'native', portArg = '18081'] = process.argv.slice(2);

@@ -5,7 +5,17 @@
  */
 import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
-import { ALL_SIGNALS, nodeBindInheritable, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, processOnSignal, spawnChild } from './node.ts';
+import { typescriptLoader } from './boot.mjs';
+import {
+  ALL_SIGNALS,
+  importFile,
+  nodeBindInheritable,
+  nodeParentChannel,
+  nodeSpawnThread,
+  nodeThreadChannel,
+  processOnSignal,
+  spawnChild,
+} from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
 
 // The slice of Bun's API this adapter uses, typed here so the project needs no bun-types.
@@ -65,8 +75,10 @@ const Bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
 
 /** Per-socket state: the Conn handed to the core, with its pending-write queue. */
 class BunConn extends QueuedConn {
-  constructor(private readonly socket: BunSocket) {
+  private readonly socket: BunSocket;
+  constructor(socket: BunSocket) {
     super(socket.remoteAddress ?? '', socket.remotePort ?? 0);
+    this.socket = socket;
   }
   pause(): void {
     this.socket.pause();
@@ -157,10 +169,12 @@ async function connect(target: { hostname: string; port: number } | { unix: stri
 /** The client's address, asked of Bun only when used (requestIP cost 13 % of hello world). */
 class BunPeer implements Peer {
   private ip: { address: string; port: number } | null | undefined;
-  constructor(
-    private readonly server: BunServer,
-    private readonly req: Request,
-  ) {}
+  private readonly server: BunServer;
+  private readonly req: Request;
+  constructor(server: BunServer, req: Request) {
+    this.server = server;
+    this.req = req;
+  }
   private get(): { address: string; port: number } | null {
     if (this.ip === undefined) this.ip = this.server.requestIP(this.req);
     return this.ip;
@@ -206,6 +220,8 @@ export function createBunRuntime(): Runtime {
     name: 'bun',
     version: Bun.version,
     socketApi: 'Bun.listen',
+    typescript: typescriptLoader,
+    importModule: importFile,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {
       // Bun.listen has no backlog option: the kernel default (SOMAXCONN) applies.
       const l = listen({ hostname: host, port }, onConn, `${host}:${port}`);

@@ -6,7 +6,8 @@
 import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime, Signal } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
 import { LINGER_MS } from './linger.ts';
-import { nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild } from './node.ts';
+import { typescriptLoader } from './boot.mjs';
+import { importFile, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild } from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
 
 // The slice of Deno's API this adapter uses, typed here so the project needs no Deno types.
@@ -58,8 +59,11 @@ class DenoStreamConn extends QueuedConn {
   private resumeReading: (() => void) | null = null;
   private writing = false;
 
-  constructor(private readonly conn: DenoConn) {
+  private readonly conn: DenoConn;
+
+  constructor(conn: DenoConn) {
     super(conn.remoteAddr.hostname ?? '', conn.remoteAddr.port ?? 0);
+    this.conn = conn;
     try {
       conn.setNoDelay?.(true);
     } catch {
@@ -240,7 +244,10 @@ function closeListener(l: DenoListener): Promise<void> {
  */
 class DenoPeer implements Peer {
   private addr: { hostname: string; port: number } | undefined;
-  constructor(private readonly info: { remoteAddr: { hostname: string; port: number } }) {}
+  private readonly info: { remoteAddr: { hostname: string; port: number } };
+  constructor(info: { remoteAddr: { hostname: string; port: number } }) {
+    this.info = info;
+  }
   private get(): { hostname: string; port: number } {
     if (this.addr === undefined) {
       try {
@@ -297,6 +304,8 @@ export function createDenoRuntime(): Runtime {
     name: 'deno',
     version: Deno.version.deno,
     socketApi: 'Deno.listen',
+    typescript: typescriptLoader,
+    importModule: importFile,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {
       // Deno.listen has no backlog option: the kernel default (SOMAXCONN) applies.
       const l = listen({ hostname: host, port }, onConn, `${host}:${port}`);

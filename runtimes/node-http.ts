@@ -17,7 +17,10 @@ import { LINGER_MS } from './linger.ts';
 
 /** The client's address, read from the socket only when used. */
 class NodePeer implements Peer {
-  constructor(private readonly socket: net.Socket) {}
+  private readonly socket: net.Socket;
+  constructor(socket: net.Socket) {
+    this.socket = socket;
+  }
   get address(): string {
     return this.socket.remoteAddress ?? '';
   }
@@ -35,12 +38,16 @@ class NodePeer implements Peer {
 class ClientWatch {
   #controller: AbortController | null = null;
 
-  constructor(private readonly outgoing: http.ServerResponse) {}
+  readonly #outgoing: http.ServerResponse;
+
+  constructor(outgoing: http.ServerResponse) {
+    this.#outgoing = outgoing;
+  }
 
   signal(): AbortSignal {
     if (this.#controller !== null) return this.#controller.signal;
     const controller = (this.#controller = new AbortController());
-    const out = this.outgoing;
+    const out = this.#outgoing;
     const closed = () => {
       if (!out.writableFinished) controller.abort(clientGone());
     };
@@ -83,7 +90,11 @@ class Connections {
   private readonly awaited = new Map<net.Socket, () => void>();
   private stopping = false;
 
-  constructor(private readonly options: NativeHttpOptions) {}
+  private readonly options: NativeHttpOptions;
+
+  constructor(options: NativeHttpOptions) {
+    this.options = options;
+  }
 
   opened(socket: net.Socket): void {
     lingerOnClose(socket);

@@ -1,280 +1,81 @@
 /**
- * Node adapter: node:net for stream sockets, node:child_process for children.
- * Bun and Deno reuse parts of it where their Node-compatible API is the one that works
- * (inherited fds on Deno, child processes everywhere).
+ * The Node adapter: the Node-compatible parts (node-compat.ts), node:http for the native HTTP
+ * server (node-http.ts), and how an app's TypeScript is loaded — by Node's type stripping where
+ * it runs the app, else by tsx.
  */
-import net from 'node:net';
-import { readdirSync } from 'node:fs';
-import { socketInode, tcpListeners, unixInodes } from './procnet.ts';
-import { toBindError } from './bind-error.ts';
-import { LINGER_MS } from './linger.ts';
-import { spawn } from 'node:child_process';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import type {
-  Child,
-  Conn,
-  ConnHandler,
-  InheritableSocket,
-  Listener,
-  ListenOptions,
-  ParentChannel,
-  Runtime,
-  Signal,
-  SpawnOptions,
-  Thread,
-  ThreadChannel,
-} from './types.ts';
+import { extname } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { NODE_STRIPPING, registerTsx, typescriptLoader } from './boot.mjs';
+import {
+  ALL_SIGNALS,
+  nodeBindInheritable,
+  nodeConnect,
+  nodeListenFd,
+  nodeListenTcp,
+  nodeListenUnix,
+  nodeParentChannel,
+  nodeSpawnThread,
+  nodeThreadChannel,
+  processOnSignal,
+  spawnChild,
+} from './node-compat.ts';
+import type { Runtime } from './types.ts';
 
-const HIGH_WATER = 64 * 1024;
+type Namespace = Record<string, unknown>;
 
-/** Wrap a node:net socket (on Node, or Node-compatible APIs of Bun and Deno) as a Conn. */
-export function wrapNodeSocket(socket: net.Socket): Conn {
-  let closed = false;
-  let ended = false;
-  let failure: Error | undefined;
-  let drainWaiters: Array<() => void> = [];
-  const wake = () => {
-    const w = drainWaiters;
-    drainWaiters = [];
-    for (const f of w) f();
-  };
-  const endInput = () => {
-    if (ended) return;
-    ended = true;
-    conn.onEnd?.();
-  };
-  const conn: Conn = {
-    remoteAddress: socket.remoteAddress ?? '',
-    remotePort: socket.remotePort ?? 0,
-    onData: null,
-    onEnd: null,
-    onClose: null,
-    pause: () => socket.pause(),
-    resume: () => socket.resume(),
-    write: (chunk) => (closed ? false : socket.write(chunk)),
-    drained: () => (closed || socket.writableLength < HIGH_WATER ? Promise.resolve() : new Promise((r) => drainWaiters.push(r))),
-    end: () => {
-      if (closed) return;
-      socket.end();
-      // Half-open sockets: give the peer a while to close its side, then drop it.
-      socket.setTimeout(LINGER_MS, () => socket.destroy());
-    },
-    closeWrite: () => {
-      if (!closed) socket.end();
-    },
-    destroy: () => {
-      socket.destroy();
-    },
-  };
-  socket.setNoDelay?.(true);
-  socket.on('data', (chunk: Buffer) => conn.onData?.(chunk));
-  socket.on('drain', wake);
-  socket.on('error', (e) => {
-    failure = e;
-  });
-  socket.on('end', endInput);
-  socket.on('close', () => {
-    closed = true;
-    wake();
-    endInput();
-    conn.onClose?.(failure);
-  });
-  return conn;
-}
+/** Files type stripping does not take: JSX needs a transform. */
+const TRANSFORMED = new Set(['.tsx', '.jsx']);
 
-function nodeListen(target: net.ListenOptions, onConn: ConnHandler, what: string): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => onConn(wrapNodeSocket(socket)));
-    server.once('error', (e) => reject(toBindError(e, what)));
-    server.listen(target, () => {
-      server.removeAllListeners('error');
-      server.on('error', (e) => process.stderr.write(`tsgi: listener error on ${what}: ${e.message}\n`));
-      resolve(server);
-    });
-  });
+/**
+ * Errors of an import that type stripping could not run, each raised while the module graph is
+ * read and linked — before any of the app's code has run, so tsx may load it afresh: syntax that
+ * needs a transform (enums, namespaces, parameter properties, decorators), specifiers that only
+ * tsx resolves (`./x` or `./x.js` for x.ts), TypeScript under node_modules.
+ */
+const NEEDS_TSX = new Set([
+  'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX',
+  'ERR_INVALID_TYPESCRIPT_SYNTAX',
+  'ERR_UNKNOWN_FILE_EXTENSION',
+  'ERR_MODULE_NOT_FOUND',
+  'ERR_UNSUPPORTED_DIR_IMPORT',
+  'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING',
+]);
+
+function tsxReason(e: unknown): string | null {
+  if (e instanceof SyntaxError) return `SyntaxError: ${e.message}`;
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && NEEDS_TSX.has(code) ? `${code}: ${(e as Error).message.split('\n')[0]}` : null;
 }
 
 /**
- * Stop listening, now. Connections already accepted live on: their servers end them. (Node's
- * close callback waits for every connection to end, and a kept-alive client that is answered
- * in time never ends its connection: a stop waited on it until --worker-reload-mercy.)
+ * A CommonJS module loaded through tsx under Node's type stripping arrives with its exports as
+ * the default export (`{ default: exports, 'module.exports': exports }`): unwrap it, so that
+ * `export default` in an app.ts outside a "type": "module" package is the default export still.
  */
-function closeServer(server: net.Server): Promise<void> {
-  server.close();
-  return Promise.resolve();
+function unwrapCommonJs(mod: Namespace): Namespace {
+  // Node 22 has no 'module.exports' key there, and tsx registered late loses the exports of a
+  // CommonJS .ts (docs/ARCHITECTURE.md, runtime traps): such an app needs "type": "module".
+  if (!('module.exports' in mod)) return mod;
+  const exports = mod['module.exports'];
+  return exports !== null && typeof exports === 'object' ? (exports as Namespace) : mod;
 }
 
-export async function nodeListenTcp(host: string, port: number, onConn: ConnHandler, options?: ListenOptions): Promise<Listener> {
-  const server = await nodeListen({ host, port, backlog: options?.backlog }, onConn, `${host}:${port}`);
-  const addr = server.address() as net.AddressInfo;
-  return { address: { kind: 'tcp', host: addr.address, port: addr.port }, close: () => closeServer(server) };
-}
-
-export async function nodeListenUnix(path: string, onConn: ConnHandler, options?: ListenOptions): Promise<Listener> {
-  const server = await nodeListen({ path, backlog: options?.backlog }, onConn, path);
-  return { address: { kind: 'unix', path }, close: () => closeServer(server) };
-}
-
-export async function nodeListenFd(fd: number, onConn: ConnHandler): Promise<Listener> {
-  const server = await nodeListen({ fd } as net.ListenOptions, onConn, `fd ${fd}`);
-  return { address: { kind: 'fd', fd }, close: () => closeServer(server) };
-}
-
-export function nodeConnect(target: net.NetConnectOpts): Promise<Conn> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ ...target, allowHalfOpen: true });
-    socket.once('error', reject);
-    socket.once('connect', () => {
-      socket.removeListener('error', reject);
-      resolve(wrapNodeSocket(socket));
-    });
-  });
-}
-
-/**
- * The fd number of a listening node:net Server. Node and Bun expose it on the handle; Deno's
- * node:net does not, so it is found through /proc (Linux), by the socket's inode.
- */
-function serverFd(server: net.Server, target: { kind: 'tcp'; port: number } | { kind: 'unix'; path: string }): number {
-  const direct = (server as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  if (typeof direct === 'number' && direct >= 0) return direct;
-  const inodes = new Set(
-    target.kind === 'tcp'
-      ? tcpListeners()
-          .filter((l) => l.port === target.port)
-          .map((l) => l.inode)
-      : unixInodes(target.path),
-  );
-  for (const name of readdirSync('/proc/self/fd')) {
-    const inode = socketInode(name);
-    if (inode && inodes.has(inode)) return Number(name);
+async function importApp(file: string): Promise<Namespace> {
+  const url = pathToFileURL(file).href;
+  if (typescriptLoader() !== NODE_STRIPPING) return (await import(url)) as Namespace;
+  let why = TRANSFORMED.has(extname(file)) ? `${extname(file)} needs a transform` : null;
+  if (why === null) {
+    try {
+      return (await import(url)) as Namespace;
+    } catch (e) {
+      why = tsxReason(e);
+      if (why === null) throw e;
+    }
   }
-  throw new Error('cannot find the file descriptor of a listening socket (needs Linux /proc)');
-}
-
-export async function nodeBindInheritable(
-  target: { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string },
-  options?: ListenOptions,
-): Promise<InheritableSocket> {
-  const what = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.path;
-  const server = await new Promise<net.Server>((resolve, reject) => {
-    // Connections accepted in the moment before the handoff are dropped (the peer retries).
-    const s = net.createServer({ pauseOnConnect: true }, (socket) => socket.destroy());
-    s.once('error', (e) => reject(toBindError(e, what)));
-    const at = target.kind === 'tcp' ? { host: target.host, port: target.port } : { path: target.path };
-    s.listen({ ...at, backlog: options?.backlog }, () => resolve(s));
-  });
-  const addr = server.address();
-  const address: InheritableSocket['address'] =
-    target.kind === 'tcp' && addr && typeof addr === 'object'
-      ? { kind: 'tcp', host: target.host, port: addr.port }
-      : { kind: 'unix', path: target.kind === 'unix' ? target.path : '' };
-  const fd = serverFd(server, address.kind === 'tcp' ? { kind: 'tcp', port: address.port } : { kind: 'unix', path: address.path });
-  return { fd, address, close: () => closeServer(server) };
-}
-
-/** The IPC channel to the parent (node:child_process 'ipc'), on all three runtimes. */
-export function nodeParentChannel(): ParentChannel | null {
-  if (typeof process.send !== 'function') return null;
-  const channel: ParentChannel = {
-    send: (m) => {
-      if (process.connected) process.send?.(m as object);
-    },
-    onMessage: null,
-    onDisconnect: null,
-  };
-  process.on('message', (m) => channel.onMessage?.(m));
-  process.on('disconnect', () => channel.onDisconnect?.());
-  return channel;
-}
-
-/** Threads through node:worker_threads (Node, Bun and Deno), booted by thread-boot.mjs. */
-export function nodeSpawnThread(moduleUrl: string, data: unknown): Thread {
-  const w = new Worker(new URL('./thread-boot.mjs', import.meta.url), { workerData: { module: moduleUrl, data } });
-  const t: Thread = {
-    send: (m) => w.postMessage(m),
-    onMessage: null,
-    exited: new Promise((resolve) => w.once('exit', resolve)),
-    terminate: () => void w.terminate(),
-  };
-  w.on('message', (m) => t.onMessage?.(m));
-  w.on('error', (e) => process.stderr.write(`tsgi: thread failed: ${e.stack ?? e.message}\n`));
-  return t;
-}
-
-export function nodeThreadChannel(): ThreadChannel | null {
-  if (isMainThread || !parentPort) return null;
-  const port = parentPort;
-  const ch: ThreadChannel = {
-    data: (workerData as { data: unknown }).data,
-    send: (m) => port.postMessage(m),
-    onMessage: null,
-  };
-  port.on('message', (m) => ch.onMessage?.(m));
-  return ch;
-}
-
-/** Spawn with node:child_process: works on Node, Bun and Deno alike. */
-export function spawnChild(execPath: string, execArgs: string[], options: SpawnOptions): Child {
-  // An fd the child gets at the same number is passed as 'inherit': Deno's child_process wraps
-  // an fd given by number and, while spawning, accepted a connection on a listening one
-  // (seen with Deno 2.9: a request sent during a respawn hung in the master).
-  const fds = (options.fds ?? []).map((fd, i) => (fd === 3 + i ? ('inherit' as const) : fd));
-  const stdio: Array<'inherit' | 'ipc' | number> = ['inherit', 'inherit', 'inherit', ...fds];
-  if (options.ipc) stdio.push('ipc');
-  const cp = spawn(execPath, [...execArgs, ...options.args], {
-    cwd: options.cwd,
-    env: options.env ?? process.env,
-    stdio,
-    detached: options.detached ?? false,
-  });
-  const child: Child = {
-    pid: cp.pid ?? -1,
-    send: (m) => {
-      if (cp.connected) cp.send(m as object);
-    },
-    onMessage: null,
-    // process.kill, not cp.kill: Deno's ChildProcess.kill also closes the IPC channel and
-    // reports the child as exited, though a child that handles the signal lives on.
-    kill: (sig) => {
-      try {
-        if (cp.pid) process.kill(cp.pid, sig ?? 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    },
-    // Deno's node:child_process reports a child it signalled as exited at once, even when the
-    // child handles the signal and lives on (Deno 2.9): believe 'exit' once the pid is gone.
-    exited: new Promise((resolve) =>
-      cp.once('exit', (code, signal) => {
-        const pid = cp.pid ?? -1;
-        const gone = () => {
-          try {
-            process.kill(pid, 0);
-            return false;
-          } catch {
-            return true;
-          }
-        };
-        if (pid <= 0 || gone()) return resolve({ code, signal });
-        const timer = setInterval(() => {
-          if (!gone()) return;
-          clearInterval(timer);
-          resolve({ code: null, signal: null });
-        }, 100);
-      }),
-    ),
-  };
-  cp.on('message', (m) => child.onMessage?.(m));
-  return child;
-}
-
-/** Every signal tsgi handles: Node and Bun let a process have them all. */
-export const ALL_SIGNALS: ReadonlyArray<Exclude<Signal, 'SIGKILL'>> = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
-
-export function processOnSignal(signal: Exclude<Signal, 'SIGKILL'>, handler: () => void): () => void {
-  process.on(signal, handler);
-  return () => process.off(signal, handler);
+  process.stderr.write(`tsgi: ${file}: Node's type stripping cannot load it (${why}): loading it with tsx\n`);
+  await registerTsx(`${file} needs it`);
+  // A fresh URL: the failed attempt stays in Node's module cache under the plain one.
+  return unwrapCommonJs((await import(`${url}?tsx`)) as Namespace);
 }
 
 export function createNodeRuntime(): Runtime {
@@ -282,6 +83,8 @@ export function createNodeRuntime(): Runtime {
     name: 'node',
     version: process.versions.node,
     socketApi: 'node:net',
+    typescript: typescriptLoader,
+    importModule: importApp,
     serveHttp: async (target, handler, options) => (await import('./node-http.ts')).nodeServeHttp(target, handler, options),
     nativeHttpKinds: ['tcp', 'unix', 'fd'],
     nativeHttpHonorsClose: true,
@@ -294,14 +97,16 @@ export function createNodeRuntime(): Runtime {
     threadChannel: nodeThreadChannel,
     connectTcp: (host, port) => nodeConnect({ host, port }),
     connectUnix: (path) => nodeConnect({ path }),
-    // Children run bin/tsgi.js (or another entry) that registers tsx itself.
-    spawnSelf: (o) => spawnChild(process.execPath, [], o),
+    // Children run bin/tsgi.js (or another entry), which enables TypeScript itself, with this
+    // process's Node options (as child_process.fork does): `node --import tsx` or --cpu-prof
+    // reach every process.
+    spawnSelf: (o) => spawnChild(process.execPath, process.execArgv, o),
     onSignal: processOnSignal,
     signals: ALL_SIGNALS,
     pid: process.pid,
     rss: () => process.memoryUsage.rss(),
     exit: (code) => process.exit(code),
     execPath: process.execPath,
-    execArgs: [],
+    execArgs: process.execArgv,
   };
 }

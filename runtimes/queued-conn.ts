@@ -21,10 +21,13 @@ export abstract class QueuedConn implements Conn {
   protected ended = false;
   private waiters: Array<() => void> = [];
 
-  constructor(
-    readonly remoteAddress: string,
-    readonly remotePort: number,
-  ) {}
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+
+  constructor(remoteAddress: string, remotePort: number) {
+    this.remoteAddress = remoteAddress;
+    this.remotePort = remotePort;
+  }
 
   abstract pause(): void;
   abstract resume(): void;

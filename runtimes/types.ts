@@ -159,6 +159,17 @@ export interface Runtime {
   readonly version: string;
   /** The API this adapter uses for stream sockets, for the startup line and benchmarks. */
   readonly socketApi: string;
+  /**
+   * How this process runs TypeScript, for the startup line: "node type stripping", "tsx (why)",
+   * "bun's own", "deno's own" (decided by runtimes/boot.mjs before any TypeScript loads).
+   */
+  typescript(): string;
+  /**
+   * Import one of the user's modules (an app) by absolute path. Node strips types where it can
+   * and loads with tsx what stripping cannot run (.tsx/.jsx, enums, decorators, imports without
+   * the .ts extension), saying so on stderr; Bun and Deno import it as it is.
+   */
+  importModule(file: string): Promise<Record<string, unknown>>;
   listenTcp(host: string, port: number, onConn: ConnHandler, options?: ListenOptions): Promise<Listener>;
   /** Listen on a UNIX socket path. The caller has dealt with stale files (see src/worker/bind.ts). */
   listenUnix(path: string, onConn: ConnHandler, options?: ListenOptions): Promise<Listener>;
@@ -222,11 +233,10 @@ export function clientGone(): DOMException {
 
 /** Errors the adapters raise for bind problems, with a code the core maps to a clear message. */
 export class BindError extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-  ) {
+  readonly code: string;
+  constructor(message: string, code: string) {
     super(message);
+    this.code = code;
     this.name = 'BindError';
   }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // What the tests need on the machine, installed when missing: `npm ci` when node_modules is
-// missing or does not match package-lock.json, and the Debian packages of the programs the tests
-// start (nginx, uWSGI, tmux, Chromium, ...). Plain node, no node_modules: `npm test` runs it first.
+// missing or does not match package-lock.json — the project's, and scripts/node-lines' (the Node
+// binaries the suite runs on) — and the Debian packages of the programs the tests start (nginx,
+// uWSGI, tmux, Chromium, ...). Plain node, no node_modules: `npm test` runs it first.
 // `node scripts/deps.mjs --check` only says what is missing (exit 1 if anything is).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -32,11 +33,20 @@ export function missingPackages() {
     .map(([pkg]) => pkg);
 }
 
-/** Why node_modules needs `npm ci`, or null when it matches package-lock.json. */
-export function nodeModulesStale() {
-  const installed = join(root, 'node_modules', '.package-lock.json');
-  if (!existsSync(installed)) return 'node_modules is missing';
-  const lockFile = join(root, 'package-lock.json');
+/** The npm packages `npm ci` installs: the project, and the Node lines the suite runs on. */
+export const NPM_PACKAGES = [root, join(root, 'scripts', 'node-lines')];
+
+/** Where scripts/node-lines installs Node `major` (scripts/test-all.mjs runs the tests on it). */
+export function nodeLine(major) {
+  return join(root, 'scripts', 'node-lines', 'node_modules', `node${major}`, 'bin', 'node');
+}
+
+/** Why dir/node_modules needs `npm ci`, or null when it matches dir/package-lock.json. */
+export function nodeModulesStale(dir = root) {
+  const where = dir === root ? 'node_modules' : `${dir.slice(root.length)}/node_modules`;
+  const installed = join(dir, 'node_modules', '.package-lock.json');
+  if (!existsSync(installed)) return `${where} is missing`;
+  const lockFile = join(dir, 'package-lock.json');
   if (statSync(installed).mtimeMs >= statSync(lockFile).mtimeMs) return null;
   // Older than the lock (a fresh checkout of the lock is newer too): stale only if the packages
   // differ. Optional packages of other platforms are in the lock but never installed.
@@ -45,15 +55,15 @@ export function nodeModulesStale() {
   for (const [name, p] of Object.entries(want)) {
     if (name === '' || (p.optional && !have[name])) continue;
     if (have[name]?.version !== p.version)
-      return `node_modules is older than package-lock.json (${name.replace(/^node_modules\//, '')} ${have[name]?.version ?? 'missing'}, lock says ${p.version})`;
+      return `${where} is older than package-lock.json (${name.replace(/^node_modules\//, '')} ${have[name]?.version ?? 'missing'}, lock says ${p.version})`;
   }
-  for (const name of Object.keys(have)) if (!want[name]) return `node_modules has ${name.replace(/^node_modules\//, '')}, which package-lock.json does not`;
+  for (const name of Object.keys(have)) if (!want[name]) return `${where} has ${name.replace(/^node_modules\//, '')}, which package-lock.json does not`;
   return null;
 }
 
-function sh(cmd, args, env = {}) {
-  console.log(`deps: ${[cmd, ...args].join(' ')}`);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+function sh(cmd, args, env = {}, cwd = root) {
+  console.log(`deps: ${[cmd, ...args].join(' ')}${cwd === root ? '' : ` (in ${cwd.slice(root.length)})`}`);
+  const r = spawnSync(cmd, args, { cwd, stdio: 'inherit', env: { ...process.env, ...env } });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
 }
 
@@ -71,12 +81,15 @@ export function ensureDeps({ check = false, system = true } = {}) {
       sh('apt-get', ['install', '-y', '-qq', ...pkgs], env);
     }
   }
-  const stale = nodeModulesStale();
-  if (stale) {
-    if (check) console.log(`deps: ${stale}: npm ci needed`);
+  let stale = false;
+  for (const dir of NPM_PACKAGES) {
+    const why = nodeModulesStale(dir);
+    if (!why) continue;
+    stale = true;
+    if (check) console.log(`deps: ${why}: npm ci needed`);
     else {
-      console.log(`deps: ${stale}`);
-      sh('npm', ['ci', '--no-audit', '--no-fund']);
+      console.log(`deps: ${why}`);
+      sh('npm', ['ci', '--no-audit', '--no-fund'], {}, dir);
     }
   }
   return pkgs.length === 0 && !stale;

@@ -1,28 +1,47 @@
 #!/usr/bin/env node
-// `npm test`: install what the machine lacks (scripts/deps.mjs), type-check, then the same vitest
-// files under Node, Bun and Deno, one after the other. Exits non-zero if any runtime fails.
-// `npm test -- node` (or bun, deno) runs only those; `npm run test:unit` the peer-free unit tests.
+// `npm test`: install what the machine lacks (scripts/deps.mjs), type-check, lint, then the same
+// vitest files on each runtime, one after the other: the whole suite on the current Node LTS (24),
+// Bun and Deno; a smoke set on Node 20 and Node 26 (the oldest and newest lines), and
+// the loading tests on Node 22 (it strips types as Node 24 does) — kept short so that CI stays
+// well under 15 minutes on 2 cores (a Node test file takes 2–3× its time on Bun or Deno: every
+// tsgi process costs Node ≈ 0.5–1 s of CPU to start). Exits non-zero if any fails.
+// `npm test -- node22` (or node20, node24, node26, bun, deno; `node`: the one running this script)
+// runs the whole suite on those only;
+// file arguments replace the suite (`npm test -- node26 test/http.test.ts`); `npm run test:unit`
+// runs the peer-free unit tests everywhere.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureDeps } from './deps.mjs';
+import { ensureDeps, nodeLine } from './deps.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
+/** Loading TypeScript, the app and serve(), and the peer-free unit tests. */
+const LOADING = ['test/unit', 'test/typescript.test.ts', 'test/serve.test.ts'];
+/** …and the front doors: --socket (behind nginx) and HTTP (node:http, the router). */
+const SMOKE = [...LOADING, 'test/socket.test.ts', 'test/http.test.ts'];
+/** Each runtime: its command, and the files `npm test` alone runs on it (none: the whole suite). */
 const runners = {
-  node: [process.execPath, [vitest, 'run']],
-  bun: [bin('bun'), ['--bun', vitest, 'run']],
-  deno: [bin('deno'), ['run', '-A', vitest, 'run']],
+  node24: { cmd: nodeLine(24), pre: [vitest, 'run'], set: [] },
+  bun: { cmd: bin('bun'), pre: ['--bun', vitest, 'run'], set: [] },
+  deno: { cmd: bin('deno'), pre: ['run', '-A', vitest, 'run'], set: [] },
+  node20: { cmd: nodeLine(20), pre: [vitest, 'run'], set: SMOKE },
+  node22: { cmd: nodeLine(22), pre: [vitest, 'run'], set: LOADING },
+  node26: { cmd: nodeLine(26), pre: [vitest, 'run'], set: SMOKE },
+  /** The node running this script: by name only (`npm test -- node`). */
+  node: { cmd: process.execPath, pre: [vitest, 'run'], set: null },
 };
 const args = process.argv.slice(2);
 const only = args.filter((a) => a in runners);
 // `unit`: the codecs and the connection classes over in-memory connections (test/unit), no peers.
 const unit = args.includes('unit');
 const extra = [...args.filter((a) => !(a in runners) && a !== 'unit'), ...(unit ? ['test/unit'] : [])];
-const chosen = only.length ? only : Object.keys(runners);
+const chosen = only.length ? only : Object.keys(runners).filter((name) => runners[name].set !== null);
+/** The files for a runtime: the ones named, or the whole suite where the runtime is named, or its set. */
+const files = (name) => (extra.length ? extra : only.length ? [] : runners[name].set);
 
 try {
   ensureDeps({ system: !unit });
@@ -51,13 +70,16 @@ let passed = 0;
 let failed = 0;
 const lines = [];
 for (const name of chosen) {
-  const [cmd, pre] = runners[name];
+  const { cmd, pre } = runners[name];
   const report = join(out, `${name}.json`);
-  console.log(`\n=== vitest on ${name} ===`);
-  const r = spawnSync(cmd, [...pre, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...extra], {
+  const started = Date.now();
+  const set = files(name);
+  console.log(`\n=== vitest on ${name} (${cmd}): ${set.length ? set.join(' ') : 'the whole suite'} ===`);
+  const r = spawnSync(cmd, [...pre, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...set], {
     cwd: root,
     stdio: 'inherit',
-    env: { ...process.env, FORCE_COLOR: '0' },
+    // A Node line is first on PATH too: a `node` that a test or tool starts by name is the one under test.
+    env: { ...process.env, FORCE_COLOR: '0', ...(name.startsWith('node') ? { PATH: `${dirname(cmd)}:${process.env.PATH}` } : {}) },
   });
   let p = 0;
   let f = 0;
@@ -71,7 +93,8 @@ for (const name of chosen) {
   if (r.status !== 0 && f === 0) f = 1;
   passed += p;
   failed += f;
-  lines.push(`${name}: ${p} passed, ${f} failed${r.status !== 0 ? ` (exit ${r.status})` : ''}`);
+  const what = set === SMOKE ? 'smoke set' : set === LOADING ? 'loading tests' : set.length ? set.join(' ') : 'whole suite';
+  lines.push(`${name} (${what}): ${p} passed, ${f} failed${r.status !== 0 ? ` (exit ${r.status})` : ''} in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 rmSync(out, { recursive: true, force: true });
 console.log('\n' + lines.join('\n'));

@@ -83,6 +83,7 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   log(`*** Starting tsgi ${VERSION} on ${rt.name} ${rt.version} (${rt.socketApi}) ***`);
+  log(`TypeScript: ${rt.typescript()}`);
   log(`current working directory: ${process.cwd()}`);
   for (const n of notes) log(n);
   const serve = serveOptions(options);

@@ -13,7 +13,14 @@ import { detectRuntime } from '../runtimes/detect.ts';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const RUNTIME = detectRuntime();
 
-/** argv that runs a TypeScript program on this same runtime (tsx's loader on Node). */
+/**
+ * The Node under test is the one running the tests (process.execPath: `npm test` starts vitest
+ * on each Node line it tests, `PATH=DIR:$PATH npx vitest` on the node in DIR): every command below
+ * runs it, and tsgi's children run their parent's binary in turn.
+ */
+const NODE_STRIPS_TYPES = RUNTIME === 'node' && Boolean((process.features as { typescript?: unknown }).typescript);
+
+/** argv that runs a TypeScript program on this same runtime (tsx's loader on Node without type stripping). */
 export function scriptCommand(file: string): [string, string[]] {
   switch (RUNTIME) {
     case 'bun':
@@ -21,7 +28,7 @@ export function scriptCommand(file: string): [string, string[]] {
     case 'deno':
       return [process.execPath, ['run', '-A', file]];
     default:
-      return [process.execPath, ['--import', 'tsx', file]];
+      return [process.execPath, NODE_STRIPS_TYPES ? [file] : ['--import', 'tsx', file]];
   }
 }
 

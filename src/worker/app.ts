@@ -4,7 +4,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { getRuntime } from '../../runtimes/detect.ts';
 
 export type FetchHandler = (req: Request) => Response | Promise<Response>;
 
@@ -47,7 +47,7 @@ export async function loadApp(file: string | undefined, callable: string | undef
   }
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+    mod = await (await getRuntime()).importModule(abs);
   } catch (e) {
     const err = e as Error;
     throw new AppLoadError(`cannot load app ${abs}: ${err.message ?? String(e)}`, { cause: e });

@@ -41,7 +41,11 @@ export class CoreCounters implements RequestCounters {
   /** Called after each finished request with the running count (for --max-requests). */
   onFinished: ((requests: number) => void) | null = null;
 
-  constructor(readonly core: number) {}
+  readonly core: number;
+
+  constructor(core: number) {
+    this.core = core;
+  }
 
   started(method: string, uri: string): number {
     const id = this.nextId++;

@@ -41,11 +41,10 @@ export interface HttpServerOptions {
 
 /** A refusal before the app: status and why (the body the client gets, and the log line). */
 export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
+  readonly status: number;
+  constructor(status: number, message: string) {
     super(message);
+    this.status = status;
   }
 }
 
@@ -186,11 +185,10 @@ class BodyReader {
   private left: number;
   private state: 'size' | 'data' | 'cr' | 'lf' | 'trailer' = 'size';
   private line = '';
+  private readonly chunked: boolean;
 
-  constructor(
-    length: number | null,
-    private readonly chunked: boolean,
-  ) {
+  constructor(length: number | null, chunked: boolean) {
+    this.chunked = chunked;
     this.left = length ?? 0;
     if (!chunked && this.left === 0) this.done = true;
   }

@@ -1,0 +1,8 @@
+// Types of boot.mjs (plain JavaScript, loaded before any TypeScript).
+import type { RuntimeName } from './types.ts';
+
+export function runtimeName(): RuntimeName;
+export const NODE_STRIPPING: string;
+export function typescriptLoader(): string;
+export function enableTypeScript(): Promise<void>;
+export function registerTsx(why: string): Promise<void>;
