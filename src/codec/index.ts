@@ -15,3 +15,4 @@ export { concatBytes, latin1, fromLatin1 } from './bytes.ts';
 export { encodePacket, encodeVars, getVar } from './vars.ts';
 export { appendHeader, buildRequest, requestToVars, varsToRequest, type SignalSource } from './request.ts';
 export { bodyAllowed, encodeResponseHead, statusReason } from './response.ts';
+export { BodyReader, HttpError, type HttpRequestHead, headEnd, parseHead } from './http1.ts';

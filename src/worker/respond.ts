@@ -6,27 +6,6 @@ import { clientGone, type Conn } from '../../runtimes/types.ts';
 import { concatBytes, encodeResponseHead, type SignalSource } from '../codec/index.ts';
 import { describeError, log } from '../log.ts';
 
-/** Waiting for a request body to be read to its end (or the peer to go), at most `ms`. */
-export class BodyWait {
-  private wake: (() => void) | null = null;
-
-  until(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => this.done(), ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        this.wake = null;
-        resolve();
-      };
-    });
-  }
-
-  /** The body is in (or will never be): release the wait. */
-  done(): void {
-    this.wake?.();
-  }
-}
-
 /**
  * "The client is gone", for one request: what writeBody watches, and where req.signal comes from
  * (the Request reads signal() only when the app reads req.signal, see src/codec/request.ts). On
