@@ -36,7 +36,16 @@ function decode(reader: BodyReader, wire: string, step: number): { body: string;
 describe('parseHead', () => {
   it('reads the request line, headers, framing and connection wishes', () => {
     const h = head('POST /up?x=1 HTTP/1.1\r\nHost: example.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n');
-    expect(h).toMatchObject({ method: 'POST', target: '/up?x=1', v11: true, host: 'example.test', contentLength: 5, chunked: false, close: true, expectContinue: true });
+    expect(h).toMatchObject({
+      method: 'POST',
+      target: '/up?x=1',
+      v11: true,
+      host: 'example.test',
+      contentLength: 5,
+      chunked: false,
+      close: true,
+      expectContinue: true,
+    });
     expect(h.headers.get('content-length')).toBe('5');
     expect(h.size).toBe(enc('POST /up?x=1 HTTP/1.1\r\nHost: example.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n').length);
   });
