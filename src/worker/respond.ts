@@ -195,27 +195,41 @@ export async function writeBody(conn: Conn, body: ReadableStream<Uint8Array> | n
       conn.write(concatBytes([w.head(first.value.length), first.value]));
       return first.value.length;
     }
-    const frame = w.frame ?? ((c: Uint8Array) => c);
-    const firstOut = frame(first.value);
-    if (firstOut.length <= GLUE_LIMIT) conn.write(concatBytes([w.head(undefined), firstOut]));
-    else {
-      conn.write(w.head(undefined));
-      conn.write(firstOut);
-    }
-    let sent = first.value.length;
-    let next: Promise<Chunk> = secondRead;
-    for (;;) {
-      const r = await next;
-      if (r.done || gone.aborted) break;
-      sent += r.value.length;
-      const ok = conn.write(frame(r.value));
-      if (!ok) await conn.drained();
-      next = reader.read();
-    }
-    if (w.trailer && !gone.aborted) conn.write(w.trailer());
-    return sent;
+    writeFirst(conn, w, first.value);
+    return await writeRest(conn, reader, secondRead, w, gone, first.value.length);
   } finally {
     gone.onAbort(null);
     reader.releaseLock();
   }
+}
+
+/** The head and the first chunk of a streamed body: one write when the chunk is small. */
+function writeFirst(conn: Conn, w: BodyWriter, chunk: Uint8Array): void {
+  const firstOut = w.frame ? w.frame(chunk) : chunk;
+  if (firstOut.length <= GLUE_LIMIT) conn.write(concatBytes([w.head(undefined), firstOut]));
+  else {
+    conn.write(w.head(undefined));
+    conn.write(firstOut);
+  }
+}
+
+/** The rest of a streamed body, with backpressure, then its trailer; resolves with the body bytes sent in all. */
+async function writeRest(
+  conn: Conn,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  next: Promise<Chunk>,
+  w: BodyWriter,
+  gone: Gone,
+  sent: number,
+): Promise<number> {
+  const frame = w.frame ?? ((c: Uint8Array) => c);
+  for (;;) {
+    const r = await next;
+    if (r.done || gone.aborted) break;
+    sent += r.value.length;
+    if (!conn.write(frame(r.value))) await conn.drained();
+    next = reader.read();
+  }
+  if (w.trailer && !gone.aborted) conn.write(w.trailer());
+  return sent;
 }
