@@ -120,6 +120,8 @@ const textEncoder = new TextEncoder();
 /**
  * tsgi's own short answer, one line of plain text: a refusal before the app (every protocol, the
  * router), or an error in place of the app's answer. `headers` are added (e.g. Retry-After).
+ * No `Connection: close`: the server that sends it drains or closes as it knows best (node:http
+ * closing at once over an unread body reset the connection under the answer).
  */
 export function plainAnswer(status: number, text: string, headers: Record<string, string> = {}): Response {
   return new Response(`${text}\n`, { status, headers: { ...PLAIN_TEXT, ...headers } });
