@@ -36,3 +36,4 @@ export {
   type FastCgiErrorCode,
   type FastCgiHandlers,
 } from './fastcgi.ts';
+export { BodyReader, HttpError, type HttpRequestHead, headEnd, parseHead } from './http1.ts';

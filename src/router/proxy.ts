@@ -10,8 +10,21 @@
  * --http-timeout.
  */
 import type { Conn, Peer } from '../../runtimes/types.ts';
-import { encodePacket, frameHead, LAST_FRAME, latin1, requestToVars, statusReason, STREAMED_BODY, STREAMED_BODY_VAR, type UwsgiVars } from '../codec/index.ts';
+import {
+  concatBytes,
+  encodePacket,
+  frameHead,
+  headEnd,
+  LAST_FRAME,
+  latin1,
+  requestToVars,
+  STREAMED_BODY,
+  STREAMED_BODY_VAR,
+  type UwsgiVars,
+} from '../codec/index.ts';
 import { log } from '../log.ts';
+import { BodyStream } from '../worker/body.ts';
+import { plainAnswer } from '../worker/respond.ts';
 import type { WorkerGate } from './gate.ts';
 
 export interface ProxyOptions {
@@ -33,12 +46,9 @@ const MAX_ANSWER_HEAD = 64 * 1024;
 /** A 503 asks the client to come back this many seconds later. */
 export const RETRY_AFTER_S = 1;
 
+/** The router's own answer when no worker answers: one line of text (a 503 asks to come back later). */
 export function gatewayError(status: 502 | 503 | 504, why: string): Response {
-  const title = `${status} ${statusReason(status)}`;
-  const body = `<!doctype html><title>${title}</title><h1>${title}</h1><p>tsgi http router: ${why.replace(/[<&]/g, (c) => (c === '<' ? '&lt;' : '&amp;'))}</p>\n`;
-  const headers: Record<string, string> = { 'content-type': 'text/html; charset=utf-8' };
-  if (status === 503) headers['retry-after'] = String(RETRY_AFTER_S);
-  return new Response(body, { status, headers });
+  return plainAnswer(status, `tsgi http router: ${why}`, status === 503 ? { 'retry-after': String(RETRY_AFTER_S) } : {});
 }
 
 /**
@@ -124,7 +134,6 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
   const body = req.body !== null && hasBody && req.method !== 'GET' && req.method !== 'HEAD' ? req.body : null;
   const framed = body !== null && !sized;
   const vars = varsFor(req, peer, scriptName, o.serverPort, framed);
-
   let conn: Conn;
   try {
     conn = await o.connect();
@@ -132,140 +141,161 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
     log(`tsgi http router: cannot reach the workers at ${o.upstream}: ${(e as Error).message}`);
     return gatewayError(502, `cannot reach the workers at ${o.upstream}: ${(e as Error).message}`);
   }
+  return new UpstreamExchange(conn, req, o.timeoutMs).run(encodePacket(vars), body, framed);
+}
 
-  return new Promise<Response>((resolve) => {
-    let head: Uint8Array | null = null;
-    let stream: ReadableStreamDefaultController<Uint8Array> | null = null;
-    let answered = false;
-    // The client stopped sending before the whole answer was passed on: it went, or it half-closed
-    // (TCP cannot tell which until a write fails). Pass the FIN on: the app's req.signal aborts in
-    // the worker, and an answer that still comes is forwarded (a gone client's server cancels it,
-    // and the worker's connection is closed then). Not once the answer is over.
-    const signal = req.signal;
-    // The FIN goes after the whole request: before it, the worker would read a truncated one.
-    let requestSent = false;
-    let finPending = false;
-    const clientGone = () => {
-      if (answered && stream === null) return;
-      if (requestSent) conn.closeWrite();
-      else finPending = true;
-    };
-    const over = () => signal.removeEventListener('abort', clientGone);
-    const expire = () => {
-      if (answered) return;
-      answered = true;
-      over();
-      log(`tsgi http router: no answer from a worker within --http-timeout ${o.timeoutMs / 1000} s: ${req.method} ${req.url}`);
-      conn.destroy();
-      resolve(gatewayError(504, `no answer from a worker within --http-timeout ${o.timeoutMs / 1000} s`));
-    };
-    // Counted from the last piece of the request body the worker took: an upload longer than
-    // --http-timeout is no timeout while it moves.
-    let timer = setTimeout(expire, o.timeoutMs);
-    const moved = () => {
-      if (answered) return;
-      clearTimeout(timer);
-      timer = setTimeout(expire, o.timeoutMs);
-    };
-    const fail = (why: string) => {
-      if (answered) return;
-      answered = true;
-      clearTimeout(timer);
-      over();
-      log(`tsgi http router: ${why}: ${req.method} ${req.url}`);
-      conn.destroy();
-      resolve(gatewayError(502, why));
-    };
+/**
+ * One request passed to a worker over its own uwsgi connection, and the worker's answer passed
+ * back: its head parsed into a Response, its body streamed with backpressure (BodyStream).
+ */
+class UpstreamExchange {
+  readonly #conn: Conn;
+  readonly #req: Request;
+  readonly #timeoutMs: number;
+  /** The answer head's bytes so far. */
+  #head: Uint8Array | null = null;
+  /** The answer body while it is being passed on. */
+  #answer: BodyStream | null = null;
+  #answered = false;
+  /** The FIN goes after the whole request: before it, the worker would read a truncated one. */
+  #requestSent = false;
+  #finPending = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #resolve: (res: Response) => void = () => {};
 
-    conn.onData = (chunk) => {
-      if (stream) {
-        stream.enqueue(chunk);
-        if ((stream.desiredSize ?? 0) <= 0) conn.pause();
-        return;
-      }
-      if (answered) return;
-      const all: Uint8Array = head === null ? chunk : new Uint8Array(head.length + chunk.length);
-      if (head !== null) {
-        all.set(head);
-        all.set(chunk, head.length);
-      }
-      head = all;
-      let end = -1;
-      for (let i = all.indexOf(13); i !== -1 && i + 3 < all.length; i = all.indexOf(13, i + 1)) {
-        if (all[i + 1] === 10 && all[i + 2] === 13 && all[i + 3] === 10) {
-          end = i;
-          break;
-        }
-      }
-      if (end === -1) {
-        if (all.length > MAX_ANSWER_HEAD) fail(`a worker sent an answer head above ${MAX_ANSWER_HEAD} bytes`);
-        return;
-      }
-      let parsed: AnswerHead;
-      try {
-        parsed = parseAnswerHead(latin1(all, 0, end));
-      } catch (e) {
-        return fail(`a worker sent a malformed answer: ${(e as Error).message}`);
-      }
-      answered = true;
-      clearTimeout(timer);
-      const rest = all.subarray(end + 4);
-      const noBody = req.method === 'HEAD' || parsed.status === 204 || parsed.status === 304 || parsed.status < 200;
-      const length = Number(parsed.headers.get('content-length') ?? -1);
-      if (!noBody && length >= 0 && rest.length >= length) {
-        // The whole answer came with its head (small answers do): hand it over as bytes, which
-        // the runtime's server sends much faster than a stream.
-        over();
-        conn.end();
-        resolve(new Response(rest.slice(0, length), { status: parsed.status, statusText: parsed.statusText, headers: parsed.headers }));
-        return;
-      }
-      let responseBody: ReadableStream<Uint8Array> | null = null;
-      if (!noBody) {
-        responseBody = new ReadableStream<Uint8Array>(
-          {
-            start(controller) {
-              stream = controller;
-              if (rest.length > 0) controller.enqueue(rest.slice());
-            },
-            pull() {
-              conn.resume();
-            },
-            cancel() {
-              // The client went away: so does the worker's connection.
-              stream = null;
-              conn.destroy();
-            },
-          },
-          { highWaterMark: 64 * 1024, size: (c) => c.byteLength },
-        );
-      }
-      resolve(new Response(responseBody, { status: parsed.status, statusText: parsed.statusText, headers: parsed.headers }));
-    };
-    // The worker closes the connection after its answer: that ends the body.
-    conn.onEnd = () => {
-      if (!answered) return fail('a worker closed the connection without answering (did it die? see the tsgi log)');
-      over();
-      stream?.close();
-      stream = null;
-      // Our side too: a half-open connection keeps its fd (Bun and Deno do not close it for us).
-      conn.end();
-    };
-    conn.onClose = (error) => {
-      if (!answered) return fail(`a worker closed the connection without answering${error ? ` (${error.message})` : ''}`);
-      over();
-      if (stream) {
-        if (error) stream.error(error);
-        else stream.close();
-        stream = null;
-      }
-    };
-    if (signal.aborted) clientGone();
-    else signal.addEventListener('abort', clientGone);
-    conn.write(encodePacket(vars));
-    void sendBody(conn, body, framed, moved).then(() => {
-      requestSent = true;
-      if (finPending) conn.closeWrite();
+  constructor(conn: Conn, req: Request, timeoutMs: number) {
+    this.#conn = conn;
+    this.#req = req;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Send the vars packet and the body; resolves with the worker's answer, or a 502/504. */
+  run(packet: Uint8Array, body: ReadableStream<Uint8Array> | null, framed: boolean): Promise<Response> {
+    return new Promise<Response>((resolve) => {
+      this.#resolve = resolve;
+      const conn = this.#conn;
+      this.#timer = setTimeout(() => this.#expire(), this.#timeoutMs);
+      conn.onData = (chunk) => this.#onData(chunk);
+      conn.onEnd = () => this.#onEnd();
+      conn.onClose = (error) => this.#onClose(error);
+      const signal = this.#req.signal;
+      if (signal.aborted) this.#clientGone();
+      else signal.addEventListener('abort', this.#clientGone);
+      conn.write(packet);
+      void sendBody(conn, body, framed, () => this.#moved()).then(() => this.#sent());
     });
-  });
+  }
+
+  /**
+   * The client stopped sending before the whole answer was passed on: it went, or it half-closed
+   * (TCP cannot tell which until a write fails). Pass the FIN on: the app's req.signal aborts in
+   * the worker, and an answer that still comes is forwarded (a gone client's server cancels it,
+   * and the worker's connection is closed then). Not once the answer is over.
+   */
+  #clientGone = (): void => {
+    if (this.#answered && this.#answer === null) return;
+    if (this.#requestSent) this.#conn.closeWrite();
+    else this.#finPending = true;
+  };
+
+  #sent(): void {
+    this.#requestSent = true;
+    if (this.#finPending) this.#conn.closeWrite();
+  }
+
+  #over(): void {
+    this.#req.signal.removeEventListener('abort', this.#clientGone);
+  }
+
+  /** Counted from the last piece of the request body the worker took: an upload longer than --http-timeout is no timeout while it moves. */
+  #moved(): void {
+    if (this.#answered) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#expire(), this.#timeoutMs);
+  }
+
+  #expire(): void {
+    const s = this.#timeoutMs / 1000;
+    this.#giveUp(504, `no answer from a worker within --http-timeout ${s} s`);
+  }
+
+  #fail(why: string): void {
+    this.#giveUp(502, why);
+  }
+
+  #giveUp(status: 502 | 504, why: string): void {
+    if (this.#answered) return;
+    this.#answered = true;
+    clearTimeout(this.#timer);
+    this.#over();
+    log(`tsgi http router: ${why}: ${this.#req.method} ${this.#req.url}`);
+    this.#conn.destroy();
+    this.#resolve(gatewayError(status, why));
+  }
+
+  #onData(chunk: Uint8Array): void {
+    if (this.#answer !== null) this.#answer.push(chunk);
+    else if (!this.#answered) this.#readHead(chunk);
+  }
+
+  #readHead(chunk: Uint8Array): void {
+    const all = this.#head === null ? chunk : concatBytes([this.#head, chunk]);
+    this.#head = all;
+    const end = headEnd(all, 0);
+    if (end === -1) {
+      if (all.length > MAX_ANSWER_HEAD) this.#fail(`a worker sent an answer head above ${MAX_ANSWER_HEAD} bytes`);
+      return;
+    }
+    let parsed: AnswerHead;
+    try {
+      parsed = parseAnswerHead(latin1(all, 0, end));
+    } catch (e) {
+      return this.#fail(`a worker sent a malformed answer: ${(e as Error).message}`);
+    }
+    this.#answered = true;
+    clearTimeout(this.#timer);
+    this.#resolve(this.#response(parsed, all.subarray(end + 4)));
+  }
+
+  /** The Response for the client: `rest` is what came after the head. */
+  #response(head: AnswerHead, rest: Uint8Array): Response {
+    const init = { status: head.status, statusText: head.statusText, headers: head.headers };
+    if (this.#req.method === 'HEAD' || head.status === 204 || head.status === 304 || head.status < 200) return new Response(null, init);
+    const length = Number(head.headers.get('content-length') ?? -1);
+    if (length >= 0 && rest.length >= length) {
+      // The whole answer came with its head (small answers do): hand it over as bytes, which
+      // the runtime's server sends much faster than a stream.
+      this.#over();
+      this.#conn.end();
+      return new Response(rest.slice(0, length), init);
+    }
+    // A client that goes away cancels the body: so goes the worker's connection.
+    const answer = new BodyStream(this.#conn, { onCancel: () => this.#cancelled() });
+    if (rest.length > 0) answer.push(rest.slice());
+    this.#answer = answer;
+    return new Response(answer.take(), init);
+  }
+
+  #cancelled(): void {
+    this.#answer = null;
+    this.#conn.destroy();
+  }
+
+  /** The worker closes the connection after its answer: that ends the body. */
+  #onEnd(): void {
+    if (!this.#answered) return this.#fail('a worker closed the connection without answering (did it die? see the tsgi log)');
+    this.#over();
+    this.#answer?.end();
+    this.#answer = null;
+    // Our side too: a half-open connection keeps its fd (Bun and Deno do not close it for us).
+    this.#conn.end();
+  }
+
+  #onClose(error?: Error): void {
+    if (!this.#answered) return this.#fail(`a worker closed the connection without answering${error ? ` (${error.message})` : ''}`);
+    this.#over();
+    if (error) this.#answer?.fail(error);
+    else this.#answer?.end();
+    this.#answer = null;
+  }
 }

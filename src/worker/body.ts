@@ -125,8 +125,10 @@ export class BodyStream {
 
   #cancelled(): void {
     this.#controller = null;
-    if (this.#onCancel) this.#onCancel();
-    else this.drop();
+    if (this.#onCancel) {
+      this.#dropping = true;
+      this.#onCancel();
+    } else this.drop();
   }
 
   #finish(): void {

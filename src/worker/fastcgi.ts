@@ -40,7 +40,7 @@ export interface FastCgiServerOptions {
   headTimeoutMs: number;
   counters?: RequestCounters;
   /** Which app (mountpoint index) answers a URL, for the request log. */
-  appOf?: (url: string) => number;
+  appOf?: (req: Request) => number;
 }
 
 /** Requests in flight on one connection before a new one is refused (OVERLOADED); GET_VALUES says so. */
@@ -352,7 +352,7 @@ class FastCgiExchange {
           return encodeResponseHead(res, { method, cgi: true });
         },
       }),
-      facts: (r, head) => varsFacts(this.#vars, this.#size, head, o.appOf?.(r.url) ?? 0),
+      facts: (r, head) => varsFacts(this.#vars, this.#size, head, o.appOf?.(r) ?? 0),
       onAnswer: () => {
         if (this.#answering || this.#owner.closed) return false;
         return (this.#answering = true);

@@ -116,11 +116,11 @@ export class Mounts {
   }
 }
 
-/** Which app answers a URL: its index in `apps` (uWSGI's app id in the request log). */
-export function appIndex(apps: MountedApp[], manageScriptName: boolean): (url: string) => number {
+/** Which app answers a request: its index in `apps` (uWSGI's app id in the request log), chosen as mountHandler chooses. */
+export function appIndex(apps: MountedApp[], manageScriptName: boolean): (req: Request) => number {
   const mounts = new Mounts(apps, manageScriptName);
-  return (url) => {
-    const c = mounts.choose(new URL(url).pathname, null);
+  return (req) => {
+    const c = mounts.choose(new URL(req.url).pathname, scriptNameOf(req) ?? null);
     return c ? apps.indexOf(c.app) : 0;
   };
 }

@@ -15,13 +15,7 @@ import type { HttpHandler, Peer } from '../../runtimes/types.ts';
 import { describePeer, log } from '../log.ts';
 import type { HttpServerOptions } from './http1.ts';
 import type { RequestFacts } from './reqlog.ts';
-import { appFailed, checked, settlesSoon } from './respond.ts';
-
-function plain(status: number, text: string): Response {
-  // No 'Connection: close': the runtime's server drains or closes as it knows best (node:http
-  // closing at once over an unread body reset the connection under the answer).
-  return new Response(`${text}\n`, { status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
-}
+import { appFailed, checked, plainAnswer, settlesSoon } from './respond.ts';
 
 /** Bytes of the head as the client sent it: "METHOD target HTTP/1.1", header lines, CRLFs. */
 function headSize(req: Request, target: string): number {
@@ -39,7 +33,7 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
     const target = url.slice(url.indexOf('/', url.indexOf('//') + 2));
     if (headSize(req, target) > o.bufferSize) {
       log(`tsgi: bad request from ${describePeer(peer)}: request head above --buffer-size ${o.bufferSize} bytes (431)`);
-      return plain(431, `request head above --buffer-size ${o.bufferSize} bytes`);
+      return plainAnswer(431, `request head above --buffer-size ${o.bufferSize} bytes`);
     }
     let overflow = false;
     if (o.limitPost > 0) {
@@ -48,7 +42,7 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
       const length = req.headers.get('content-length');
       if (length !== null && Number(length) > o.limitPost) {
         log(`tsgi: bad request from ${describePeer(peer)}: request body of ${length} bytes is above --limit-post ${o.limitPost} (413)`);
-        return plain(413, `request body of ${length} bytes is above --limit-post ${o.limitPost}`);
+        return plainAnswer(413, `request body of ${length} bytes is above --limit-post ${o.limitPost}`);
       }
       if (length === null && req.headers.has('transfer-encoding') && req.body !== null) {
         let seen = 0;
@@ -72,7 +66,7 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
     const done = (res: Response, threw: boolean): Response | Promise<Response> => {
       if (overflow) {
         log(`tsgi: bad request from ${describePeer(peer)}: request body above --limit-post ${o.limitPost} bytes (413)`);
-        res = plain(413, `request body above --limit-post ${o.limitPost} bytes`);
+        res = plainAnswer(413, `request body above --limit-post ${o.limitPost} bytes`);
       }
       const counters = o.counters;
       const length = res.headers.get('content-length');
@@ -82,7 +76,7 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
         return o.keepAlive ? res : closing(res);
       }
       const finish = (r: Response, bytes: number) =>
-        counters.finished(id, r.status, bytes, threw, () => nativeFacts(req, r, target, peer, o.appOf?.(url) ?? 0));
+        counters.finished(id, r.status, bytes, threw, () => nativeFacts(req, r, target, peer, o.appOf?.(req) ?? 0));
       // `res.body` is read only here: the getter builds a stream (Deno; Hono's Node adapter builds
       // the whole undici Response), which halved hello world when it was read on every request.
       if (length !== null || res.body === null) {

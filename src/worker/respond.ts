@@ -6,27 +6,6 @@ import { clientGone, type Conn } from '../../runtimes/types.ts';
 import { concatBytes, encodeResponseHead, type SignalSource } from '../codec/index.ts';
 import { describeError, log } from '../log.ts';
 
-/** Waiting for a request body to be read to its end (or the peer to go), at most `ms`. */
-export class BodyWait {
-  private wake: (() => void) | null = null;
-
-  until(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => this.done(), ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        this.wake = null;
-        resolve();
-      };
-    });
-  }
-
-  /** The body is in (or will never be): release the wait. */
-  done(): void {
-    this.wake?.();
-  }
-}
-
 /**
  * "The client is gone", for one request: what writeBody watches, and where req.signal comes from
  * (the Request reads signal() only when the app reads req.signal, see src/codec/request.ts). On
@@ -141,6 +120,8 @@ const textEncoder = new TextEncoder();
 /**
  * tsgi's own short answer, one line of plain text: a refusal before the app (every protocol, the
  * router), or an error in place of the app's answer. `headers` are added (e.g. Retry-After).
+ * No `Connection: close`: the server that sends it drains or closes as it knows best (node:http
+ * closing at once over an unread body reset the connection under the answer).
  */
 export function plainAnswer(status: number, text: string, headers: Record<string, string> = {}): Response {
   return new Response(`${text}\n`, { status, headers: { ...PLAIN_TEXT, ...headers } });
@@ -219,27 +200,41 @@ export async function writeBody(conn: AnswerSink, body: ReadableStream<Uint8Arra
       conn.write(concatBytes([w.head(first.value.length), first.value]));
       return first.value.length;
     }
-    const frame = w.frame ?? ((c: Uint8Array) => c);
-    const firstOut = frame(first.value);
-    if (firstOut.length <= GLUE_LIMIT) conn.write(concatBytes([w.head(undefined), firstOut]));
-    else {
-      conn.write(w.head(undefined));
-      conn.write(firstOut);
-    }
-    let sent = first.value.length;
-    let next: Promise<Chunk> = secondRead;
-    for (;;) {
-      const r = await next;
-      if (r.done || gone.aborted) break;
-      sent += r.value.length;
-      const ok = conn.write(frame(r.value));
-      if (!ok) await conn.drained();
-      next = reader.read();
-    }
-    if (w.trailer && !gone.aborted) conn.write(w.trailer());
-    return sent;
+    writeFirst(conn, w, first.value);
+    return await writeRest(conn, reader, secondRead, w, gone, first.value.length);
   } finally {
     gone.onAbort(null);
     reader.releaseLock();
   }
+}
+
+/** The head and the first chunk of a streamed body: one write when the chunk is small. */
+function writeFirst(conn: AnswerSink, w: BodyWriter, chunk: Uint8Array): void {
+  const firstOut = w.frame ? w.frame(chunk) : chunk;
+  if (firstOut.length <= GLUE_LIMIT) conn.write(concatBytes([w.head(undefined), firstOut]));
+  else {
+    conn.write(w.head(undefined));
+    conn.write(firstOut);
+  }
+}
+
+/** The rest of a streamed body, with backpressure, then its trailer; resolves with the body bytes sent in all. */
+async function writeRest(
+  conn: AnswerSink,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  next: Promise<Chunk>,
+  w: BodyWriter,
+  gone: Gone,
+  sent: number,
+): Promise<number> {
+  const frame = w.frame ?? ((c: Uint8Array) => c);
+  for (;;) {
+    const r = await next;
+    if (r.done || gone.aborted) break;
+    sent += r.value.length;
+    if (!conn.write(frame(r.value))) await conn.drained();
+    next = reader.read();
+  }
+  if (w.trailer && !gone.aborted) conn.write(w.trailer());
+  return sent;
 }

@@ -146,7 +146,7 @@ class ScgiConnection {
         head: (contentLength) => encodeResponseHead(res, { method, contentLength, cgi: true }),
         bodyless: () => encodeResponseHead(res, { method, cgi: true }),
       }),
-      facts: (r, head) => varsFacts(vars, this.#size, head, o.appOf?.(r.url) ?? 0),
+      facts: (r, head) => varsFacts(vars, this.#size, head, o.appOf?.(r) ?? 0),
       onStart: () => this.#served?.(),
       onAnswer: () => (this.#responding = true),
     });

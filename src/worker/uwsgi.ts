@@ -20,7 +20,7 @@ export interface UwsgiServerOptions {
   headTimeoutMs: number;
   counters?: RequestCounters;
   /** Which app (mountpoint index) answers a URL, for the request log. */
-  appOf?: (url: string) => number;
+  appOf?: (req: Request) => number;
   /** The --http router's internal socket: take its streamed bodies (TSGI_BODY, src/codec/frames.ts). */
   streamedBodies?: boolean;
 }
@@ -154,7 +154,7 @@ class UwsgiConnection {
         head: (contentLength) => encodeResponseHead(res, { method, contentLength }),
         bodyless: () => encodeResponseHead(res, { method }),
       }),
-      facts: (r, head) => varsFacts(vars, this.#varsSize, head, o.appOf?.(r.url) ?? 0),
+      facts: (r, head) => varsFacts(vars, this.#varsSize, head, o.appOf?.(r) ?? 0),
       onStart: () => this.#served?.(),
       onAnswer: () => (this.#responding = true),
     });

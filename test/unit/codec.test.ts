@@ -19,7 +19,7 @@ import {
   type PacketHead,
   type UwsgiVars,
 } from '../../src/codec/index.ts';
-import { parseHead } from '../../src/worker/http1.ts';
+import { parseHead } from '../../src/codec/index.ts';
 
 const vector = (name: string) => new Uint8Array(readFileSync(new URL(`../vectors/${name}`, import.meta.url)));
 const GET = vector('nginx-1.22-get.bin');

@@ -150,8 +150,21 @@ describe('a web server split meets --mount (Mounts)', () => {
     expect(await res.text()).toBe('no app is mounted at /other (mountpoints: /api)\n');
   });
 
-  test("the request log's app id follows the path's mountpoint", () => {
+  test("the request log's app id is the app that answers: by the path's mountpoint, or by the web server's SCRIPT_NAME", () => {
     const of = appIndex(APPS, false);
-    expect([of('http://h/u/api/x'), of('http://h/u/x'), of('http://h/x')]).toEqual([0, 1, 2]);
+    const at = (url: string) => of(new Request(url));
+    expect([at('http://h/u/api/x'), at('http://h/u/x'), at('http://h/x')]).toEqual([0, 1, 2]);
+    // The --http router's split: SCRIPT_NAME=/u/api, the URL already below it.
+    const split = varsToRequest(
+      [
+        ['HTTP_HOST', 'h'],
+        ['REQUEST_URI', '/u/api/x'],
+        ['SCRIPT_NAME', '/u/api'],
+        ['PATH_INFO', '/x'],
+      ] as UwsgiVars,
+      null,
+    );
+    expect(new URL(split.url).pathname).toBe('/x');
+    expect(of(split)).toBe(0);
   });
 });
