@@ -5,12 +5,13 @@
  * unknown types and roles, ABORT_REQUEST, malformed input: the worker lives); a request the
  * client aborts mid-body; --limit-post and --buffer-size; the option from ini, JSON and env.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { encodePairs, encodeRecord, encodeRequest, FCGI, FCGI_STATUS, type UwsgiVars } from '../src/codec/index.ts';
-import { cleanup, freePort, hasNginx, type Proc, RUNTIME, run, startNginx, startTsgi, tempDir, until } from './helpers.ts';
+import { cleanup, freePort, hasNginx, type Proc, RUNTIME, startNginx, startTsgi, tempDir, until } from './helpers.ts';
+import { type Apache, hasApache, startApache } from './apache.ts';
 import { requestSet, sha256 } from './request-set.ts';
 
 const APP = 'test/fixtures/apps/echo.ts';
@@ -19,52 +20,12 @@ const SIGNAL_APP = 'test/fixtures/apps/signal.ts';
 let tsgi: Proc;
 let single: Proc;
 let nginx: Proc;
-let apache: Proc | undefined;
+let apaches: Apache[] = [];
 let fcgiPort: number;
 let singlePort: number;
 let statsPort: number;
 let sockPath: string;
 const front: Record<'tcp' | 'unix' | 'single' | 'apache' | 'apacheReuse', number> = { tcp: 0, unix: 0, single: 0, apache: 0, apacheReuse: 0 };
-
-const APACHE = '/usr/sbin/apache2';
-const MODULES = '/usr/lib/apache2/modules';
-
-/**
- * Debian's Apache httpd in the foreground with a config of its own in a temporary directory:
- * mod_proxy_fcgi on `ports`, each with `ProxyPass "/" "fcgi://…" <params>`. Resolves when the
- * last port answers.
- */
-async function startApache(backend: number, sites: Array<{ port: number; params: string }>): Promise<Proc> {
-  const dir = tempDir('tsgi-apache-');
-  mkdirSync(join(dir, 'run'));
-  const conf = `ServerRoot ${dir}
-PidFile ${dir}/httpd.pid
-DefaultRuntimeDir ${dir}/run
-ErrorLog ${dir}/error.log
-LogLevel warn
-ServerName 127.0.0.1
-LoadModule mpm_event_module ${MODULES}/mod_mpm_event.so
-LoadModule authz_core_module ${MODULES}/mod_authz_core.so
-LoadModule proxy_module ${MODULES}/mod_proxy.so
-LoadModule proxy_fcgi_module ${MODULES}/mod_proxy_fcgi.so
-${process.getuid?.() === 0 ? 'User www-data\nGroup www-data' : ''}
-${sites.map((s) => `Listen 127.0.0.1:${s.port}\n<VirtualHost 127.0.0.1:${s.port}>\n  ProxyPass "/" "fcgi://127.0.0.1:${backend}/" ${s.params}\n</VirtualHost>`).join('\n')}
-`;
-  writeFileSync(join(dir, 'httpd.conf'), conf);
-  const p = run(APACHE, ['-f', join(dir, 'httpd.conf'), '-DFOREGROUND']);
-  const last = sites[sites.length - 1].port;
-  const up = await until(
-    () =>
-      new Promise<boolean>((resolve) => {
-        const s = net.connect(last, '127.0.0.1');
-        s.once('connect', () => resolve(s.destroy() !== null));
-        s.once('error', () => resolve(false));
-      }),
-    30_000,
-  );
-  if (!up) throw new Error(`Apache did not start on ${last}: ${p.output()}`);
-  return p;
-}
 
 beforeAll(async () => {
   if (!hasNginx) throw new Error('nginx is not installed: run .ci/run (it installs nginx-light) or apt-get install -y nginx-light');
@@ -119,20 +80,19 @@ beforeAll(async () => {
       fastcgi_request_buffering off; fastcgi_buffering off; } }`,
     front.single,
   );
-  if (existsSync(APACHE)) {
-    front.apache = await freePort();
-    front.apacheReuse = await freePort();
+  if (hasApache) {
     // flushpackets=on: each STDOUT record goes to the client at once (a streamed answer streams).
-    apache = await startApache(fcgiPort, [
-      { port: front.apache, params: 'flushpackets=on' },
-      { port: front.apacheReuse, params: 'enablereuse=on flushpackets=on' },
+    apaches = await Promise.all([
+      startApache(`ProxyPass "/" "fcgi://127.0.0.1:${fcgiPort}/" flushpackets=on`),
+      startApache(`ProxyPass "/" "fcgi://127.0.0.1:${fcgiPort}/" enablereuse=on flushpackets=on`),
     ]);
+    [front.apache, front.apacheReuse] = apaches.map((a) => a.port);
   }
 }, 90_000);
 
 afterAll(async () => {
   await nginx?.stop('SIGQUIT');
-  await apache?.stop('SIGTERM');
+  await Promise.all(apaches.map((a) => a.stop()));
   await Promise.all([tsgi?.stop(), single?.stop()]);
   await cleanup();
 });

@@ -5,52 +5,25 @@
  * passes, malformed netstrings straight at the socket, an upload whose sender closes halfway, and
  * the option from every configuration source.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { concatBytes } from '../src/codec/index.ts';
 import { configFromObject, loadConfig } from '../src/config/index.ts';
+import { APACHE_MISSING, type Apache, hasApache, startApache } from './apache.ts';
 import { requestSet } from './request-set.ts';
-import { cleanup, fetchFresh, freePort, hasNginx, type Proc, RUNTIME, rawExchange, run, startNginx, startTsgi, tempDir, until } from './helpers.ts';
+import { cleanup, fetchFresh, freePort, hasNginx, type Proc, RUNTIME, rawExchange, startNginx, startTsgi, tempDir, until } from './helpers.ts';
 
 const APP = 'test/fixtures/apps/echo.ts';
-const APACHE = '/usr/sbin/apache2';
-const MODULES = '/usr/lib/apache2/modules';
 
 let tsgi: Proc;
 let nginx: Proc;
-let apache: Proc;
+let apache: Apache;
 let scgiPort: number;
 let statsPort: number;
 let sockPath: string;
 const front: Record<'tcp' | 'unix' | 'apache', number> = { tcp: 0, unix: 0, apache: 0 };
-
-/** Debian's Apache in the foreground with its own config in a temporary directory; resolves once it listens. */
-async function startApache(port: number, fragment: string): Promise<Proc> {
-  const dir = tempDir('tsgi-apache-');
-  const load = ['mpm_event', 'authz_core', 'proxy', 'proxy_scgi'].map((m) => `LoadModule ${m}_module ${MODULES}/mod_${m}.so`);
-  // As root, Apache's children must run as someone else.
-  const user = process.getuid?.() === 0 ? 'User www-data\nGroup www-data' : '';
-  const conf = `ServerRoot ${dir}\n${load.join('\n')}\n${user}\nServerName 127.0.0.1\nListen 127.0.0.1:${port}
-PidFile ${dir}/httpd.pid\nDefaultRuntimeDir ${dir}\nErrorLog ${dir}/error_log\nLogLevel warn\n${fragment}\n`;
-  writeFileSync(join(dir, 'httpd.conf'), conf);
-  const p = run(APACHE, ['-d', dir, '-f', join(dir, 'httpd.conf'), '-DFOREGROUND']);
-  const log = () => (existsSync(join(dir, 'error_log')) ? readFileSync(join(dir, 'error_log'), 'utf8') : '');
-  if (await until(() => listening(port), 30_000)) return p;
-  throw new Error(`Apache did not start on ${port}: ${p.output()}${log()}`);
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 /** The master's stats document (uWSGI's schema). */
 async function stats(): Promise<{ sockets: Array<{ name: string; proto: string }>; workers: Array<{ pid: number; respawn_count: number; status: string }> }> {
@@ -60,7 +33,7 @@ async function stats(): Promise<{ sockets: Array<{ name: string; proto: string }
 
 beforeAll(async () => {
   if (!hasNginx) throw new Error('nginx is not installed: run .ci/run (it installs nginx-light) or apt-get install -y nginx-light');
-  if (!existsSync(APACHE)) throw new Error('Apache httpd is not installed: run .ci/run (it installs apache2) or apt-get install -y apache2');
+  if (!hasApache) throw new Error(`${APACHE_MISSING}: run .ci/run, it installs it`);
   scgiPort = await freePort();
   statsPort = await freePort();
   sockPath = join(tempDir(), 'app.sock');
@@ -70,7 +43,6 @@ beforeAll(async () => {
   ]);
   front.tcp = await freePort();
   front.unix = await freePort();
-  front.apache = await freePort();
   const location = (pass: string) => `location / { include /etc/nginx/scgi_params; scgi_pass ${pass}; }
     location /slow { include /etc/nginx/scgi_params; scgi_pass ${pass}; scgi_buffering off; }`;
   nginx = await startNginx(
@@ -78,12 +50,13 @@ beforeAll(async () => {
   server { listen 127.0.0.1:${front.unix}; ${location(`unix:${sockPath}`)} }`,
     front.unix,
   );
-  apache = await startApache(front.apache, `ProxyPass / scgi://127.0.0.1:${scgiPort}/`);
+  apache = await startApache(`ProxyPass / scgi://127.0.0.1:${scgiPort}/`);
+  front.apache = apache.port;
 }, 90_000);
 
 afterAll(async () => {
   await nginx?.stop('SIGQUIT');
-  await apache?.stop('SIGTERM');
+  await apache?.stop();
   await tsgi?.stop();
   await cleanup();
 });
