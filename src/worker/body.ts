@@ -64,9 +64,12 @@ export class BodyStream {
     this.#finish();
   }
 
-  /** The body will not come whole (a broken body, a closed connection): the reader fails. */
-  fail(error: Error): void {
-    this.#controller?.error(error);
+  /**
+   * The body will not come whole (a broken body, a closed connection): the reader fails with
+   * `error` (a message: an Error made only if a reader is there to get it).
+   */
+  fail(error: Error | string): void {
+    this.#controller?.error(typeof error === 'string' ? new Error(error) : error);
     this.#controller = null;
     this.#finish();
   }

@@ -219,7 +219,7 @@ class HttpConnection {
     // The client sends nothing more: it went or half-closed (req.signal aborts, as on node:http,
     // Bun's and Deno's servers); an answer in progress is still written.
     this.#gone.inputEnded();
-    if (this.#is('body')) this.#body?.fail(new Error('the client closed the connection before the end of the request body'));
+    if (this.#is('body')) this.#body?.fail('the client closed the connection before the end of the request body');
     if (this.#is('head')) this.#close(false);
   }
 
@@ -228,7 +228,7 @@ class HttpConnection {
     this.#forget?.();
     this.#state = 'closed';
     this.#stopTimer();
-    this.#body?.fail(new Error('the connection closed'));
+    this.#body?.fail('the connection closed');
     this.#gone.abort();
   }
 

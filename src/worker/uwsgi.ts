@@ -115,7 +115,7 @@ class UwsgiConnection {
   #onClose(): void {
     this.#served?.();
     clearTimeout(this.#headTimer);
-    this.#body?.fail(new Error('the connection closed'));
+    this.#body?.fail('the connection closed');
     this.#gone.abort();
   }
 
