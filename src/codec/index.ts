@@ -1,12 +1,15 @@
 /**
- * The uwsgi protocol codec, pure TypeScript (web-standard APIs only).
+ * The protocol codecs, pure TypeScript (web-standard APIs only): what the connection classes in
+ * src/worker/ decode requests with and encode answers with (docs/ARCHITECTURE.md, "connection core").
  *
- * A packet: modifier1 (u8), datasize (u16 LE), modifier2 (u8), then `datasize` bytes of vars —
- * pairs of (u16 LE name length, name, u16 LE value length, value) — then exactly CONTENT_LENGTH
- * body bytes (or, between tsgi's router and its workers only, framed pieces of a body of unknown
- * length: frames.ts). The answer is a raw HTTP/1.x response, then the server closes.
- *
- * The SCGI codec (scgi.ts) decodes into the same vars, so varsToRequest serves both protocols.
+ * - uwsgi (decoder.ts, vars.ts): modifier1 (u8), datasize (u16 LE), modifier2 (u8), then
+ *   `datasize` bytes of vars — pairs of (u16 LE name length, name, u16 LE value length, value) —
+ *   then exactly CONTENT_LENGTH body bytes (or, between tsgi's router and its workers only, framed
+ *   pieces of a body of unknown length: frames.ts). The answer is a raw HTTP/1.x response.
+ * - FastCGI (fastcgi.ts): records, several requests per connection; SCGI (scgi.ts): a netstring
+ *   of vars. Both decode into the same vars, so one varsToRequest (request.ts) serves uwsgi,
+ *   FastCGI and SCGI.
+ * - HTTP/1.1 (http1.ts): request heads and bodies (Content-Length or chunked).
  *
  * Strings in UwsgiVars are byte strings: one char per byte (latin1), lossless both ways.
  */

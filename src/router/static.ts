@@ -14,6 +14,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open, realpath, stat } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
 import type { MiddlewareHandler } from 'hono';
+import { plainAnswer } from '../worker/respond.ts';
 
 const TEXT = '; charset=utf-8';
 const TYPES: Record<string, string> = {
@@ -58,8 +59,6 @@ export function parseStaticMap(spec: string, cwd: string): { prefix: string; dir
   return { prefix, dir: resolve(cwd, dir) };
 }
 
-const plain = (status: number, text: string): Response => new Response(text + '\n', { status, headers: { 'content-type': 'text/plain' + TEXT } });
-
 /** Is `p` `root` or inside it? (Both absolute and normalized.) */
 const inside = (p: string, root: string): boolean => p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
 
@@ -78,16 +77,16 @@ export function staticMap(prefix: string, dir: string): MiddlewareHandler {
     try {
       rel = decodeURIComponent(path.slice(base.length)); // once: "%252e" names a file "%2e"
     } catch {
-      return plain(400, 'Bad Request: malformed percent-escape in the path');
+      return plainAnswer(400, 'Bad Request: malformed percent-escape in the path');
     }
     // The URL parser already removes plain "/../", but not "..%2f" or "%5c"; refuse anything
     // that could step out of DIR rather than trying to normalize it.
-    if (rel.includes('\0')) return plain(403, 'Forbidden: NUL byte in the path');
-    if (rel.includes('\\')) return plain(403, 'Forbidden: backslash in the path');
-    if (rel.split('/').includes('..')) return plain(403, 'Forbidden: ".." in the path');
+    if (rel.includes('\0')) return plainAnswer(403, 'Forbidden: NUL byte in the path');
+    if (rel.includes('\\')) return plainAnswer(403, 'Forbidden: backslash in the path');
+    if (rel.split('/').includes('..')) return plainAnswer(403, 'Forbidden: ".." in the path');
 
     const file = join(root, rel);
-    if (!inside(file, root)) return plain(403, 'Forbidden: path outside the static directory');
+    if (!inside(file, root)) return plainAnswer(403, 'Forbidden: path outside the static directory');
     let real: string;
     let realRoot: string;
     try {
@@ -95,7 +94,7 @@ export function staticMap(prefix: string, dir: string): MiddlewareHandler {
     } catch {
       return next(); // missing (ENOENT, ENOTDIR...): the app's turn, as in uWSGI
     }
-    if (!inside(real, realRoot)) return plain(403, 'Forbidden: the file resolves outside the static directory');
+    if (!inside(real, realRoot)) return plainAnswer(403, 'Forbidden: the file resolves outside the static directory');
     // A directory (no index files) is the app's too; checked before open, which would block on a FIFO.
     if (
       !(await stat(real).then(

@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { ConfigError } from '../config/index.ts';
 import { PREFIX_HEADER, scriptNameOf } from '../codec/request.ts';
 import { type FetchHandler, loadApp, type LoadedApp } from './app.ts';
+import { plainAnswer } from './respond.ts';
 
 export interface MountSpec {
   prefix: string;
@@ -133,10 +134,7 @@ export function mountHandler(apps: MountedApp[], manageScriptName: boolean): Fet
     const url = new URL(req.url);
     const c = mounts.choose(url.pathname, scriptNameOf(req) ?? null);
     if (c === null) {
-      return new Response(`no app is mounted at ${url.pathname} (mountpoints: ${mounts.describe()})\n`, {
-        status: 404,
-        headers: { 'content-type': 'text/plain; charset=utf-8' },
-      });
+      return plainAnswer(404, `no app is mounted at ${url.pathname} (mountpoints: ${mounts.describe()})`);
     }
     if (c.split === '' && c.prefix === null) return c.app.handler(req);
     url.pathname = url.pathname.slice(c.split.length) || '/';
