@@ -141,103 +141,98 @@ function bodyless(method: string): boolean {
  * a Request whose body is a ReadableStream keeps it too: apps can read the length they will get.
  */
 export function varsToRequest(vars: UwsgiVars, body: BodyInit | null, signal?: SignalSource): Request {
-  let method: string | undefined;
-  let scheme: string | undefined;
-  let https: string | undefined;
-  let host: string | undefined;
-  let serverName: string | undefined;
-  let serverPort: string | undefined;
-  let uri: string | undefined;
-  let pathInfo: string | undefined;
-  let scriptName: string | undefined;
-  let query: string | undefined;
-  let contentType: string | undefined;
-  let contentLength: string | undefined;
-  let httpContentType: string | undefined;
-  let httpContentLength: string | undefined;
   const headers = new Headers();
+  const f = scanVars(vars, headers);
+  const proto = schemeOf(f);
+  const authority = authorityOf(f, proto);
+  const method = f.method || 'GET';
+  const mount = f.scriptName && f.pathInfo !== undefined ? mountPoint(f.scriptName) : '';
+  if (!mount) {
+    const target = f.uri || (f.query ? `${f.pathInfo ?? ''}?${f.query}` : (f.pathInfo ?? ''));
+    return buildRequest(method, proto, authority, target, headers, body, signal, 'HTTP_HOST or SERVER_NAME');
+  }
+  headers.set(PREFIX_HEADER, encodePath(mount));
+  const req = buildRequest(method, proto, authority, splitTarget(f.uri, f.pathInfo ?? '', f.query), headers, body, signal, 'HTTP_HOST or SERVER_NAME');
+  scriptNames.set(req, mount);
+  return req;
+}
+
+/** The CGI vars varsToRequest reads (the first of each, as everywhere in the codec). */
+interface CgiFields {
+  method?: string;
+  scheme?: string;
+  https?: string;
+  host?: string;
+  serverName?: string;
+  serverPort?: string;
+  uri?: string;
+  pathInfo?: string;
+  scriptName?: string;
+  query?: string;
+  contentType?: string;
+  contentLength?: string;
+  httpContentType?: string;
+  httpContentLength?: string;
+}
+
+const CGI_FIELDS: ReadonlyMap<string, keyof CgiFields> = new Map(
+  Object.entries({
+    REQUEST_METHOD: 'method',
+    REQUEST_URI: 'uri',
+    PATH_INFO: 'pathInfo',
+    SCRIPT_NAME: 'scriptName',
+    QUERY_STRING: 'query',
+    CONTENT_TYPE: 'contentType',
+    CONTENT_LENGTH: 'contentLength',
+    REQUEST_SCHEME: 'scheme',
+    HTTPS: 'https',
+    SERVER_NAME: 'serverName',
+    SERVER_PORT: 'serverPort',
+    HTTP_HOST: 'host',
+    HTTP_CONTENT_TYPE: 'httpContentType',
+    HTTP_CONTENT_LENGTH: 'httpContentLength',
+  } as const),
+);
+
+/** One pass over the vars: the CGI fields, and every HTTP_* var but the two body ones into `headers`. */
+function scanVars(vars: UwsgiVars, headers: Headers): CgiFields {
+  const f: CgiFields = {};
   let i = 0;
   try {
     for (; i < vars.length; i++) {
-      const k = vars[i][0];
-      const v = vars[i][1];
-      if (k.length > 5 && k.charCodeAt(0) === 0x48 /* H */ && k.startsWith('HTTP_')) {
-        if (k === 'HTTP_CONTENT_TYPE') httpContentType ??= v;
-        else if (k === 'HTTP_CONTENT_LENGTH') httpContentLength ??= v;
-        else {
-          if (k === 'HTTP_HOST') host ??= v;
-          appendHeader(headers, headerName(k), v);
-        }
-        continue;
-      }
-      switch (k) {
-        case 'REQUEST_METHOD':
-          method ??= v;
-          break;
-        case 'REQUEST_URI':
-          uri ??= v;
-          break;
-        case 'PATH_INFO':
-          pathInfo ??= v;
-          break;
-        case 'SCRIPT_NAME':
-          scriptName ??= v;
-          break;
-        case 'QUERY_STRING':
-          query ??= v;
-          break;
-        case 'CONTENT_TYPE':
-          contentType ??= v;
-          break;
-        case 'CONTENT_LENGTH':
-          contentLength ??= v;
-          break;
-        case 'REQUEST_SCHEME':
-          scheme ??= v;
-          break;
-        case 'HTTPS':
-          https ??= v;
-          break;
-        case 'SERVER_NAME':
-          serverName ??= v;
-          break;
-        case 'SERVER_PORT':
-          serverPort ??= v;
-          break;
+      const [k, v] = vars[i];
+      const field = CGI_FIELDS.get(k);
+      if (field !== undefined) f[field] ??= v;
+      if (k.length > 5 && k.charCodeAt(0) === 0x48 /* H */ && k.startsWith('HTTP_') && k !== 'HTTP_CONTENT_TYPE' && k !== 'HTTP_CONTENT_LENGTH') {
+        appendHeader(headers, headerName(k), v);
       }
     }
-    const type = contentType ?? httpContentType;
+    const type = f.contentType ?? f.httpContentType;
     if (type) headers.set('content-type', type);
-    const length = contentLength ?? httpContentLength;
+    const length = f.contentLength ?? f.httpContentLength;
     if (length) headers.set('content-length', length);
   } catch (error) {
     const k = i < vars.length ? vars[i][0] : 'CONTENT_TYPE or CONTENT_LENGTH';
     throw new TypeError(`invalid request header from uwsgi var ${JSON.stringify(k.slice(0, 60))}: ${(error as Error).message}`, { cause: error });
   }
+  return f;
+}
 
-  let proto: 'http' | 'https';
-  const s = scheme !== undefined && scheme.length <= 5 ? scheme.toLowerCase() : '';
-  if (s === 'http' || s === 'https') proto = s;
-  else proto = https !== undefined && isOn(https) ? 'https' : 'http';
+/** REQUEST_SCHEME (http or https), else HTTPS (on, 1, yes) → https, else http. */
+function schemeOf(f: CgiFields): 'http' | 'https' {
+  const s = f.scheme !== undefined && f.scheme.length <= 5 ? f.scheme.toLowerCase() : '';
+  if (s === 'http' || s === 'https') return s;
+  return f.https !== undefined && isOn(f.https) ? 'https' : 'http';
+}
 
-  let authority: string;
-  if (host) authority = host;
-  else if (serverName) {
-    // An IPv6 address as SERVER_NAME comes without brackets.
-    const name = serverName.includes(':') && serverName.charCodeAt(0) !== 0x5b ? `[${serverName}]` : serverName;
-    const defaultPort = proto === 'https' ? '443' : '80';
-    authority = serverPort && serverPort !== defaultPort ? `${name}:${serverPort}` : name;
-  } else authority = 'localhost';
-
-  const mount = scriptName && pathInfo !== undefined ? mountPoint(scriptName) : '';
-  if (!mount) {
-    const target = uri || (query ? `${pathInfo ?? ''}?${query}` : (pathInfo ?? ''));
-    return buildRequest(method || 'GET', proto, authority, target, headers, body, signal, 'HTTP_HOST or SERVER_NAME');
-  }
-  headers.set(PREFIX_HEADER, encodePath(mount));
-  const req = buildRequest(method || 'GET', proto, authority, splitTarget(uri, pathInfo ?? '', query), headers, body, signal, 'HTTP_HOST or SERVER_NAME');
-  scriptNames.set(req, mount);
-  return req;
+/** HTTP_HOST, else SERVER_NAME[:SERVER_PORT unless the scheme's default], else localhost. */
+function authorityOf(f: CgiFields, proto: 'http' | 'https'): string {
+  if (f.host) return f.host;
+  if (!f.serverName) return 'localhost';
+  // An IPv6 address as SERVER_NAME comes without brackets.
+  const name = f.serverName.includes(':') && f.serverName.charCodeAt(0) !== 0x5b ? `[${f.serverName}]` : f.serverName;
+  const defaultPort = proto === 'https' ? '443' : '80';
+  return f.serverPort && f.serverPort !== defaultPort ? `${name}:${f.serverPort}` : name;
 }
 
 /**
