@@ -10,6 +10,7 @@
  * ReadableStream (read only as fast as the client takes them, the file closed on the last chunk
  * or on cancel). Only node:fs and node:path, so the same code runs on Node, Bun and Deno alike.
  */
+import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open, realpath, stat } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
@@ -63,28 +64,50 @@ export function parseStaticMap(spec: string, cwd: string): { prefix: string; dir
 const inside = (p: string, root: string): boolean => p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
 
 export function staticMap(prefix: string, dir: string): MiddlewareHandler {
-  // Matched against the URL's path as it arrives (percent-encoded), so the prefix is encoded the
-  // same way; "/" maps everything (and becomes "").
-  const base = encodeURI(prefix.replace(/\/+$/, ''));
-  const root = resolve(dir);
+  const files = new StaticDir(prefix, dir);
+  return async (c, next) => (await files.answer(c.req.raw)) ?? next();
+}
 
-  return async (c, next) => {
-    const method = c.req.method;
-    const path = new URL(c.req.url).pathname;
-    if ((method !== 'GET' && method !== 'HEAD') || !(path === base || path.startsWith(base + '/'))) return next();
+/** A file found for a request: the name asked for (its type) and the resolved path (its bytes). */
+interface Found {
+  file: string;
+  real: string;
+}
 
+/** One --static-map: the files of a directory under a URL prefix. */
+class StaticDir {
+  /**
+   * Matched against the URL's path as it arrives (percent-encoded), so the prefix is encoded the
+   * same way; "/" maps everything (and becomes "").
+   */
+  readonly #base: string;
+  readonly #root: string;
+
+  constructor(prefix: string, dir: string) {
+    this.#base = encodeURI(prefix.replace(/\/+$/, ''));
+    this.#root = resolve(dir);
+  }
+
+  /** The answer to a request under the prefix; null: not a file here (the app's turn, as in uWSGI). */
+  async answer(req: Request): Promise<Response | null> {
+    const method = req.method;
+    const path = new URL(req.url).pathname;
+    if ((method !== 'GET' && method !== 'HEAD') || !(path === this.#base || path.startsWith(`${this.#base}/`))) return null;
+    const found = await this.#find(path.slice(this.#base.length));
+    return found === null || found instanceof Response ? found : serveFile(found, req);
+  }
+
+  /** The file an encoded path below the prefix names, a refusal, or null (none: missing, a directory…). */
+  async #find(encoded: string): Promise<Found | Response | null> {
     let rel: string;
     try {
-      rel = decodeURIComponent(path.slice(base.length)); // once: "%252e" names a file "%2e"
+      rel = decodeURIComponent(encoded); // once: "%252e" names a file "%2e"
     } catch {
       return plainAnswer(400, 'Bad Request: malformed percent-escape in the path');
     }
-    // The URL parser already removes plain "/../", but not "..%2f" or "%5c"; refuse anything
-    // that could step out of DIR rather than trying to normalize it.
-    if (rel.includes('\0')) return plainAnswer(403, 'Forbidden: NUL byte in the path');
-    if (rel.includes('\\')) return plainAnswer(403, 'Forbidden: backslash in the path');
-    if (rel.split('/').includes('..')) return plainAnswer(403, 'Forbidden: ".." in the path');
-
+    const refused = unsafePath(rel);
+    if (refused) return plainAnswer(403, `Forbidden: ${refused}`);
+    const root = this.#root;
     const file = join(root, rel);
     if (!inside(file, root)) return plainAnswer(403, 'Forbidden: path outside the static directory');
     let real: string;
@@ -92,71 +115,81 @@ export function staticMap(prefix: string, dir: string): MiddlewareHandler {
     try {
       [realRoot, real] = await Promise.all([realpath(root), realpath(file)]);
     } catch {
-      return next(); // missing (ENOENT, ENOTDIR...): the app's turn, as in uWSGI
+      return null; // missing (ENOENT, ENOTDIR...)
     }
     if (!inside(real, realRoot)) return plainAnswer(403, 'Forbidden: the file resolves outside the static directory');
     // A directory (no index files) is the app's too; checked before open, which would block on a FIFO.
-    if (
-      !(await stat(real).then(
-        (s) => s.isFile(),
-        () => false,
-      ))
-    )
-      return next();
+    const isFile = await stat(real).then(
+      (st) => st.isFile(),
+      () => false,
+    );
+    return isFile ? { file, real } : null;
+  }
+}
 
-    // Open the resolved path and stat the open file, so headers and bytes describe one file.
-    let fh: FileHandle;
-    try {
-      fh = await open(real, 'r');
-    } catch {
-      return next();
-    }
-    let handed = false; // once the stream owns fh, it closes it
-    try {
-      const st = await fh.stat();
-      if (!st.isFile()) return await next(); // swapped since the stat above
+/**
+ * The URL parser already removes plain "/../", but not "..%2f" or "%5c": anything that could step
+ * out of the directory is refused rather than normalized. Returns why, or null.
+ */
+function unsafePath(rel: string): string | null {
+  if (rel.includes('\0')) return 'NUL byte in the path';
+  if (rel.includes('\\')) return 'backslash in the path';
+  if (rel.split('/').includes('..')) return '".." in the path';
+  return null;
+}
 
-      const size = st.size;
-      const mtimeSec = Math.floor(st.mtimeMs / 1000) * 1000; // HTTP dates have second precision
-      const etag = `W/"${size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
-      const lastModified = new Date(mtimeSec).toUTCString();
-      const headers = new Headers({ etag, 'last-modified': lastModified, 'accept-ranges': 'bytes' });
-      const h = c.req.raw.headers;
+/** Open the resolved path and stat the open file, so headers and bytes describe one file. */
+async function serveFile(found: Found, req: Request): Promise<Response | null> {
+  let fh: FileHandle;
+  try {
+    fh = await open(found.real, 'r');
+  } catch {
+    return null;
+  }
+  let handed = false; // once the stream owns fh, it closes it
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return null; // swapped since the stat in #find
+    const answer = fileAnswer(st, found.file, req);
+    if (answer instanceof Response) return answer;
+    handed = true;
+    return new Response(fileStream(fh, answer.start, answer.length), { status: answer.status, headers: answer.headers });
+  } finally {
+    if (!handed) await fh.close().catch(() => {});
+  }
+}
 
-      // If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2); both compare weakly.
-      const inm = h.get('if-none-match');
-      const ims = h.get('if-modified-since');
-      const notModified =
-        inm !== null
-          ? inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag.slice(2))
-          : ims !== null && !Number.isNaN(Date.parse(ims)) && mtimeSec <= Date.parse(ims);
-      if (notModified) return new Response(null, { status: 304, headers });
+/** What to send of a file: an answer without its bytes (304, 416, HEAD, empty), or the part to stream. */
+function fileAnswer(st: Stats, file: string, req: Request): Response | { status: number; headers: Headers; start: number; length: number } {
+  const size = st.size;
+  const mtimeSec = Math.floor(st.mtimeMs / 1000) * 1000; // HTTP dates have second precision
+  const etag = `W/"${size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
+  const headers = new Headers({ etag, 'last-modified': new Date(mtimeSec).toUTCString(), 'accept-ranges': 'bytes' });
+  const h = req.headers;
+  if (notModified(h, etag, mtimeSec)) return new Response(null, { status: 304, headers });
+  headers.set('content-type', contentType(file)); // the name asked for, not a symlink's target
+  const range = rangeFor(h.get('range'), h.get('if-range'), etag, mtimeSec, size);
+  if (range === 'unsatisfiable') {
+    headers.set('content-range', `bytes */${size}`);
+    headers.set('content-length', '0');
+    return new Response(null, { status: 416, headers });
+  }
+  const [start, end] = range ?? [0, size - 1]; // inclusive
+  if (range) headers.set('content-range', `bytes ${start}-${end}/${size}`);
+  const status = range ? 206 : 200;
+  const length = end - start + 1;
+  headers.set('content-length', String(length));
+  // HEAD gets GET's headers (206 included) and no body.
+  if (req.method === 'HEAD' || length === 0) return new Response(null, { status, headers });
+  return { status, headers, start, length };
+}
 
-      headers.set('content-type', contentType(file)); // the name asked for, not a symlink's target
-      let start = 0;
-      let end = size - 1; // inclusive
-      let status = 200;
-      const range = rangeFor(h.get('range'), h.get('if-range'), etag, mtimeSec, size);
-      if (range === 'unsatisfiable') {
-        headers.set('content-range', `bytes */${size}`);
-        headers.set('content-length', '0');
-        return new Response(null, { status: 416, headers });
-      }
-      if (range) {
-        [start, end] = range;
-        status = 206;
-        headers.set('content-range', `bytes ${start}-${end}/${size}`);
-      }
-      const length = end - start + 1;
-      headers.set('content-length', String(length));
-      // HEAD gets GET's headers (206 included) and no body.
-      if (method === 'HEAD' || length === 0) return new Response(null, { status, headers });
-      handed = true;
-      return new Response(fileStream(fh, start, length), { status, headers });
-    } finally {
-      if (!handed) await fh.close().catch(() => {});
-    }
-  };
+/** If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2); both compare weakly. */
+function notModified(h: Headers, etag: string, mtimeSec: number): boolean {
+  const inm = h.get('if-none-match');
+  if (inm !== null) return inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag.slice(2));
+  const ims = h.get('if-modified-since');
+  return ims !== null && !Number.isNaN(Date.parse(ims)) && mtimeSec <= Date.parse(ims);
 }
 
 /**
