@@ -11,11 +11,9 @@
  * printed. Needs root (ip netns) and nginx: skipped, with the reason, where either is missing.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { cleanup, hasNginx, NGINX, type Proc, ROOT, RUNTIME, run, tempDir, tsgiCommand, until } from './helpers.ts';
+import { cleanup, hasNginx, NGINX, nginxConfig, type Proc, ROOT, RUNTIME, run, tsgiCommand, until } from './helpers.ts';
 
 const ID = `${process.pid % 100000}${Math.floor(Math.random() * 1000)}`;
 const NS = { lb: `tsgi-fleet-${ID}-lb`, h1: `tsgi-fleet-${ID}-h1`, h2: `tsgi-fleet-${ID}-h2`, cl: `tsgi-fleet-${ID}-cl` };
@@ -118,28 +116,9 @@ function workerPids(n: number): number[] {
 }
 
 function startNginx(): Proc {
-  const dir = tempDir('tsgi-fleet-nginx-');
-  for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) {
-    mkdirSync(join(dir, d));
-    chmodSync(join(dir, d), 0o777);
-  }
   const servers = (port: number) => `server ${HOST(1)}:${port} max_fails=1 fail_timeout=2s;\n    server ${HOST(2)}:${port} max_fails=1 fail_timeout=2s;`;
-  writeFileSync(
-    join(dir, 'nginx.conf'),
-    `user www-data;
-worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  upstream tsgi_uwsgi {
+  const args = nginxConfig(
+    `  upstream tsgi_uwsgi {
     ${servers(3031)}
   }
   upstream tsgi_http {
@@ -165,10 +144,10 @@ http {
       proxy_connect_timeout 2s;
     }
   }
-}
 `,
+    { workerConnections: 4096, prefix: 'tsgi-fleet-nginx-' },
   );
-  return inNs(NS.lb, NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')]);
+  return inNs(NS.lb, NGINX, args);
 }
 
 /** A request through nginx from the clients' namespace answers 200. */

@@ -193,9 +193,12 @@ export async function tsgiFails(args: string[], opts: { cwd?: string } = {}): Pr
 export const NGINX = '/usr/sbin/nginx';
 export const hasNginx = existsSync(NGINX);
 
-/** Start nginx (workers as www-data when root) with these server blocks; resolves when it answers. */
-export async function startNginx(servers: string, port: number): Promise<Proc> {
-  const dir = tempDir('tsgi-nginx-');
+/**
+ * An nginx prefix directory of its own (temp dirs its workers can write) with an nginx.conf around
+ * these `http` blocks; returns nginx's arguments to run it in the foreground there.
+ */
+export function nginxConfig(servers: string, opts: { workerConnections?: number; prefix?: string } = {}): string[] {
+  const dir = tempDir(opts.prefix ?? 'tsgi-nginx-');
   for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) {
     mkdirSync(join(dir, d));
     chmodSync(join(dir, d), 0o777);
@@ -206,7 +209,7 @@ worker_processes 1;
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
-events { worker_connections 1024; }
+events { worker_connections ${opts.workerConnections ?? 1024}; }
 http {
   access_log off;
   client_body_temp_path ${dir}/body;
@@ -219,7 +222,12 @@ ${servers}
 }
 `;
   writeFileSync(join(dir, 'nginx.conf'), conf);
-  const p = run(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')]);
+  return ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')];
+}
+
+/** Start nginx (workers as www-data when root) with these server blocks; resolves when it answers. */
+export async function startNginx(servers: string, port: number): Promise<Proc> {
+  const p = run(NGINX, nginxConfig(servers));
   if (await until(() => canConnect(port), 30_000)) return p;
   throw new Error(`nginx did not start on ${port}: ${p.output()}`);
 }

@@ -12,7 +12,7 @@
  * The params become UwsgiVars (byte strings, packet order), the vars the uwsgi codec makes, so
  * varsToRequest maps both.
  */
-import { latin1, latin1Key } from './bytes.ts';
+import { concatBytes, latin1, latin1Key } from './bytes.ts';
 import type { UwsgiVars } from './types.ts';
 
 export const FCGI_VERSION = 1;
@@ -265,7 +265,7 @@ export class FastCgiDecoder {
       r.paramsSize += content.length;
       return;
     }
-    const block = r.params.length === 1 ? r.params[0] : join(r.params, r.paramsSize);
+    const block = r.params.length === 1 ? r.params[0] : concatBytes(r.params, r.paramsSize);
     r.params = [];
     r.phase = 'stdin';
     const vars = this.pairs(block, 'PARAMS');
@@ -355,16 +355,6 @@ export class FastCgiDecoder {
     }
     return false;
   }
-}
-
-function join(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** One record's 8-byte header; `content` bytes follow, then `pad` zero bytes. */
@@ -498,8 +488,5 @@ export function encodeRequest(
     encodeStream(FCGI.STDIN, id, body),
     encodeRecord(FCGI.STDIN, id),
   ];
-  return join(
-    parts,
-    parts.reduce((n, p) => n + p.length, 0),
-  );
+  return concatBytes(parts);
 }
