@@ -31,81 +31,109 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
     const url = req.url;
     // The target as sent: the URL from the path on (the scheme and host came from Host).
     const target = url.slice(url.indexOf('/', url.indexOf('//') + 2));
-    if (headSize(req, target) > o.bufferSize) {
-      log(`tsgi: bad request from ${describePeer(peer)}: request head above --buffer-size ${o.bufferSize} bytes (431)`);
-      return plainAnswer(431, `request head above --buffer-size ${o.bufferSize} bytes`);
+    const refused = refusal(req, target, o);
+    if (refused) {
+      log(`tsgi: bad request from ${describePeer(peer)}: ${refused.why} (${refused.status})`);
+      return plainAnswer(refused.status, refused.why);
     }
-    let overflow = false;
-    if (o.limitPost > 0) {
-      // Headers only: touching req.body makes Hono's Node adapter build a stream, and a body the
-      // app then ignores was no longer drained by node:http (the kept-alive connection broke).
-      const length = req.headers.get('content-length');
-      if (length !== null && Number(length) > o.limitPost) {
-        log(`tsgi: bad request from ${describePeer(peer)}: request body of ${length} bytes is above --limit-post ${o.limitPost} (413)`);
-        return plainAnswer(413, `request body of ${length} bytes is above --limit-post ${o.limitPost}`);
-      }
-      if (length === null && req.headers.has('transfer-encoding') && req.body !== null) {
-        let seen = 0;
-        const limit = o.limitPost;
-        const counted = req.body.pipeThrough(
-          new TransformStream<Uint8Array, Uint8Array>({
-            transform(chunk, controller) {
-              seen += chunk.length;
-              if (seen > limit) {
-                overflow = true;
-                controller.error(new Error(`request body above --limit-post ${limit} bytes`));
-              } else controller.enqueue(chunk);
-            },
-          }),
-        );
-        // signal: the runtime's req.signal, which a Request made from another follows only when told.
-        req = new Request(req, { body: counted, duplex: 'half', signal: req.signal } as RequestInit);
-      }
-    }
+    const limited = o.limitPost > 0 ? new ChunkedLimit(req, o.limitPost) : null;
+    if (limited) req = limited.req;
     const id = o.counters?.started(req.method, target) ?? 0;
     const done = (res: Response, threw: boolean): Response | Promise<Response> => {
-      if (overflow) {
+      if (limited?.overflowed) {
         log(`tsgi: bad request from ${describePeer(peer)}: request body above --limit-post ${o.limitPost} bytes (413)`);
         res = plainAnswer(413, `request body above --limit-post ${o.limitPost} bytes`);
       }
-      const counters = o.counters;
-      const length = res.headers.get('content-length');
-      if (!counters || !o.measureBodies) {
-        // Nobody reads the sizes (no request log, no stats): tx counts Content-Length only.
-        counters?.finished(id, res.status, length === null ? 0 : Number(length), threw);
-        return o.keepAlive ? res : closing(res);
-      }
-      const finish = (r: Response, bytes: number) =>
-        counters.finished(id, r.status, bytes, threw, () => nativeFacts(req, r, target, peer, o.appOf?.(req) ?? 0));
-      // `res.body` is read only here: the getter builds a stream (Deno; Hono's Node adapter builds
-      // the whole undici Response), which halved hello world when it was read on every request.
-      if (length !== null || res.body === null) {
-        finish(res, length === null ? 0 : Number(length));
-        return o.keepAlive ? res : closing(res);
-      }
-      // The request log says how many bytes went out: read what the app made.
-      return measured(res, finish).then((r) => (o.keepAlive ? r : closing(r)));
+      return account(res, threw, o, id, (r) => nativeFacts(req, r, target, peer, o.appOf?.(req) ?? 0));
     };
-    // An app that answers at once is answered at once: the runtime's server takes a Response
-    // faster than a Promise (Bun: measured), so no await on this path.
-    let out: Response | Promise<Response>;
-    try {
-      out = o.handler(req, peer);
-    } catch (e) {
-      return done(appFailed(req, target, e), true);
-    }
-    if (out instanceof Response) return done(out, false);
-    return Promise.resolve(out).then(
-      (res) => {
-        try {
-          return done(checked(res), false);
-        } catch (e) {
-          return done(appFailed(req, target, e), true);
-        }
-      },
-      (e: unknown) => done(appFailed(req, target, e), true),
-    );
+    return callNow(o.handler, req, peer, target, done);
   };
+}
+
+/** A head above --buffer-size (431), or a Content-Length above --limit-post (413): why, or null. */
+function refusal(req: Request, target: string, o: HttpServerOptions): { status: number; why: string } | null {
+  if (headSize(req, target) > o.bufferSize) return { status: 431, why: `request head above --buffer-size ${o.bufferSize} bytes` };
+  if (o.limitPost <= 0) return null;
+  // Headers only: touching req.body makes Hono's Node adapter build a stream, and a body the app
+  // then ignores was no longer drained by node:http (the kept-alive connection broke).
+  const length = req.headers.get('content-length');
+  if (length !== null && Number(length) > o.limitPost) return { status: 413, why: `request body of ${length} bytes is above --limit-post ${o.limitPost}` };
+  return null;
+}
+
+/** A chunked body (no Content-Length) counted as the app reads it: its read fails past --limit-post. */
+class ChunkedLimit {
+  readonly req: Request;
+  overflowed = false;
+
+  constructor(req: Request, limit: number) {
+    this.req = req;
+    if (req.headers.has('content-length') || !req.headers.has('transfer-encoding') || req.body === null) return;
+    let seen = 0;
+    const counted = req.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform: (chunk, controller) => {
+          seen += chunk.length;
+          if (seen <= limit) return controller.enqueue(chunk);
+          this.overflowed = true;
+          controller.error(new Error(`request body above --limit-post ${limit} bytes`));
+        },
+      }),
+    );
+    // signal: the runtime's req.signal, which a Request made from another follows only when told.
+    this.req = new Request(req, { body: counted, duplex: 'half', signal: req.signal } as RequestInit);
+  }
+}
+
+/** Count the answer (its body measured when the request log or --stats read sizes); --http-keepalive off closes. */
+function account(res: Response, threw: boolean, o: HttpServerOptions, id: number, facts: (r: Response) => RequestFacts): Response | Promise<Response> {
+  const counters = o.counters;
+  const length = res.headers.get('content-length');
+  const out = (r: Response) => (o.keepAlive ? r : closing(r));
+  if (!counters || !o.measureBodies) {
+    // Nobody reads the sizes (no request log, no stats): tx counts Content-Length only.
+    counters?.finished(id, res.status, length === null ? 0 : Number(length), threw);
+    return out(res);
+  }
+  const finish = (r: Response, bytes: number) => counters.finished(id, r.status, bytes, threw, () => facts(r));
+  // `res.body` is read only here: the getter builds a stream (Deno; Hono's Node adapter builds
+  // the whole undici Response), which halved hello world when it was read on every request.
+  if (length !== null || res.body === null) {
+    finish(res, length === null ? 0 : Number(length));
+    return out(res);
+  }
+  // The request log says how many bytes went out: read what the app made.
+  return measured(res, finish).then(out);
+}
+
+/**
+ * Call the app. An app that answers at once is answered at once: the runtime's server takes a
+ * Response faster than a Promise (Bun: measured), so no await on this path.
+ */
+function callNow(
+  handler: HttpHandler,
+  req: Request,
+  peer: Peer,
+  target: string,
+  done: (res: Response, threw: boolean) => Response | Promise<Response>,
+): Response | Promise<Response> {
+  let out: Response | Promise<Response>;
+  try {
+    out = handler(req, peer);
+  } catch (e) {
+    return done(appFailed(req, target, e), true);
+  }
+  if (out instanceof Response) return done(out, false);
+  return Promise.resolve(out).then(
+    (res) => {
+      try {
+        return done(checked(res), false);
+      } catch (e) {
+        return done(appFailed(req, target, e), true);
+      }
+    },
+    (e: unknown) => done(appFailed(req, target, e), true),
+  );
 }
 
 /** The request log's facts, from the Request and Response objects (sizes as they would be on the wire). */
