@@ -109,10 +109,18 @@ function statsGet(n: number, path: string): string {
   return r.status === 0 ? r.stdout : '';
 }
 
-function workerPids(n: number): number[] {
+function workers(n: number): Array<{ pid: number; requests: number }> {
   const body = statsGet(n, '/json');
-  if (!body) return [];
-  return (JSON.parse(body) as { workers: Array<{ pid: number }> }).workers.map((w) => w.pid);
+  return body ? (JSON.parse(body) as { workers: Array<{ pid: number; requests: number }> }).workers : [];
+}
+
+function workerPids(n: number): number[] {
+  return workers(n).map((w) => w.pid);
+}
+
+/** Requests host n's workers have answered (nginx sends it traffic again once this grows). */
+function served(n: number): number {
+  return workers(n).reduce((sum, w) => sum + w.requests, 0);
 }
 
 function startNginx(): Proc {
@@ -271,6 +279,9 @@ describe.skipIf(WHY_NOT !== null)(`a fleet of two tsgi hosts behind nginx, in ne
       h2 = startHost(2);
       await h2.waitFor(/tsgi is ready/, 60_000);
       expect(await check(2)).toBe(0);
+      // Back in nginx's rotation: the refused connections of the restart marked it failed
+      // (max_fails=1) until a request gets through; the next step needs host 2 to take over.
+      expect(await until(() => served(2) > 100, 60_000)).toBe(true);
     });
 
     await step('kill -9 a worker of host 1', async () => {

@@ -63,7 +63,7 @@ export function activatedSockets(fds: number[], serve: ServeOptions): InheritedS
   const specs = socketSpecs(serve);
   if (specs.length > 0 && specs.length !== fds.length) {
     throw new ConfigError(
-      `systemd passed ${fds.length} socket(s) (LISTEN_FDS) but ${specs.length} --socket/--http-socket/--fastcgi-socket option(s) are given: make them match, or give none`,
+      `systemd passed ${fds.length} socket(s) (LISTEN_FDS) but ${specs.length} --socket/--http-socket/--fastcgi-socket/--scgi-socket option(s) are given: make them match, or give none`,
     );
   }
   const sockets: InheritedSocket[] = fds.map((fd, i) => ({
