@@ -64,7 +64,10 @@ describe(`systemd socket activation (${RUNTIME})`, () => {
     const bad = run(ACTIVATE, ['-l', two, cmd, ...pre, '--master', '--socket', ':1', '--socket', ':2', '--app', 'examples/hello.ts']);
     await bad.waitFor(/Listening on/);
     void rawExchange({ path: two }, [new Uint8Array(0)], 5000);
-    await bad.waitFor(/systemd passed 1 socket\(s\) \(LISTEN_FDS\) but 2 --socket\/--http-socket\/--fastcgi-socket\/--scgi-socket option\(s\) are given/, 20_000);
+    await bad.waitFor(
+      /systemd passed 1 socket\(s\) \(LISTEN_FDS\) but 2 --socket\/--http-socket\/--fastcgi-socket\/--scgi-socket option\(s\) are given/,
+      20_000,
+    );
     const { code } = await bad.exited;
     expect(code).not.toBe(0);
   });
