@@ -136,8 +136,9 @@ class FastCgiConn {
       return;
     }
     if (this.#running > 0) return;
-    // Close once every body is in (the exchanges stay to read them): closing over unread bytes resets the connection.
-    void Promise.all([...this.#exchanges.values()].map((x) => x.inputDone(5000))).then(() => this.close(false));
+    // Close once every body is in (the exchanges stay to read them; its empty STDIN, ABORT_REQUEST or a close ends
+    // one): closing over unread bytes resets the connection.
+    void Promise.all([...this.#exchanges.values()].map((x) => x.body.drain(5000))).then(() => this.close(false));
   }
 
   /** No request after the ones in flight: one came without FCGI_KEEP_CONN, the web server half-closed, or a stop began. */
@@ -216,9 +217,6 @@ class FastCgiExchange {
   #size = 0;
   readonly #limit: PostLimit;
   #aborted = false;
-  /** The web server has sent all it will for this request (its empty STDIN, ABORT_REQUEST, a close). */
-  #inputOver = false;
-  #wake: (() => void) | null = null;
   /** An answer has begun (the app's, or tsgi's own 400 or 413): another one goes nowhere. */
   #answering = false;
   /** END_REQUEST is written; then the exchange is over. */
@@ -265,32 +263,11 @@ class FastCgiExchange {
   /** The empty STDIN record: the body is whole. */
   stdinEnd(): void {
     this.body.end();
-    this.#over();
-  }
-
-  /** Drop the rest of the body; resolves once the web server has sent it all, or after `ms`. */
-  inputDone(ms: number): Promise<void> {
-    this.body.drop();
-    if (this.#inputOver) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => this.#wake?.(), ms);
-      this.#wake = () => {
-        clearTimeout(timer);
-        this.#wake = null;
-        resolve();
-      };
-    });
-  }
-
-  #over(): void {
-    this.#inputOver = true;
-    this.#wake?.();
   }
 
   /** ABORT_REQUEST: the app's req.signal aborts, the answer stops, END_REQUEST follows. */
   abort(): void {
     this.#aborted = true;
-    this.#over();
     this.body.fail(new Error('the web server aborted the request (ABORT_REQUEST)'));
     this.#gone.abort();
   }
@@ -302,7 +279,6 @@ class FastCgiExchange {
 
   /** The connection closed. */
   gone(): void {
-    this.#over();
     this.body.fail(new Error('the connection closed'));
     this.#gone.abort();
   }
