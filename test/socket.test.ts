@@ -131,3 +131,36 @@ describe(`malformed packets straight to the socket (${RUNTIME})`, () => {
     expect(r.data.toString()).toContain(`"length":10`);
   });
 });
+
+describe(`--limit-post on --socket and --scgi-socket, straight to the sockets (${RUNTIME})`, () => {
+  let limited: Proc;
+  let uwsgi: number;
+  let scgi: number;
+  const body = 'x'.repeat(1000);
+
+  beforeAll(async () => {
+    uwsgi = await freePort();
+    scgi = await freePort();
+    limited = await startTsgi(['--socket', `127.0.0.1:${uwsgi}`, '--scgi-socket', `127.0.0.1:${scgi}`, '--limit-post', '100', '--app', APP]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await limited?.stop();
+  });
+
+  const vars = (length: number) => ({ REQUEST_METHOD: 'POST', REQUEST_URI: '/up', HTTP_HOST: 'x', CONTENT_LENGTH: String(length) });
+
+  test('uwsgi: a CONTENT_LENGTH above it gets 413, one under it reaches the app', async () => {
+    const big = await rawExchange({ port: uwsgi }, [encodePacket(vars(body.length)), new TextEncoder().encode(body)]);
+    expect(big.data.toString()).toMatch(/^HTTP\/1\.1 413 [\s\S]*larger than --limit-post 100\n$/);
+    const small = await rawExchange({ port: uwsgi }, [encodePacket(vars(10)), new TextEncoder().encode('x'.repeat(10))]);
+    expect(small.data.toString()).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+  });
+
+  test('SCGI: a CONTENT_LENGTH above it gets a CGI-style 413', async () => {
+    const pairs = Object.entries({ CONTENT_LENGTH: String(body.length), SCGI: '1', REQUEST_METHOD: 'POST', REQUEST_URI: '/up', HTTP_HOST: 'x' });
+    const header = pairs.map(([k, v]) => `${k}\0${v}\0`).join('');
+    const r = await rawExchange({ port: scgi }, [new TextEncoder().encode(`${header.length}:${header},${body}`)]);
+    expect(r.data.toString()).toMatch(/^Status: 413 [\s\S]*larger than --limit-post 100\n$/);
+  });
+});

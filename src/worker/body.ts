@@ -69,9 +69,17 @@ export class BodyStream {
    * `error` (a message: an Error made only if a reader is there to get it).
    */
   fail(error: Error | string): void {
-    this.#controller?.error(typeof error === 'string' ? new Error(error) : error);
-    this.#controller = null;
+    this.#error(error);
     this.#finish();
+  }
+
+  /**
+   * The body is refused (it grew past --limit-post): the reader fails with `error`, and the rest
+   * is read and dropped — drain() still waits for its end.
+   */
+  refuse(error: Error | string): void {
+    this.#error(error);
+    this.drop();
   }
 
   /** Read the rest and throw it away (the answer does not want it). */
@@ -124,6 +132,11 @@ export class BodyStream {
         resolve();
       };
     });
+  }
+
+  #error(error: Error | string): void {
+    this.#controller?.error(typeof error === 'string' ? new Error(error) : error);
+    this.#controller = null;
   }
 
   #cancelled(): void {

@@ -20,34 +20,20 @@ import {
   FCGI_STATUS,
   getVar,
   type UwsgiVars,
-  varsToRequest,
 } from '../codec/index.ts';
 import { describePeer, log } from '../log.ts';
-import type { FetchHandler } from './app.ts';
 import { BodyStream } from './body.ts';
-import type { RequestCounters } from './counters.ts';
 import { Exchange } from './exchange.ts';
-import { type AnswerSink, Gone, plainAnswer, plainAnswerBytes } from './respond.ts';
-import { varsFacts } from './uwsgi.ts';
+import { type AnswerSink, Gone } from './respond.ts';
+import { bodylessMethod, logHeadTimeout, PostLimit, refusalBytes, requestOrRefusal, type VarsServerOptions, varsFacts } from './vars.ts';
 
-export interface FastCgiServerOptions {
-  handler: FetchHandler;
-  /** Largest params of one request, in bytes (--buffer-size). */
-  bufferSize: number;
-  /** Largest request body, 0: no limit (--limit-post). */
-  limitPost: number;
-  /** A connection that has sent no whole request by then (at first, or between requests) is closed (--socket-timeout). */
-  headTimeoutMs: number;
-  counters?: RequestCounters;
-  /** Which app (mountpoint index) answers a URL, for the request log. */
-  appOf?: (req: Request) => number;
-}
+/** A FastCGI socket takes what every vars protocol takes (--buffer-size bounds one request's params). */
+export type FastCgiServerOptions = VarsServerOptions;
 
 /** Requests in flight on one connection before a new one is refused (OVERLOADED); GET_VALUES says so. */
 const MAX_REQS = 100;
 const VALUES = { FCGI_MAX_CONNS: '1000', FCGI_MAX_REQS: String(MAX_REQS), FCGI_MPXS_CONNS: '1' };
 
-const textEncoder = new TextEncoder();
 /**
  * How long a kept connection waits for its next request: longer than nginx's upstream
  * keepalive_timeout (60 s by default), so that the web server closes an idle connection first
@@ -150,8 +136,9 @@ class FastCgiConn {
       return;
     }
     if (this.#running > 0) return;
-    // Close once every body is in (the exchanges stay to read them): closing over unread bytes resets the connection.
-    void Promise.all([...this.#exchanges.values()].map((x) => x.inputDone(5000))).then(() => this.close(false));
+    // Close once every body is in (the exchanges stay to read them; its empty STDIN, ABORT_REQUEST or a close ends
+    // one): closing over unread bytes resets the connection.
+    void Promise.all([...this.#exchanges.values()].map((x) => x.body.drain(5000))).then(() => this.close(false));
   }
 
   /** No request after the ones in flight: one came without FCGI_KEEP_CONN, the web server half-closed, or a stop began. */
@@ -199,9 +186,7 @@ class FastCgiConn {
       () => {
         if (this.#running > 0 || this.#closed) return;
         if (kept) return this.close(false);
-        if (!this.#decoder.idle) {
-          log(`tsgi: ${this.peer} sent no whole FastCGI request within --socket-timeout ${this.options.headTimeoutMs / 1000} s: closing`);
-        }
+        if (!this.#decoder.idle) logHeadTimeout(this.peer, this.options.headTimeoutMs, 'FastCGI request');
         this.close(true);
       },
       kept ? KEPT_IDLE_MS : this.options.headTimeoutMs,
@@ -213,7 +198,7 @@ class FastCgiConn {
     const silent = e.code === 'truncated' && this.#exchanges.size === 0 && this.#decoder.idle;
     if (!silent) log(`tsgi: bad FastCGI record from ${this.peer}: ${e.message}`);
     if (e.code === 'looks-like-http' && this.#exchanges.size === 0) {
-      this.conn.write(plainAnswerBytes(400, 'This is a FastCGI socket (tsgi --fastcgi-socket); HTTP clients need --http-socket or --http.'));
+      this.conn.write(refusalBytes(400, 'This is a FastCGI socket (tsgi --fastcgi-socket); HTTP clients need --http-socket or --http.', false));
       return this.close(false);
     }
     this.close(true);
@@ -230,12 +215,8 @@ class FastCgiExchange {
   readonly #stdout: AnswerSink;
   #vars: UwsgiVars = [];
   #size = 0;
-  /** Body bytes so far, against --limit-post. */
-  #received = 0;
+  readonly #limit: PostLimit;
   #aborted = false;
-  /** The web server has sent all it will for this request (its empty STDIN, ABORT_REQUEST, a close). */
-  #inputOver = false;
-  #wake: (() => void) | null = null;
   /** An answer has begun (the app's, or tsgi's own 400 or 413): another one goes nowhere. */
   #answering = false;
   /** END_REQUEST is written; then the exchange is over. */
@@ -248,6 +229,7 @@ class FastCgiExchange {
     this.#owner = owner;
     this.#id = id;
     this.body = new BodyStream(owner.conn);
+    this.#limit = new PostLimit(owner.options.limitPost);
     const conn = owner.conn;
     this.#stdout = { write: (b) => conn.write(this.#records(b)), drained: () => conn.drained() };
   }
@@ -257,32 +239,23 @@ class FastCgiExchange {
     this.#vars = vars;
     this.#size = size;
     this.#owner.started();
-    const method = (getVar(vars, 'REQUEST_METHOD') ?? 'GET').toUpperCase();
-    const limit = this.#owner.options.limitPost;
-    const length = Number(getVar(vars, 'CONTENT_LENGTH') || 0);
-    if (limit > 0 && length > limit) return this.#refuse(413, `the request body (${length} bytes) is larger than --limit-post ${limit}`);
-    const bodyless = method === 'GET' || method === 'HEAD';
+    const tooLarge = this.#limit.announced(vars);
+    if (tooLarge !== null) return this.#refuse(413, tooLarge);
+    const bodyless = bodylessMethod(vars);
     if (bodyless) this.body.drop();
-    let req: Request;
-    try {
-      req = varsToRequest(vars, bodyless ? null : this.body.take(), this.#gone);
-    } catch (e) {
-      log(`tsgi: bad request from ${this.#owner.peer}: ${(e as Error).message}`);
-      return this.#refuse(400, `Bad Request: ${(e as Error).message}`);
-    }
+    const req = requestOrRefusal(vars, bodyless ? null : this.body.take(), this.#gone, this.#owner.peer);
+    if (typeof req === 'string') return this.#refuse(400, req);
     void this.#respond(req);
   }
 
   /** Body bytes from STDIN records, counted against --limit-post (a chunked upload has no CONTENT_LENGTH). */
   push(chunk: Uint8Array): void {
-    this.#received += chunk.length;
-    const limit = this.#owner.options.limitPost;
-    if (limit > 0 && this.#received > limit && !this.#answering) {
-      // 413, unless the app has answered already; the app's req.signal aborts, the rest is dropped.
-      this.body.fail(new Error(`the request body is larger than --limit-post ${limit}`));
-      this.body.drop();
+    const over = this.#limit.count(chunk.length);
+    if (over !== null) {
+      // The app's read fails, its req.signal aborts, the rest is dropped; a 413 unless the app has answered already.
+      this.body.refuse(over);
       this.#gone.abort();
-      this.#refuse(413, `the request body is larger than --limit-post ${limit}`);
+      if (!this.#answering) this.#refuse(413, over);
     }
     this.body.push(chunk);
   }
@@ -290,32 +263,11 @@ class FastCgiExchange {
   /** The empty STDIN record: the body is whole. */
   stdinEnd(): void {
     this.body.end();
-    this.#over();
-  }
-
-  /** Drop the rest of the body; resolves once the web server has sent it all, or after `ms`. */
-  inputDone(ms: number): Promise<void> {
-    this.body.drop();
-    if (this.#inputOver) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => this.#wake?.(), ms);
-      this.#wake = () => {
-        clearTimeout(timer);
-        this.#wake = null;
-        resolve();
-      };
-    });
-  }
-
-  #over(): void {
-    this.#inputOver = true;
-    this.#wake?.();
   }
 
   /** ABORT_REQUEST: the app's req.signal aborts, the answer stops, END_REQUEST follows. */
   abort(): void {
     this.#aborted = true;
-    this.#over();
     this.body.fail(new Error('the web server aborted the request (ABORT_REQUEST)'));
     this.#gone.abort();
   }
@@ -327,7 +279,6 @@ class FastCgiExchange {
 
   /** The connection closed. */
   gone(): void {
-    this.#over();
     this.body.fail(new Error('the connection closed'));
     this.#gone.abort();
   }
@@ -377,9 +328,7 @@ class FastCgiExchange {
   /** tsgi's own answer in place of the app's (400 before it, 413). */
   #refuse(status: number, text: string): void {
     this.#answering = true;
-    const res = plainAnswer(status, text);
-    const body = textEncoder.encode(`${text}\n`);
-    this.#stdout.write(concatBytes([encodeResponseHead(res, { method: 'GET', contentLength: body.length, cgi: true }), body]));
+    this.#stdout.write(refusalBytes(status, text, true));
     this.#end(0);
   }
 

@@ -96,7 +96,7 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
   }
   const appOf = apps.length > 1 ? appIndex(apps, options.manageScriptName) : undefined;
   const headTimeoutMs = options.socketTimeout * 1000;
-  const uwsgiOptions = { handler: app.handler, bufferSize: options.bufferSize, headTimeoutMs, counters, appOf };
+  const uwsgiOptions = { handler: app.handler, bufferSize: options.bufferSize, limitPost: options.limitPost, headTimeoutMs, counters, appOf };
   const onUwsgi = (conn: Conn) => handleUwsgiConn(conn, uwsgiOptions);
   const internalOptions = { ...uwsgiOptions, streamedBodies: true };
   const onInternal = (conn: Conn) => handleUwsgiConn(conn, internalOptions);
@@ -112,8 +112,7 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
     measureBodies: !options.disableLogging || options.stats,
   };
   const onHttp = (conn: Conn) => handleHttpConn(conn, httpOptions);
-  const fastcgiOptions = { ...uwsgiOptions, limitPost: options.limitPost };
-  const onFastCgi = (conn: Conn) => handleFastCgiConn(conn, fastcgiOptions);
+  const onFastCgi = (conn: Conn) => handleFastCgiConn(conn, uwsgiOptions);
   const nativeOptions = {
     maxBodySize: options.limitPost,
     maxHeadSize: options.bufferSize,

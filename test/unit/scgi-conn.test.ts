@@ -5,7 +5,7 @@ import { MemoryConn } from './memory-conn.ts';
 
 function serve(handler: ScgiServerOptions['handler'], extra: Partial<ScgiServerOptions> = {}): MemoryConn {
   const conn = new MemoryConn();
-  handleScgiConn(conn, { handler, bufferSize: 4096, headTimeoutMs: 5000, ...extra });
+  handleScgiConn(conn, { handler, bufferSize: 4096, limitPost: 0, headTimeoutMs: 5000, ...extra });
   return conn;
 }
 
@@ -86,5 +86,33 @@ describe('SCGI connection (in memory)', () => {
     conn.send(whole.subarray(0, whole.length - 40));
     conn.halfClose();
     expect(String(await failure)).toMatch(/connection closed with 40 body bytes missing/);
+  });
+
+  it('--limit-post: a CONTENT_LENGTH above it gets a CGI-style 413, the app is not called, the body is read before the close', async () => {
+    let called = false;
+    const conn = serve(
+      () => {
+        called = true;
+        return new Response('never');
+      },
+      { limitPost: 10 },
+    );
+    const whole = request('POST', '/up', 'x'.repeat(100));
+    conn.send(whole.subarray(0, whole.length - 50));
+    await conn.until((c) => c.text().length > 0);
+    expect(conn.text()).toMatch(/^Status: 413 [^\r]*\r\n[\s\S]*larger than --limit-post 10\n$/);
+    // Not closed over the body still coming: that would reset the connection under the answer.
+    expect(conn.closed).toBe(false);
+    conn.send(whole.subarray(whole.length - 50));
+    await conn.until((c) => c.closed);
+    expect(conn.ending).toBe('end');
+    expect(called).toBe(false);
+  });
+
+  it('--limit-post: a body at the limit reaches the app', async () => {
+    const conn = serve(async (req) => new Response(`got ${await req.text()}`), { limitPost: 10 });
+    conn.send(request('POST', '/up', 'x'.repeat(10)));
+    await conn.until((c) => c.closed);
+    expect(conn.text()).toMatch(/^Status: 200 OK\r\n[\s\S]*\r\n\r\ngot x{10}$/);
   });
 });

@@ -1,6 +1,6 @@
 // The uwsgi protocol server over an in-memory connection: no socket, no process.
 import { describe, expect, it } from 'vitest';
-import { concatBytes, encodePacket } from '../../src/codec/index.ts';
+import { concatBytes, encodePacket, frameHead, LAST_FRAME } from '../../src/codec/index.ts';
 import { handleUwsgiConn, type UwsgiServerOptions } from '../../src/worker/uwsgi.ts';
 import { MemoryConn } from './memory-conn.ts';
 
@@ -8,7 +8,7 @@ type Handler = UwsgiServerOptions['handler'];
 
 function serve(handler: Handler, extra: Partial<UwsgiServerOptions> = {}): MemoryConn {
   const conn = new MemoryConn();
-  handleUwsgiConn(conn, { handler, bufferSize: 4096, headTimeoutMs: 5000, ...extra });
+  handleUwsgiConn(conn, { handler, bufferSize: 4096, limitPost: 0, headTimeoutMs: 5000, ...extra });
   return conn;
 }
 
@@ -101,5 +101,46 @@ describe('uwsgi connection (in memory)', () => {
     }
     expect(sent).toBe(64);
     expect(conn.text().length).toBeGreaterThan(64 * 16 * 1024);
+  });
+
+  it('--limit-post: a CONTENT_LENGTH above it gets a 413, the app is not called, the body is read before the close', async () => {
+    let called = false;
+    const conn = serve(
+      () => {
+        called = true;
+        return new Response('never');
+      },
+      { limitPost: 10 },
+    );
+    const whole = packet('POST', '/up', 'x'.repeat(100));
+    conn.send(whole.subarray(0, whole.length - 50));
+    await conn.until((c) => c.text().length > 0);
+    expect(conn.text()).toMatch(/^HTTP\/1\.1 413 [^\r]*\r\n[\s\S]*larger than --limit-post 10\n$/);
+    expect(conn.closed).toBe(false);
+    conn.send(whole.subarray(whole.length - 50));
+    await conn.until((c) => c.closed);
+    expect(conn.ending).toBe('end');
+    expect(called).toBe(false);
+  });
+
+  it("--limit-post: a streamed body (the router's, no CONTENT_LENGTH) that grows past it: the app's read fails, a 413 goes out", async () => {
+    let failed: (e: unknown) => void = () => {};
+    const failure = new Promise<unknown>((resolve) => (failed = resolve));
+    const conn = serve(
+      async (req) => {
+        await req.text().catch(failed);
+        return new Response('late');
+      },
+      { limitPost: 10, streamedBodies: true },
+    );
+    conn.send(packet('POST', '/up', undefined, [['TSGI_BODY', 'chunked']]));
+    const piece = new TextEncoder().encode('x'.repeat(8));
+    conn.send(concatBytes([frameHead(8), piece]));
+    conn.send(concatBytes([frameHead(8), piece]));
+    expect(String(await failure)).toMatch(/larger than --limit-post 10/);
+    conn.send(LAST_FRAME);
+    await conn.until((c) => c.closed);
+    expect(conn.text()).toMatch(/^HTTP\/1\.1 413 [\s\S]*larger than --limit-post 10\n$/);
+    expect(conn.text()).not.toMatch(/late/);
   });
 });
