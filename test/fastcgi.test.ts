@@ -344,6 +344,8 @@ describe(`records straight at the socket (${RUNTIME})`, () => {
     const streamed = await talk(singlePort, [encodeRequest(1, vars('/e/upload', { REQUEST_METHOD: 'POST' }), big)]);
     expect(stdout(streamed.records, 1)).toMatch(/^Status: 413 /);
     expect(ends(streamed.records)).toEqual([[1, 0, FCGI_STATUS.REQUEST_COMPLETE]]);
+    // Logged as on every door.
+    expect(await until(() => /bad request from .*larger than --limit-post \d+ \(413\)/.test(single.output()))).toBe(true);
   });
 });
 

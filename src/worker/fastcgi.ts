@@ -240,7 +240,7 @@ class FastCgiExchange {
     this.#size = size;
     this.#owner.started();
     const tooLarge = this.#limit.announced(vars);
-    if (tooLarge !== null) return this.#refuse(413, tooLarge);
+    if (tooLarge !== null) return this.#refuseTooLarge(tooLarge);
     const bodyless = bodylessMethod(vars);
     if (bodyless) this.body.drop();
     const req = requestOrRefusal(vars, bodyless ? null : this.body.take(), this.#gone, this.#owner.peer);
@@ -255,7 +255,7 @@ class FastCgiExchange {
       // The app's read fails, its req.signal aborts, the rest is dropped; a 413 unless the app has answered already.
       this.body.refuse(over);
       this.#gone.abort();
-      if (!this.#answering) this.#refuse(413, over);
+      if (!this.#answering) this.#refuseTooLarge(over);
     }
     this.body.push(chunk);
   }
@@ -323,6 +323,12 @@ class FastCgiExchange {
     this.#endSent = true;
     this.#owner.answered(this.#id);
     return concatBytes([encodeStream(FCGI.STDOUT, this.#id, b), encodeEndRequest(this.#id, 0)]);
+  }
+
+  /** A body above --limit-post: logged as on every door, then the 413. */
+  #refuseTooLarge(text: string): void {
+    log(`tsgi: bad request from ${this.#owner.peer}: ${text} (413)`);
+    this.#refuse(413, text);
   }
 
   /** tsgi's own answer in place of the app's (400 before it, 413). */
