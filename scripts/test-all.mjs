@@ -21,8 +21,8 @@ const bin = (name) => join(root, 'node_modules', '.bin', name);
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 /** Loading TypeScript, the app and serve(), and the peer-free unit tests. */
 const LOADING = ['test/unit', 'test/typescript.test.ts', 'test/serve.test.ts'];
-/** …and the front doors: --socket (behind nginx) and HTTP (node:http, the router). */
-const SMOKE = [...LOADING, 'test/socket.test.ts', 'test/http.test.ts'];
+/** …and a front door: --socket behind nginx (HTTP is node:http's, the same on every line). */
+const SMOKE = [...LOADING, 'test/socket.test.ts'];
 /** Each runtime: its command, and the files `npm test` alone runs on it (none: the whole suite). */
 const runners = {
   node24: { cmd: nodeLine(24), pre: [vitest, 'run'], set: [] },
