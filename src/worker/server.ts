@@ -1,5 +1,6 @@
 /**
- * A serving core: the app loaded once, answering uwsgi (--socket), HTTP (--http-socket) and FastCGI (--fastcgi-socket) on
+ * A serving core: the app loaded once, answering uwsgi (--socket), HTTP (--http-socket), FastCGI
+ * (--fastcgi-socket) and SCGI (--scgi-socket) on
  * every socket — bound here (a single process without --master), inherited as fds (a worker, or
  * a worker's thread), or a TCP port bound with SO_REUSEPORT by the runtime's own HTTP server.
  */
@@ -9,11 +10,11 @@ import { ConfigError } from '../config/index.ts';
 import { log } from '../log.ts';
 import { appIndex, loadApps, mountHandler, type MountedApp } from './mount.ts';
 import { requestLogger } from './reqlog.ts';
-import { bindListener, bindSocket, formatAddress, parseSocketAddress, removeSocketFile } from './bind.ts';
+import { bindListener, bindSocket, formatAddress, parseSocketAddress, removeSocketFile, type SocketAddress } from './bind.ts';
 import { CoreCounters } from './counters.ts';
 import { handleHttpConn, type HttpServerOptions } from './http1.ts';
 import { nativeHandler } from './native-http.ts';
-import { handleUwsgiConn } from './uwsgi.ts';
+import { handleUwsgiConn, type UwsgiServerOptions } from './uwsgi.ts';
 import { handleFastCgiConn } from './fastcgi.ts';
 import { handleScgiConn } from './scgi.ts';
 import type { Proto, ServeOptions, SocketSource } from '../master/protocol.ts';
@@ -87,98 +88,118 @@ export interface CoreSetup {
 }
 
 export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingCore> {
-  const { serve: options, appDir, cwd, sources, core, quiet = false, workerId = 0 } = setup;
+  const { serve: options, appDir, core, workerId = 0 } = setup;
   const apps = setup.apps ?? (await loadApps(options.app, options.mounts, options.callable, appDir));
-  const app = { handler: mountHandler(apps, options.manageScriptName) };
   const counters = new CoreCounters(core);
   if (!options.disableLogging) {
     counters.logger = requestLogger(options.logFormat, { pid: rt.pid, wid: workerId, core, requests: () => counters.totals.requests });
   }
-  const appOf = apps.length > 1 ? appIndex(apps, options.manageScriptName) : undefined;
-  const headTimeoutMs = options.socketTimeout * 1000;
-  const uwsgiOptions = { handler: app.handler, bufferSize: options.bufferSize, limitPost: options.limitPost, headTimeoutMs, counters, appOf };
-  const onUwsgi = (conn: Conn) => handleUwsgiConn(conn, uwsgiOptions);
-  const internalOptions = { ...uwsgiOptions, streamedBodies: true };
-  const onInternal = (conn: Conn) => handleUwsgiConn(conn, internalOptions);
-  const onScgi = (conn: Conn) => handleScgiConn(conn, uwsgiOptions);
-  const httpOptions: HttpServerOptions = {
-    handler: app.handler,
-    bufferSize: options.bufferSize,
-    limitPost: options.limitPost,
-    headTimeoutMs,
-    keepAlive: options.httpKeepalive,
-    counters,
-    appOf,
-    measureBodies: !options.disableLogging || options.stats,
-  };
-  const onHttp = (conn: Conn) => handleHttpConn(conn, httpOptions);
-  const onFastCgi = (conn: Conn) => handleFastCgiConn(conn, uwsgiOptions);
-  const nativeOptions = {
-    maxBodySize: options.limitPost,
-    maxHeadSize: options.bufferSize,
-    backlog: options.listen,
-    accepted: () => counters.accepted(),
-    headTimeoutMs,
-  };
-  const serveNative = (t: NativeHttpTarget) => rt.serveHttp(t, nativeHandler(httpOptions), nativeOptions);
-  const listeners: Listener[] = [];
-  const unixPaths: string[] = [];
+  const listeners = new CoreListeners(rt, setup, serverOptions(options, apps, counters), counters);
   try {
-    for (const src of sources) {
-      const onConn =
-        src.proto === 'http'
-          ? onHttp
-          : src.proto === 'fastcgi'
-            ? onFastCgi
-            : src.proto === 'scgi'
-              ? onScgi
-              : 'fd' in src && src.internal
-                ? onInternal
-                : onUwsgi;
-      // HTTP goes to the runtime's own server wherever it can listen (runtimes/types.ts).
-      const native = (kind: NativeHttpTarget['kind']) => src.proto === 'http' && nativeHttp(rt, kind, options.httpKeepalive);
-      if ('reuse' in src) {
-        listeners.push(await serveNative({ kind: 'tcp', ...src.reuse, reusePort: true }));
-        continue;
-      }
-      if ('fd' in src) {
-        listeners.push(native('fd') ? await serveNative({ kind: 'fd', fd: src.fd }) : await rt.listenFd(src.fd, onConn));
-        continue;
-      }
-      const bindOptions = { mode: options.chmodSocket, backlog: options.listen };
-      const s = native(parseSocketAddress(src.spec, cwd).kind)
-        ? await bindListener(
-            rt,
-            src.spec,
-            cwd,
-            (t) => serveNative(t.kind === 'unix' ? { kind: 'unix', path: t.path } : { kind: 'tcp', host: t.host, port: t.port, reusePort: false }),
-            bindOptions,
-          )
-        : await bindSocket(rt, src.spec, cwd, onConn, bindOptions);
-      listeners.push(s.listener);
-      if (s.address.kind === 'unix') unixPaths.push(s.address.path);
-      const where = s.address.kind === 'unix' ? `UNIX address ${s.address.path}` : `TCP address ${formatAddress(s.address)}`;
-      const mode = s.address.kind === 'unix' && options.chmodSocket !== undefined ? ` (mode ${options.chmodSocket.toString(8)})` : '';
-      const server = native(s.address.kind) ? ` (${rt.name}'s own HTTP server)` : '';
-      if (!quiet) log(`${src.proto} socket ${listeners.length - 1} bound to ${where}${mode}${server}`);
-    }
+    for (const src of setup.sources) await listeners.add(src);
   } catch (e) {
-    await Promise.all(listeners.map((l) => l.close()));
-    if (options.vacuum) unixPaths.forEach(removeSocketFile);
+    await listeners.close();
     throw e;
   }
   return {
     apps,
     counters,
-    addresses: listeners.map((l) => l.address),
+    addresses: listeners.addresses(),
     async stop(mercyMs: number) {
       // The last copy of a socket to close resets what the kernel has queued on it: take that first.
-      await Promise.all(sources.flatMap((src) => ('fd' in src ? [queueDrained(src.fd, 1000)] : [])));
-      await Promise.all(listeners.map((l) => l.close()));
+      await Promise.all(setup.sources.flatMap((src) => ('fd' in src ? [queueDrained(src.fd, 1000)] : [])));
+      await listeners.close();
       counters.drain();
-      const done = await counters.idle(mercyMs);
-      if (options.vacuum) unixPaths.forEach(removeSocketFile);
-      return done;
+      return counters.idle(mercyMs);
     },
   };
+}
+
+/** What the protocol servers are given: one set for the CGI-style ones, one for HTTP. */
+function serverOptions(options: ServeOptions, apps: MountedApp[], counters: CoreCounters): { vars: UwsgiServerOptions; http: HttpServerOptions } {
+  const handler = mountHandler(apps, options.manageScriptName);
+  const appOf = apps.length > 1 ? appIndex(apps, options.manageScriptName) : undefined;
+  const common = { handler, bufferSize: options.bufferSize, limitPost: options.limitPost, headTimeoutMs: options.socketTimeout * 1000, counters, appOf };
+  return { vars: common, http: { ...common, keepAlive: options.httpKeepalive, measureBodies: !options.disableLogging || options.stats } };
+}
+
+type ConnServer = (conn: Conn) => void;
+
+/** How each protocol serves a connection: one row a protocol (`internal`: the router's uwsgi, with streamed bodies). */
+function connServers(o: { vars: UwsgiServerOptions; http: HttpServerOptions }): Record<Proto | 'internal', ConnServer> {
+  const internal = { ...o.vars, streamedBodies: true };
+  return {
+    uwsgi: (conn) => handleUwsgiConn(conn, o.vars),
+    internal: (conn) => handleUwsgiConn(conn, internal),
+    http: (conn) => handleHttpConn(conn, o.http),
+    fastcgi: (conn) => handleFastCgiConn(conn, o.vars),
+    scgi: (conn) => handleScgiConn(conn, o.vars),
+  };
+}
+
+/** The core's sockets: each source bound or taken over, served by its protocol or by the runtime's own HTTP server. */
+class CoreListeners {
+  readonly #rt: Runtime;
+  readonly #setup: CoreSetup;
+  readonly #servers: Record<Proto | 'internal', ConnServer>;
+  readonly #native: (t: NativeHttpTarget) => Promise<Listener>;
+  readonly #listeners: Listener[] = [];
+  readonly #unixPaths: string[] = [];
+
+  constructor(rt: Runtime, setup: CoreSetup, o: { vars: UwsgiServerOptions; http: HttpServerOptions }, counters: CoreCounters) {
+    this.#rt = rt;
+    this.#setup = setup;
+    this.#servers = connServers(o);
+    const s = setup.serve;
+    const nativeOptions = {
+      maxBodySize: s.limitPost,
+      maxHeadSize: s.bufferSize,
+      backlog: s.listen,
+      accepted: () => counters.accepted(),
+      headTimeoutMs: s.socketTimeout * 1000,
+    };
+    const handler = nativeHandler(o.http);
+    this.#native = (t) => rt.serveHttp(t, handler, nativeOptions);
+  }
+
+  addresses(): ListenAddress[] {
+    return this.#listeners.map((l) => l.address);
+  }
+
+  async add(src: SocketSource): Promise<void> {
+    const onConn = this.#servers['fd' in src && src.internal ? 'internal' : src.proto];
+    if ('reuse' in src) return void this.#listeners.push(await this.#native({ kind: 'tcp', ...src.reuse, reusePort: true }));
+    if ('fd' in src) {
+      const l = this.#nativeFor(src.proto, 'fd') ? await this.#native({ kind: 'fd', fd: src.fd }) : await this.#rt.listenFd(src.fd, onConn);
+      return void this.#listeners.push(l);
+    }
+    const { serve, cwd } = this.#setup;
+    const bindOptions = { mode: serve.chmodSocket, backlog: serve.listen };
+    const native = this.#nativeFor(src.proto, parseSocketAddress(src.spec, cwd).kind);
+    const open = (t: SocketAddress) =>
+      this.#native(t.kind === 'unix' ? { kind: 'unix', path: t.path } : { kind: 'tcp', host: t.host, port: t.port, reusePort: false });
+    const s = native ? await bindListener(this.#rt, src.spec, cwd, open, bindOptions) : await bindSocket(this.#rt, src.spec, cwd, onConn, bindOptions);
+    this.#listeners.push(s.listener);
+    if (s.address.kind === 'unix') this.#unixPaths.push(s.address.path);
+    if (!this.#setup.quiet) this.#logBound(src.proto, s.address, native);
+  }
+
+  /** Stop accepting; --vacuum removes the UNIX socket files bound here. */
+  async close(): Promise<void> {
+    await Promise.all(this.#listeners.map((l) => l.close()));
+    if (this.#setup.serve.vacuum) this.#unixPaths.forEach(removeSocketFile);
+  }
+
+  /** HTTP goes to the runtime's own server wherever it can listen (runtimes/types.ts). */
+  #nativeFor(proto: Proto, kind: NativeHttpTarget['kind']): boolean {
+    return proto === 'http' && nativeHttp(this.#rt, kind, this.#setup.serve.httpKeepalive);
+  }
+
+  #logBound(proto: Proto, address: SocketAddress, native: boolean): void {
+    const where = address.kind === 'unix' ? `UNIX address ${address.path}` : `TCP address ${formatAddress(address)}`;
+    const chmod = this.#setup.serve.chmodSocket;
+    const mode = address.kind === 'unix' && chmod !== undefined ? ` (mode ${chmod.toString(8)})` : '';
+    const server = native ? ` (${this.#rt.name}'s own HTTP server)` : '';
+    log(`${proto} socket ${this.#listeners.length - 1} bound to ${where}${mode}${server}`);
+  }
 }
