@@ -8,7 +8,7 @@
 import { queueDrained } from '../stats/proc.ts';
 import { closeFd, foreignFds } from '../master/fds.ts';
 import { Hono } from 'hono';
-import type { HttpHandler, Listener, Peer, Runtime } from '../../runtimes/types.ts';
+import type { Listener, ParentChannel, Peer, Runtime } from '../../runtimes/types.ts';
 import { describeError, log, reopenLog } from '../log.ts';
 import { type ChildState, isRouterMessage, type RouterReport } from '../master/protocol.ts';
 import { CoreCounters } from '../worker/counters.ts';
@@ -36,75 +36,112 @@ export function routerApp(staticMaps: Array<{ prefix: string; dir: string }>, mo
 }
 
 export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
-  const r = state.router;
   const channel = rt.parentChannel();
-  if (!r || !channel) {
+  if (!state.router || !channel) {
     log('tsgi http router: started without a master; exiting');
     return rt.exit(1);
   }
   for (const fd of foreignFds(state, 'router')) closeFd(fd);
-  const serve = state.serve;
-  // Requests wait until the master says a worker is ready (at once after a respawn of the router).
-  const workers = new WorkerGate(serve.listen ?? 100, r.connectTimeout * 1000);
-  let listener: Listener | null = null;
-  const counters = new CoreCounters(0);
-  let stopping = false;
-  /** Stop accepting and finish the requests in flight; one still starting has none: it exits now. */
-  const stop = async (why: string) => {
-    if (stopping) return;
-    stopping = true;
-    log(`tsgi http router (pid: ${rt.pid}): ${why}`);
-    if (listener) {
-      // The router holds the port's last copy: closing it resets what the kernel has queued, so
-      // take that first (a stop closes every other copy at once, and new handshakes are refused).
-      if ('fd' in r.listen) await queueDrained(r.listen.fd, 1000);
-      await listener.close();
-      counters.drain();
-      await counters.idle(state.master.workerReloadMercy * 1000);
+  await new Router(rt, state, state.router, channel).run();
+}
+
+type RouterState = NonNullable<ChildState['router']>;
+
+/** The router process: its listener, the gate that holds requests until a worker is ready, the stop. */
+class Router {
+  readonly #rt: Runtime;
+  readonly #state: ChildState;
+  readonly #r: RouterState;
+  readonly #channel: ParentChannel;
+  /** Requests wait until the master says a worker is ready (at once after a respawn of the router). */
+  readonly #workers: WorkerGate;
+  readonly #counters = new CoreCounters(0);
+  #listener: Listener | null = null;
+  #stopping = false;
+
+  constructor(rt: Runtime, state: ChildState, r: RouterState, channel: ParentChannel) {
+    this.#rt = rt;
+    this.#state = state;
+    this.#r = r;
+    this.#channel = channel;
+    this.#workers = new WorkerGate(state.serve.listen ?? 100, r.connectTimeout * 1000);
+  }
+
+  async run(): Promise<void> {
+    const rt = this.#rt;
+    rt.onSignal('SIGINT', () => {});
+    rt.onSignal('SIGHUP', reopenLog);
+    rt.onSignal('SIGTERM', () => void this.#stop('SIGTERM: stopping gracefully'));
+    this.#channel.onDisconnect = () => void this.#stop('the master is gone: stopping');
+    try {
+      this.#listener = await this.#listen();
+    } catch (e) {
+      log(`tsgi http router (pid: ${rt.pid}): ${describeError(e)}`);
+      return rt.exit(1);
     }
-    rt.exit(0);
-  };
-  rt.onSignal('SIGINT', () => {});
-  rt.onSignal('SIGHUP', reopenLog);
-  rt.onSignal('SIGTERM', () => void stop('SIGTERM: stopping gracefully'));
-  channel.onDisconnect = () => void stop('the master is gone: stopping');
-  try {
-    const statics = r.staticMaps.map((s) => parseStaticMap(s, state.cwd));
-    const mountpoints = serve.mounts.map((m) => parseMount(m).prefix);
-    const listen = r.listen;
+    this.#channel.onMessage = (m) => {
+      if (isRouterMessage(m)) this.#workers.workers(m.ready);
+    };
+    this.#channel.send({ t: 'ready' } satisfies RouterReport);
+  }
+
+  /** The client-facing port: the runtime's own HTTP server where it can take it, else tsgi's HTTP/1.1. */
+  async #listen(): Promise<Listener> {
+    const rt = this.#rt;
+    const serve = this.#state.serve;
+    const listen = this.#r.listen;
+    const options = this.#httpOptions();
+    const nativeOptions = {
+      maxBodySize: serve.limitPost,
+      maxHeadSize: serve.bufferSize,
+      accepted: () => this.#counters.accepted(),
+      headTimeoutMs: options.headTimeoutMs,
+    };
+    if ('reuse' in listen) return rt.serveHttp({ kind: 'tcp', ...listen.reuse, reusePort: true }, nativeHandler(options), nativeOptions);
+    if (nativeHttp(rt, 'fd', serve.httpKeepalive)) return rt.serveHttp({ kind: 'fd', fd: listen.fd }, nativeHandler(options), nativeOptions);
+    return rt.listenFd(listen.fd, (conn) => handleHttpConn(conn, options));
+  }
+
+  #httpOptions(): HttpServerOptions {
+    const { serve, cwd } = this.#state;
+    const r = this.#r;
     const proxy: ProxyOptions = {
-      connect: () => rt.connectUnix(r.upstream),
+      connect: () => this.#rt.connectUnix(r.upstream),
       upstream: r.upstream,
-      workers,
+      workers: this.#workers,
       timeoutMs: r.timeout * 1000,
       serverPort: r.port,
     };
-    const app = routerApp(statics, mountpoints, proxy);
-    const handler: HttpHandler = (req, peer) => app.fetch(req, { peer });
-    const options: HttpServerOptions = {
-      handler,
+    const statics = r.staticMaps.map((s) => parseStaticMap(s, cwd));
+    const app = routerApp(
+      statics,
+      serve.mounts.map((m) => parseMount(m).prefix),
+      proxy,
+    );
+    return {
+      handler: (req, peer) => app.fetch(req, { peer }),
       bufferSize: serve.bufferSize,
       limitPost: serve.limitPost,
       headTimeoutMs: serve.socketTimeout * 1000,
       keepAlive: serve.httpKeepalive,
-      counters,
+      counters: this.#counters,
     };
-    const nativeOptions = {
-      maxBodySize: serve.limitPost,
-      maxHeadSize: serve.bufferSize,
-      accepted: () => counters.accepted(),
-      headTimeoutMs: options.headTimeoutMs,
-    };
-    if ('reuse' in listen) listener = await rt.serveHttp({ kind: 'tcp', ...listen.reuse, reusePort: true }, nativeHandler(options), nativeOptions);
-    else if (nativeHttp(rt, 'fd', serve.httpKeepalive)) listener = await rt.serveHttp({ kind: 'fd', fd: listen.fd }, nativeHandler(options), nativeOptions);
-    else listener = await rt.listenFd(listen.fd, (conn) => handleHttpConn(conn, options));
-  } catch (e) {
-    log(`tsgi http router (pid: ${rt.pid}): ${describeError(e)}`);
-    return rt.exit(1);
   }
 
-  channel.onMessage = (m) => {
-    if (isRouterMessage(m)) workers.workers(m.ready);
-  };
-  channel.send({ t: 'ready' } satisfies RouterReport);
+  /** Stop accepting and finish the requests in flight; one still starting has none: it exits now. */
+  async #stop(why: string): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    log(`tsgi http router (pid: ${this.#rt.pid}): ${why}`);
+    if (this.#listener) {
+      // The router holds the port's last copy: closing it resets what the kernel has queued, so
+      // take that first (a stop closes every other copy at once, and new handshakes are refused).
+      const listen = this.#r.listen;
+      if ('fd' in listen) await queueDrained(listen.fd, 1000);
+      await this.#listener.close();
+      this.#counters.drain();
+      await this.#counters.idle(this.#state.master.workerReloadMercy * 1000);
+    }
+    this.#rt.exit(0);
+  }
 }
