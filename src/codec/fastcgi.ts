@@ -13,7 +13,7 @@
  * varsToRequest maps both.
  */
 import { concatBytes, latin1, latin1Key } from './bytes.ts';
-import type { UwsgiVars } from './types.ts';
+import { CodecError, type UwsgiVars } from './types.ts';
 
 export const FCGI_VERSION = 1;
 export const FCGI = {
@@ -49,13 +49,8 @@ export type FastCgiErrorCode =
   | 'truncated';
 
 /** Input that is not valid FastCGI: the connection cannot go on. The message is for the log. */
-export class FastCgiProtocolError extends Error {
+export class FastCgiProtocolError extends CodecError<FastCgiErrorCode> {
   override name = 'FastCgiProtocolError';
-  readonly code: FastCgiErrorCode;
-  constructor(code: FastCgiErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 export interface FastCgiHandlers {

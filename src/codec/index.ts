@@ -13,7 +13,7 @@
  *
  * Strings in UwsgiVars are byte strings: one char per byte (latin1), lossless both ways.
  */
-export { MAX_VARS_SIZE, type PacketHead, type ProtocolErrorCode, type ProtocolErrorDetails, UwsgiProtocolError, type UwsgiVars } from './types.ts';
+export { CodecError, MAX_VARS_SIZE, type PacketHead, type ProtocolErrorCode, type ProtocolErrorDetails, UwsgiProtocolError, type UwsgiVars } from './types.ts';
 export { UwsgiDecoder, type DecoderHandlers, type DecoderState } from './decoder.ts';
 export { ScgiDecoder, type ScgiErrorCode, type ScgiHandlers, ScgiProtocolError, type ScgiState } from './scgi.ts';
 export { FrameDecoder, frameHead, LAST_FRAME, STREAMED_BODY, STREAMED_BODY_VAR, type FrameHandlers } from './frames.ts';

@@ -14,7 +14,7 @@
  */
 import { latin1, latin1Key } from './bytes.ts';
 import { show } from './decoder.ts';
-import type { UwsgiVars } from './types.ts';
+import { CodecError, type UwsgiVars } from './types.ts';
 
 export type ScgiErrorCode =
   | 'looks-like-http'
@@ -27,14 +27,8 @@ export type ScgiErrorCode =
   | 'truncated-body';
 
 /** A request that is not valid SCGI. The message is written for the server's log. */
-export class ScgiProtocolError extends Error {
+export class ScgiProtocolError extends CodecError<ScgiErrorCode> {
   override name = 'ScgiProtocolError';
-  readonly code: ScgiErrorCode;
-
-  constructor(code: ScgiErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 export interface ScgiHandlers {

@@ -39,16 +39,24 @@ export interface ProtocolErrorDetails {
 }
 
 /** A packet that is not valid uwsgi. The message is written for the server's log. */
-export class UwsgiProtocolError extends Error {
+/** Input a decoder cannot go on from: `code` says what for programs, the message says it for the log. */
+export class CodecError<C extends string> extends Error {
+  readonly code: C;
+
+  constructor(code: C, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export class UwsgiProtocolError extends CodecError<ProtocolErrorCode> {
   override name = 'UwsgiProtocolError';
-  readonly code: ProtocolErrorCode;
   readonly size?: number;
   readonly limit?: number;
   readonly offset?: number;
 
   constructor(code: ProtocolErrorCode, message: string, details: ProtocolErrorDetails = {}) {
-    super(message);
-    this.code = code;
+    super(code, message);
     if (details.size !== undefined) this.size = details.size;
     if (details.limit !== undefined) this.limit = details.limit;
     if (details.offset !== undefined) this.offset = details.offset;
