@@ -238,6 +238,7 @@ export function createBunRuntime(): Runtime {
     serveHttp,
     nativeHttpKinds: ['tcp'],
     nativeHttpHonorsClose: true,
+    nativeHttpTakesOver: false,
     bindInheritable: nodeBindInheritable,
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,

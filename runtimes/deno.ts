@@ -319,6 +319,7 @@ export function createDenoRuntime(): Runtime {
     serveHttp,
     nativeHttpKinds: ['tcp'],
     nativeHttpHonorsClose: false,
+    nativeHttpTakesOver: false,
     bindInheritable: nodeBindInheritable,
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,

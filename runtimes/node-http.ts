@@ -11,7 +11,8 @@
  */
 import http from 'node:http';
 import net from 'node:net';
-import { clientGone, type HttpHandler, type Listener, type NativeHttpOptions, type NativeHttpTarget, type Peer } from './types.ts';
+import { clientGone, type HttpHandler, type Listener, type NativeHttpOptions, type NativeHttpTarget, type Peer, takeoverOf } from './types.ts';
+import { wrapNodeSocket } from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
 import { LINGER_MS } from './linger.ts';
 
@@ -187,6 +188,10 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
     // The adapter calls the app at once, and the app counts the request as started.
     connections.started(req.socket);
   });
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    connections.started(socket);
+    void upgradeRequest(req, socket, head, handler);
+  });
   const what = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.kind === 'unix' ? target.path : `fd ${target.fd}`;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(toBindError(e, what)));
@@ -216,4 +221,43 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
       connections.stop();
     },
   };
+}
+
+/**
+ * A request that asks to switch protocols (node:http gives it the raw socket, and no longer
+ * parses HTTP on it): the handler's answer takes the socket over (takeoverAnswer), or it is
+ * written as a plain answer after which the connection closes.
+ */
+async function upgradeRequest(incoming: http.IncomingMessage, socket: net.Socket, head: Buffer, handler: HttpHandler): Promise<void> {
+  const headers = new Headers();
+  for (let i = 0; i < incoming.rawHeaders.length; i += 2) headers.append(incoming.rawHeaders[i], incoming.rawHeaders[i + 1]);
+  const url = `http://${incoming.headers.host ?? 'localhost'}${incoming.url ?? '/'}`;
+  let res: Response;
+  try {
+    res = await handler(new Request(url, { method: incoming.method, headers }), new NodePeer(socket));
+  } catch (e) {
+    process.stderr.write(`tsgi: upgrade request failed: ${(e as Error).message}\n`);
+    socket.destroy();
+    return;
+  }
+  const take = takeoverOf(res);
+  if (take) return take(wrapNodeSocket(socket), head);
+  await writeClosing(socket, res);
+}
+
+/** An answer on a raw socket, delimited by the connection's close. */
+async function writeClosing(socket: net.Socket, res: Response): Promise<void> {
+  let head = `HTTP/1.1 ${res.status} ${res.statusText || http.STATUS_CODES[res.status] || ''}\r\n`;
+  res.headers.forEach((value, name) => {
+    if (name !== 'connection' && name !== 'transfer-encoding') head += `${name}: ${value}\r\n`;
+  });
+  socket.write(`${head}connection: close\r\n\r\n`, 'latin1');
+  const reader = res.body?.getReader();
+  try {
+    for (let r = await reader?.read(); r && !r.done; r = await reader?.read()) {
+      if (!socket.write(r.value)) await new Promise((resolve) => socket.once('drain', resolve));
+    }
+  } finally {
+    socket.end();
+  }
 }

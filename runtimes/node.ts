@@ -88,6 +88,7 @@ export function createNodeRuntime(): Runtime {
     serveHttp: async (target, handler, options) => (await import('./node-http.ts')).nodeServeHttp(target, handler, options),
     nativeHttpKinds: ['tcp', 'unix', 'fd'],
     nativeHttpHonorsClose: true,
+    nativeHttpTakesOver: true,
     listenTcp: nodeListenTcp,
     listenUnix: nodeListenUnix,
     listenFd: nodeListenFd,

@@ -190,6 +190,11 @@ export interface Runtime {
    * (--http-keepalive off)? Deno.serve sends the header and keeps the connection (measured).
    */
   readonly nativeHttpHonorsClose: boolean;
+  /**
+   * Can the runtime's own server hand a connection over (takeoverAnswer)? node:http can (its
+   * 'upgrade' event gives the socket); Bun.serve and Deno.serve give no raw socket.
+   */
+  readonly nativeHttpTakesOver: boolean;
 
   /**
    * Bind a listening socket for children to inherit (the launcher of --master). Connections
@@ -224,6 +229,30 @@ export interface Runtime {
   /** How to run a module of this project on this runtime from the command line (for children). */
   readonly execPath: string;
   readonly execArgs: string[];
+}
+
+/**
+ * A connection handed over by an HTTP server once an answer says so: `take` gets the raw
+ * connection and the bytes the client sent after the request head; the server writes nothing
+ * more on it (the --http router's relay after a worker's `101`, src/router/upgrade.ts).
+ */
+export type Takeover = (conn: Conn, rest: Uint8Array) => void;
+
+const takeovers = new WeakMap<Response, Takeover>();
+
+/**
+ * The answer that asks the server for the connection. Servers that can hand it over (tsgi's
+ * HTTP/1.1 server, node:http's 'upgrade') look for it with takeoverOf(); any other writes it
+ * as it is: `fallback`, a refusal saying why the connection could not be taken.
+ */
+export function takeoverAnswer(take: Takeover, fallback: Response): Response {
+  takeovers.set(fallback, take);
+  return fallback;
+}
+
+/** The connection taker an answer carries, if it is a takeover answer. */
+export function takeoverOf(res: Response): Takeover | undefined {
+  return takeovers.get(res);
 }
 
 /** Why req.signal aborts, on every front door and runtime: the client went before the answer was complete. */

@@ -26,6 +26,7 @@ import { log } from '../log.ts';
 import { BodyStream } from '../worker/body.ts';
 import { plainAnswer } from '../worker/respond.ts';
 import type { WorkerGate } from './gate.ts';
+import { isUpgrade, type Relays, UpgradeRelay, upgradeRefused } from './upgrade.ts';
 
 export interface ProxyOptions {
   /** Open a connection to the workers. */
@@ -38,6 +39,10 @@ export interface ProxyOptions {
   timeoutMs: number;
   /** The router's own port, for SERVER_PORT. */
   serverPort: number;
+  /** The router's open upgraded connections (upgrade.ts). */
+  relays: Relays;
+  /** Can the client-facing server hand a connection over? If not, upgrade requests get a 501. */
+  upgrades: boolean;
 }
 
 /** Answer heads from a worker are small; a bigger one is a broken worker. */
@@ -122,6 +127,7 @@ async function sendBody(conn: Conn, body: ReadableStream<Uint8Array> | null, fra
 }
 
 export async function forward(req: Request, peer: Peer, scriptName: string, o: ProxyOptions): Promise<Response> {
+  if (!o.upgrades && isUpgrade(req)) return upgradeRefused();
   const refused = await o.workers.admit(req.signal);
   if (refused !== null) {
     log(`tsgi http router: ${refused} (503): ${req.method} ${req.url}`);
@@ -141,7 +147,7 @@ export async function forward(req: Request, peer: Peer, scriptName: string, o: P
     log(`tsgi http router: cannot reach the workers at ${o.upstream}: ${(e as Error).message}`);
     return gatewayError(502, `cannot reach the workers at ${o.upstream}: ${(e as Error).message}`);
   }
-  return new UpstreamExchange(conn, req, o.timeoutMs).run(encodePacket(vars), body, framed);
+  return new UpstreamExchange(conn, req, o).run(encodePacket(vars), body, framed);
 }
 
 /**
@@ -152,6 +158,7 @@ class UpstreamExchange {
   readonly #conn: Conn;
   readonly #req: Request;
   readonly #timeoutMs: number;
+  readonly #relays: Relays;
   /** The answer head's bytes so far. */
   #head: Uint8Array | null = null;
   /** The answer body while it is being passed on. */
@@ -163,10 +170,11 @@ class UpstreamExchange {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #resolve: (res: Response) => void = () => {};
 
-  constructor(conn: Conn, req: Request, timeoutMs: number) {
+  constructor(conn: Conn, req: Request, o: ProxyOptions) {
     this.#conn = conn;
     this.#req = req;
-    this.#timeoutMs = timeoutMs;
+    this.#timeoutMs = o.timeoutMs;
+    this.#relays = o.relays;
   }
 
   /** Send the vars packet and the body; resolves with the worker's answer, or a 502/504. */
@@ -254,7 +262,14 @@ class UpstreamExchange {
     }
     this.#answered = true;
     clearTimeout(this.#timer);
+    if (parsed.status === 101) return this.#switched(all.subarray(0, end + 4), all.subarray(end + 4));
     this.#resolve(this.#response(parsed, all.subarray(end + 4)));
+  }
+
+  /** The worker switched protocols: from now on its connection is relayed raw (upgrade.ts). */
+  #switched(head: Uint8Array, rest: Uint8Array): void {
+    this.#over();
+    this.#resolve(new UpgradeRelay(this.#conn, head.slice(), rest.slice(), this.#relays).answer());
   }
 
   /** The Response for the client: `rest` is what came after the head. */

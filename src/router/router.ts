@@ -19,6 +19,7 @@ import { nativeHttp } from '../worker/server.ts';
 import { WorkerGate } from './gate.ts';
 import { forward, type ProxyOptions } from './proxy.ts';
 import { parseStaticMap, staticMap } from './static.ts';
+import { Relays } from './upgrade.ts';
 
 type Env = { Bindings: { peer: Peer } };
 
@@ -56,6 +57,8 @@ class Router {
   /** Requests wait until the master says a worker is ready (at once after a respawn of the router). */
   readonly #workers: WorkerGate;
   readonly #counters = new CoreCounters(0);
+  /** Upgraded connections (WebSockets) relayed to the workers. */
+  readonly #relays = new Relays();
   #listener: Listener | null = null;
   #stopping = false;
 
@@ -111,6 +114,9 @@ class Router {
       workers: this.#workers,
       timeoutMs: r.timeout * 1000,
       serverPort: r.port,
+      relays: this.#relays,
+      // Bun.serve and Deno.serve (--reuse-port there) give no raw connection to relay.
+      upgrades: !('reuse' in r.listen) || this.#rt.nativeHttpTakesOver,
     };
     const statics = r.staticMaps.map((s) => parseStaticMap(s, cwd));
     const app = routerApp(
@@ -140,7 +146,10 @@ class Router {
       if ('fd' in listen) await queueDrained(listen.fd, 1000);
       await this.#listener.close();
       this.#counters.drain();
-      await this.#counters.idle(this.#state.master.workerReloadMercy * 1000);
+      const mercy = this.#state.master.workerReloadMercy * 1000;
+      await Promise.all([this.#counters.idle(mercy), this.#relays.idle(mercy)]);
+      // The workers close their WebSockets on a stop (1001); what is left is closed now.
+      this.#relays.closeAll();
     }
     this.#rt.exit(0);
   }

@@ -33,8 +33,11 @@ export interface ExchangeSetup {
   facts(req: Request, head: Uint8Array | null): RequestFacts;
   /** The app has been called (a stop no longer waits for this connection's first request). */
   onStart?(): void;
-  /** The app has answered. False: the connection can no longer take the answer (refused meanwhile, or closed). */
-  onAnswer?(): boolean;
+  /**
+   * The app has answered `res`. False: the connection does not take the answer (refused
+   * meanwhile, closed, or handed over by a takeover answer).
+   */
+  onAnswer?(res: Response): boolean;
 }
 
 /** How the exchange ended: the answer written, its writing failed, or the connection could not take it. */
@@ -63,7 +66,7 @@ export class Exchange {
     const { res, threw } = await callApp(s.handler, req, s.uri);
     this.#status = res.status;
     this.#failed = threw;
-    if (s.onAnswer?.() === false) {
+    if (s.onAnswer?.(res) === false) {
       if (res.body) void res.body.cancel().catch(() => {});
       return 'abandoned';
     }

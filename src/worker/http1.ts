@@ -13,7 +13,7 @@
  * 431 for a head above --buffer-size, 501 for an unknown transfer coding, 505 for HTTP/2+
  * spoken in clear, 417 for an expectation other than 100-continue.
  */
-import type { Conn, HttpHandler, Peer } from '../../runtimes/types.ts';
+import { type Conn, type HttpHandler, type Peer, type Takeover, takeoverOf } from '../../runtimes/types.ts';
 import { BodyReader, buildRequest, concatBytes, encodeResponseHead, HttpError, type HttpRequestHead, headEnd, parseHead } from '../codec/index.ts';
 import { describePeer, log } from '../log.ts';
 import { BodyStream } from './body.ts';
@@ -342,7 +342,7 @@ class HttpConnection {
         this.#awaited?.();
         this.#awaited = undefined;
       },
-      onAnswer: () => this.#takeAnswer(),
+      onAnswer: (res) => this.#takeAnswer(res),
     });
     const outcome = await exchange.run(req);
     if (outcome === 'failed') this.#close(true);
@@ -351,11 +351,33 @@ class HttpConnection {
     await this.#afterAnswer((writer as HttpAnswerWriter | null)?.keep ?? false, body);
   }
 
-  /** The app has answered: may the answer go out? Not if a refusal went meanwhile (a body above --limit-post) or the client is gone. */
-  #takeAnswer(): boolean {
+  /**
+   * The app has answered: may the answer go out? Not if a refusal went meanwhile (a body above
+   * --limit-post) or the client is gone; nor if the answer takes the connection over.
+   */
+  #takeAnswer(res: Response): boolean {
     if (this.#is('closed') || this.#headWritten) return false;
     this.#headWritten = true;
-    return true;
+    const take = takeoverOf(res);
+    if (take === undefined) return true;
+    this.#handOver(take);
+    return false;
+  }
+
+  /** The connection is no longer HTTP: give it, with the bytes read after the request head, to `take`. */
+  #handOver(take: Takeover): void {
+    this.#state = 'closed';
+    this.#stopTimer();
+    this.#awaited?.();
+    this.#awaited = undefined;
+    this.#forget?.();
+    const conn = this.#conn;
+    conn.onData = null;
+    conn.onEnd = null;
+    conn.onClose = null;
+    const rest = this.#pending ?? new Uint8Array(0);
+    this.#pending = null;
+    take(conn, rest);
   }
 
   /** The answer is out: close, or wait for the next request once the body is in. */

@@ -1,0 +1,231 @@
+/**
+ * The --http router's relay of upgraded connections (src/router/upgrade.ts), in this process:
+ * the router's app on tsgi's HTTP/1.1 server (and on node:http where the runtime's server can
+ * hand a connection over), in front of a stand-in worker on a UNIX socket that answers `101`
+ * and echoes raw bytes. No frame is parsed on the way, so any bytes do.
+ */
+import { createHash } from 'node:crypto';
+import net from 'node:net';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { getRuntime } from '../runtimes/detect.ts';
+import type { Conn, Listener } from '../runtimes/types.ts';
+import { concatBytes, latin1 } from '../src/codec/index.ts';
+import { WorkerGate } from '../src/router/gate.ts';
+import type { ProxyOptions } from '../src/router/proxy.ts';
+import { routerApp } from '../src/router/router.ts';
+import { Relays } from '../src/router/upgrade.ts';
+import { handleHttpConn } from '../src/worker/http1.ts';
+import { cleanup, tempDir, until } from './helpers.ts';
+
+const rt = await getRuntime();
+const listeners: Listener[] = [];
+afterAll(async () => {
+  for (const l of listeners) await l.close();
+  await cleanup();
+});
+
+/** What the stand-in worker saw: the request's vars, and whether its connection closed. */
+interface WorkerSide {
+  vars: Map<string, string>;
+  closed: boolean;
+  conn: Conn;
+}
+
+/** Vars out of a uwsgi packet: (u16 LE length, name, u16 LE length, value) pairs after a 4-byte head. */
+function readVars(b: Uint8Array, size: number): Map<string, string> {
+  const vars = new Map<string, string>();
+  let i = 4;
+  const u16 = () => {
+    const n = b[i] | (b[i + 1] << 8);
+    i += 2;
+    return n;
+  };
+  while (i < 4 + size) {
+    const k = latin1(b, i + 2, i + 2 + (b[i] | (b[i + 1] << 8)));
+    i += 2 + k.length;
+    const vl = u16();
+    vars.set(k, latin1(b, i, i + vl));
+    i += vl;
+  }
+  return vars;
+}
+
+/**
+ * A stand-in worker: `answer` decides the answer head for the request's vars; after a 101 it
+ * sends "hello" and echoes every byte.
+ */
+async function standInWorker(path: string, answer: (vars: Map<string, string>) => string): Promise<WorkerSide[]> {
+  const seen: WorkerSide[] = [];
+  listeners.push(
+    await rt.listenUnix(path, (conn) => {
+      let buf: Uint8Array = new Uint8Array(0);
+      let side: WorkerSide | null = null;
+      conn.onData = (chunk) => {
+        if (side !== null) {
+          conn.write(chunk);
+          return;
+        }
+        buf = concatBytes([buf, chunk]);
+        if (buf.length < 4) return;
+        const size = buf[1] | (buf[2] << 8);
+        if (buf.length < 4 + size) return;
+        side = { vars: readVars(buf, size), closed: false, conn };
+        seen.push(side);
+        const head = answer(side.vars);
+        conn.write(new TextEncoder().encode(head));
+        if (head.startsWith('HTTP/1.1 101')) conn.write(new TextEncoder().encode('hello'));
+        else conn.end();
+      };
+      conn.onEnd = () => conn.end();
+      conn.onClose = () => {
+        if (side) side.closed = true;
+      };
+    }),
+  );
+  return seen;
+}
+
+const SWITCH = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n';
+
+/** The router's app in front of the stand-in, on tsgi's HTTP/1.1 server or the runtime's own; resolves with its port. */
+async function router(upstream: string, server: 'tsgi' | 'native', relays: Relays): Promise<number> {
+  const workers = new WorkerGate(10, 10_000);
+  workers.workers(1);
+  const proxy: ProxyOptions = {
+    connect: () => rt.connectUnix(upstream),
+    upstream,
+    workers,
+    timeoutMs: 10_000,
+    serverPort: 0,
+    relays,
+    upgrades: server === 'tsgi' || rt.nativeHttpTakesOver,
+  };
+  const app = routerApp([], [], proxy);
+  const handler = (req: Request, peer: { address: string; port: number }) => app.fetch(req, { peer });
+  const l =
+    server === 'tsgi'
+      ? await rt.listenTcp('127.0.0.1', 0, (conn) =>
+          handleHttpConn(conn, { handler, bufferSize: 4096, limitPost: 0, headTimeoutMs: 10_000, keepAlive: true }),
+        )
+      : await rt.serveHttp({ kind: 'tcp', host: '127.0.0.1', port: 0, reusePort: false }, handler, { maxBodySize: 0, maxHeadSize: 4096 });
+  listeners.push(l);
+  if (l.address.kind !== 'tcp') throw new Error('not a TCP listener');
+  return l.address.port;
+}
+
+/** A raw client: collects everything it reads. */
+class Client {
+  readonly socket: net.Socket;
+  data = Buffer.alloc(0);
+  closed = false;
+
+  constructor(port: number) {
+    this.socket = net.connect(port, '127.0.0.1');
+    this.socket.on('data', (d) => {
+      this.data = Buffer.concat([this.data, d]);
+    });
+    this.socket.on('error', () => {});
+    this.socket.on('close', () => {
+      this.closed = true;
+    });
+  }
+
+  upgrade(path = '/ws'): void {
+    this.socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+    );
+  }
+
+  text(): string {
+    return this.data.toString('latin1');
+  }
+}
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const servers: Array<'tsgi' | 'native'> = rt.nativeHttpTakesOver ? ['tsgi', 'native'] : ['tsgi'];
+
+describe.each(servers)('router relay of an upgraded connection (%s HTTP server)', (server) => {
+  test('the upgrade headers reach the worker; after its 101 bytes go both ways (1 MiB echoed); closing the client closes the worker side', async () => {
+    const dir = tempDir();
+    const sock = join(dir, 'w.sock');
+    const seen = await standInWorker(sock, () => SWITCH);
+    const relays = new Relays();
+    const port = await router(sock, server, relays);
+    const c = new Client(port);
+    c.upgrade();
+    expect(await until(() => c.text().includes('hello'), 20_000)).toBe(true);
+    expect(c.text()).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n[\s\S]*sec-websocket-accept: x\r\n\r\nhello$/i);
+    const vars = seen[0].vars;
+    expect(vars.get('HTTP_UPGRADE')).toBe('websocket');
+    expect(vars.get('HTTP_CONNECTION')?.toLowerCase()).toBe('upgrade');
+    expect(vars.get('HTTP_SEC_WEBSOCKET_KEY')).toBe('dGhlIHNhbXBsZSBub25jZQ==');
+    expect(vars.get('HTTP_SEC_WEBSOCKET_VERSION')).toBe('13');
+    expect(relays.size).toBe(1);
+
+    const big = new Uint8Array(1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 255;
+    const before = c.data.length;
+    c.socket.write(big);
+    expect(await until(() => c.data.length >= before + big.length, 30_000)).toBe(true);
+    expect(sha(c.data.subarray(before))).toBe(sha(big));
+
+    c.socket.end();
+    expect(await until(() => seen[0].closed && c.closed, 20_000)).toBe(true);
+    expect(relays.size).toBe(0);
+  });
+
+  test('the worker closing its side closes the client', async () => {
+    const sock = join(tempDir(), 'w.sock');
+    const seen = await standInWorker(sock, () => SWITCH);
+    const relays = new Relays();
+    const c = new Client(await router(sock, server, relays));
+    c.upgrade();
+    expect(await until(() => c.text().includes('hello'), 20_000)).toBe(true);
+    seen[0].conn.end();
+    expect(await until(() => c.closed, 20_000)).toBe(true);
+    expect(relays.size).toBe(0);
+  });
+
+  test("a worker's answer other than 101 is passed on as an answer", async () => {
+    const sock = join(tempDir(), 'w.sock');
+    await standInWorker(sock, () => 'HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nno ws\n');
+    const c = new Client(await router(sock, server, new Relays()));
+    c.upgrade();
+    expect(await until(() => c.text().includes('no ws'), 20_000)).toBe(true);
+    expect(c.text()).toMatch(/^HTTP\/1\.1 426 /);
+  });
+
+  test('a router stop closes the relays it still has (Relays.closeAll)', async () => {
+    const sock = join(tempDir(), 'w.sock');
+    const seen = await standInWorker(sock, () => SWITCH);
+    const relays = new Relays();
+    const c = new Client(await router(sock, server, relays));
+    c.upgrade();
+    expect(await until(() => c.text().includes('hello'), 20_000)).toBe(true);
+    await relays.idle(10);
+    relays.closeAll();
+    expect(await until(() => c.closed && seen[0].closed, 20_000)).toBe(true);
+  });
+});
+
+test('where the HTTP server cannot hand a connection over, an upgrade request gets a 501 saying so, before any worker', async () => {
+  const sock = join(tempDir(), 'w.sock');
+  const seen = await standInWorker(sock, () => SWITCH);
+  const workers = new WorkerGate(10, 10_000);
+  workers.workers(1);
+  const app = routerApp([], [], {
+    connect: () => rt.connectUnix(sock),
+    upstream: sock,
+    workers,
+    timeoutMs: 10_000,
+    serverPort: 0,
+    relays: new Relays(),
+    upgrades: false,
+  });
+  const req = new Request('http://x/ws', { headers: { connection: 'Upgrade', upgrade: 'websocket' } });
+  const res = await app.fetch(req, { peer: { address: '127.0.0.1', port: 1 } });
+  expect(res.status).toBe(501);
+  expect(await res.text()).toMatch(/--reuse-port/);
+  expect(seen).toHaveLength(0);
+});
