@@ -105,9 +105,7 @@ async function router(upstream: string, server: 'tsgi' | 'native', relays: Relay
   const handler = (req: Request, peer: { address: string; port: number }) => app.fetch(req, { peer });
   const l =
     server === 'tsgi'
-      ? await rt.listenTcp('127.0.0.1', 0, (conn) =>
-          handleHttpConn(conn, { handler, bufferSize: 4096, limitPost: 0, headTimeoutMs: 10_000, keepAlive: true }),
-        )
+      ? await rt.listenTcp('127.0.0.1', 0, (conn) => handleHttpConn(conn, { handler, bufferSize: 4096, limitPost: 0, headTimeoutMs: 10_000, keepAlive: true }))
       : await rt.serveHttp({ kind: 'tcp', host: '127.0.0.1', port: 0, reusePort: false }, handler, { maxBodySize: 0, maxHeadSize: 4096 });
   listeners.push(l);
   if (l.address.kind !== 'tcp') throw new Error('not a TCP listener');
