@@ -9,7 +9,7 @@ import { describeError, log } from '../log.ts';
 import type { BodyStream } from './body.ts';
 import type { RequestCounters } from './counters.ts';
 import type { RequestFacts } from './reqlog.ts';
-import { type AnswerSink, type BodyWriter, callApp, type Gone, writeBody } from './respond.ts';
+import { type AnswerSink, type BodyWriter, callApp, type Gone, unbufferedEvents, writeBody } from './respond.ts';
 
 /** A protocol's framing of one answer (its functions are called unbound). */
 export interface AnswerWriter extends BodyWriter {
@@ -63,7 +63,9 @@ export class Exchange {
     this.#req = req;
     this.#id = s.counters?.started(req.method, s.uri) ?? 0;
     s.onStart?.();
-    const { res, threw } = await callApp(s.handler, req, s.uri);
+    const answer = await callApp(s.handler, req, s.uri);
+    const res = unbufferedEvents(answer.res);
+    const threw = answer.threw;
     this.#status = res.status;
     this.#failed = threw;
     if (s.onAnswer?.(res) === false) {

@@ -15,7 +15,7 @@ import type { HttpHandler, Peer } from '../../runtimes/types.ts';
 import { describePeer, log } from '../log.ts';
 import type { HttpServerOptions } from './http1.ts';
 import type { RequestFacts } from './reqlog.ts';
-import { appFailed, checked, plainAnswer, settlesSoon } from './respond.ts';
+import { appFailed, checked, plainAnswer, settlesSoon, unbufferedEvents } from './respond.ts';
 
 /** Bytes of the head as the client sent it: "METHOD target HTTP/1.1", header lines, CRLFs. */
 function headSize(req: Request, target: string): number {
@@ -44,7 +44,7 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
         log(`tsgi: bad request from ${describePeer(peer)}: request body above --limit-post ${o.limitPost} bytes (413)`);
         res = plainAnswer(413, `request body above --limit-post ${o.limitPost} bytes`);
       }
-      return account(res, threw, o, id, (r) => nativeFacts(req, r, target, peer, o.appOf?.(req) ?? 0));
+      return account(unbufferedEvents(res), threw, o, id, (r) => nativeFacts(req, r, target, peer, o.appOf?.(req) ?? 0));
     };
     return callNow(o.handler, req, peer, target, done);
   };

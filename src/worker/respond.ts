@@ -114,6 +114,26 @@ export function appFailed(req: Request, uri: string, e: unknown): Response {
   return plainAnswer(500, 'Internal Server Error');
 }
 
+/**
+ * nginx buffers what an upstream answers (uwsgi_buffering, fastcgi_buffering, scgi_buffering
+ * and proxy_buffering are on by default), which holds an event stream's events back: an answer
+ * of type text/event-stream says `X-Accel-Buffering: no`, unless the app set that header
+ * itself (`yes` keeps nginx's buffering). nginx reads the header and does not pass it on.
+ */
+export function unbufferedEvents(res: Response): Response {
+  const type = res.headers.get('content-type');
+  if (type === null || !/^\s*text\/event-stream\s*(;|$)/i.test(type) || res.headers.has('x-accel-buffering')) return res;
+  try {
+    res.headers.set('x-accel-buffering', 'no');
+    return res;
+  } catch {
+    // Immutable headers (a fetch() result): copy the response.
+    const copy = new Response(res.body, res);
+    copy.headers.set('x-accel-buffering', 'no');
+    return copy;
+  }
+}
+
 const PLAIN_TEXT = { 'content-type': 'text/plain; charset=utf-8' };
 const textEncoder = new TextEncoder();
 
