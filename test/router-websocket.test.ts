@@ -16,11 +16,13 @@ import type { ProxyOptions } from '../src/router/proxy.ts';
 import { routerApp } from '../src/router/router.ts';
 import { Relays } from '../src/router/upgrade.ts';
 import { handleHttpConn } from '../src/worker/http1.ts';
-import { cleanup, tempDir, until } from './helpers.ts';
+import { cleanup, freePort, hasNginx, type Proc, startNginx, tempDir, until } from './helpers.ts';
 
 const rt = await getRuntime();
 const listeners: Listener[] = [];
+const procs: Proc[] = [];
 afterAll(async () => {
+  for (const p of procs) await p.stop('SIGQUIT');
   for (const l of listeners) await l.close();
   await cleanup();
 });
@@ -226,4 +228,33 @@ test('where the HTTP server cannot hand a connection over, an upgrade request ge
   expect(res.status).toBe(501);
   expect(await res.text()).toMatch(/--reuse-port/);
   expect(seen).toHaveLength(0);
+});
+
+test('behind nginx proxy_pass with the Upgrade headers, the relay carries the upgraded connection (1 MiB each way)', async () => {
+  if (!hasNginx) throw new Error('nginx is not installed: apt-get install -y nginx-light');
+  const sock = join(tempDir(), 'w.sock');
+  const seen = await standInWorker(sock, () => SWITCH);
+  const relays = new Relays();
+  const routerPort = await router(sock, 'tsgi', relays);
+  const front = await freePort();
+  procs.push(
+    await startNginx(
+      `server { listen 127.0.0.1:${front};
+        location / { proxy_pass http://127.0.0.1:${routerPort}; proxy_http_version 1.1;
+          proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; } }`,
+      front,
+    ),
+  );
+  const c = new Client(front);
+  c.upgrade();
+  expect(await until(() => c.text().includes('hello'), 20_000)).toBe(true);
+  expect(c.text()).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+  expect(seen[0].vars.get('HTTP_UPGRADE')).toBe('websocket');
+  const big = new Uint8Array(1024 * 1024).map((_, i) => (i * 13) & 255);
+  const before = c.data.length;
+  c.socket.write(big);
+  expect(await until(() => c.data.length >= before + big.length, 30_000)).toBe(true);
+  expect(sha(c.data.subarray(before))).toBe(sha(big));
+  c.socket.end();
+  expect(await until(() => seen[0].closed, 20_000)).toBe(true);
 });
