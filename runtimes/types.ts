@@ -82,6 +82,55 @@ export interface NativeHttpOptions {
   accepted?: () => () => void;
   /** After close(), how long a connection that has sent no request yet may take to send one. */
   headTimeoutMs?: number;
+  /** Carry the WebSockets the app accepts (the upgrade request reaches the handler as any other). */
+  webSockets?: NativeWebSocketOptions;
+}
+
+/**
+ * What carries one WebSocket's frames: tsgi's own codec over a Conn (src/worker/websocket.ts), or
+ * the runtime's server (Bun.serve's ServerWebSocket, Deno.upgradeWebSocket's socket).
+ */
+export interface WebSocketTransport {
+  /** Queue a message: the bytes queued, or -1 when the queue is above its high-water mark (wait for the session's drained()). */
+  send(data: string | Uint8Array): number;
+  ping(data: Uint8Array): void;
+  /** Start the close handshake; the transport ends the connection once the peer answers, or after a bounded wait. */
+  close(code: number, reason: string): void;
+  /** Bytes queued and not yet handed to the kernel (0 where the runtime does not say). */
+  readonly bufferedAmount: number;
+}
+
+/** One WebSocket the app accepted (src/websocket/session.ts), told what happens on it by its transport. */
+export interface WebSocketSession {
+  /** The request's Sec-WebSocket-Key. */
+  readonly key: string;
+  /** The subprotocol to answer with (Sec-WebSocket-Protocol), or "". */
+  readonly protocol: string;
+  /** The handshake is done: messages may flow. */
+  opened(transport: WebSocketTransport): void;
+  /** A whole message; the app's handler's promise, if it returned one (a transport may stop reading while many are pending). */
+  message(data: string | Uint8Array): Promise<void> | undefined;
+  /** The send queue went below its high-water mark. */
+  drained(): void;
+  /** The WebSocket is closed (1006: without a close frame). Called once, also when it never opened. */
+  closed(code: number, reason: string): void;
+}
+
+/**
+ * The runtime's HTTP server and WebSockets (NativeHttpOptions.webSockets): which answers accept
+ * one, and how the runtime's own WebSocket server (Bun, Deno) is to limit them; node:http has
+ * none and hands the raw connection to tsgi's codec.
+ */
+export interface NativeWebSocketOptions {
+  /** The app's answer accepts a WebSocket: its session; null for a plain answer. */
+  accepted(res: Response): WebSocketSession | null;
+  /** Run a session with tsgi's own codec over a raw connection; `head`: bytes read past the request head. */
+  overConn(session: WebSocketSession, conn: Conn, head: Uint8Array): void;
+  /** Largest message in bytes. */
+  maxMessage: number;
+  /** Ping every pingMs, close without a pong in pongMs (where the runtime has one idle timeout: pingMs + pongMs). */
+  pingMs: number;
+  pongMs: number;
 }
 
 /** Where a listener is bound, as it is shown to users. */

@@ -17,6 +17,7 @@ export function serveOptions(o: TsgiOptions): ServeOptions {
     httpSockets: o.httpSocket,
     fastcgiSockets: o.fastcgiSocket,
     limitPost: o.limitPost,
+    webSockets: { maxMessage: o.websocketsMaxSize * 1024, pingMs: o.websocketsPingFreq * 1000, pongMs: o.websocketsPongTolerance * 1000 },
     httpKeepalive: o.httpKeepalive,
     mounts: o.mount,
     manageScriptName: o.manageScriptName,

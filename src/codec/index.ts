@@ -10,6 +10,7 @@
  *   of vars. Both decode into the same vars, so one varsToRequest (request.ts) serves uwsgi,
  *   FastCGI and SCGI.
  * - HTTP/1.1 (http1.ts): request heads and bodies (Content-Length or chunked).
+ * - WebSocket (websocket.ts): the handshake's checks, frames both ways, close frames.
  *
  * Strings in UwsgiVars are byte strings: one char per byte (latin1), lossless both ways.
  */
@@ -40,3 +41,18 @@ export {
   type FastCgiHandlers,
 } from './fastcgi.ts';
 export { BodyReader, HttpError, type HttpRequestHead, headEnd, parseHead } from './http1.ts';
+export {
+  encodeClosePayload,
+  encodeFrame,
+  handshakeRefusal,
+  parseClosePayload,
+  validWebSocketKey,
+  WebSocketDecoder,
+  type WebSocketDecoderOptions,
+  WebSocketError,
+  type WebSocketErrorCode,
+  type WebSocketFrameEvents,
+  webSocketAccept,
+  WS_CLOSE,
+  WS_OPCODE,
+} from './websocket.ts';

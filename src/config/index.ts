@@ -48,6 +48,9 @@ export interface TsgiOptions {
   mount: string[];
   manageScriptName: boolean;
   limitPost: number;
+  websocketsMaxSize: number;
+  websocketsPingFreq: number;
+  websocketsPongTolerance: number;
   disableLogging: boolean;
   logto?: string;
   logFormat?: string;

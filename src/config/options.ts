@@ -169,6 +169,16 @@ export const OPTIONS: readonly OptionSpec[] = [
   o({ name: 'limit-post', type: 'size', group: 'HTTP', default: 0, metavar: 'BYTES',
     help: 'largest request body (413 above; 0: no limit)', uwsgi: 'limit-post: limit request body' }),
 
+  o({ name: 'websockets-max-size', type: 'int', group: 'HTTP', default: 1024, metavar: 'KIB',
+    help: 'largest WebSocket message, fragments together, in KiB: a bigger one closes the socket with 1009',
+    uwsgi: 'websockets-max-size: set the max allowed size of websocket messages (in Kbytes, default 1024)' }),
+  o({ name: 'websockets-ping-freq', aliases: ['websocket-ping-freq'], type: 'seconds', group: 'HTTP', default: 30, metavar: 'SECS',
+    help: 'ping every open WebSocket every SECS',
+    uwsgi: 'websockets-ping-freq: set the frequency (in seconds) of websockets automatic ping packets' }),
+  o({ name: 'websockets-pong-tolerance', aliases: ['websocket-pong-tolerance'], type: 'seconds', group: 'HTTP', default: 3, metavar: 'SECS',
+    help: 'close a WebSocket whose client has not answered a ping within SECS',
+    uwsgi: 'websockets-pong-tolerance: set the tolerance (in seconds) of websockets ping/pong subsystem' }),
+
   // Logging
   o({ name: 'disable-logging', type: 'bool', group: 'Logging', default: false,
     help: 'no request log lines (the other log lines stay)', uwsgi: 'disable-logging: disable request logging' }),

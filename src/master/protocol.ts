@@ -5,6 +5,15 @@
 
 export type Proto = 'uwsgi' | 'http' | 'fastcgi' | 'scgi';
 
+/** How tsgi's own WebSocket codec (and, where they take them, the runtimes' servers) limit and watch a WebSocket. */
+export interface WebSocketLimits {
+  /** Largest message in bytes (a bigger one: close 1009). */
+  maxMessage: number;
+  /** Ping every pingMs; close when no pong came within pongMs of a ping. */
+  pingMs: number;
+  pongMs: number;
+}
+
 export interface ServeOptions {
   /** uwsgi protocol sockets (--socket). */
   sockets: string[];
@@ -18,6 +27,8 @@ export interface ServeOptions {
   limitPost: number;
   /** Keep-alive with HTTP clients (--http-keepalive). */
   httpKeepalive: boolean;
+  /** --websockets-max-size (in bytes), --websockets-ping-freq and --websockets-pong-tolerance (in ms). */
+  webSockets: WebSocketLimits;
   app?: string;
   callable?: string;
   chdir?: string;
@@ -165,13 +176,15 @@ export interface CoreTotals {
   totalMs: number;
   /** Requests per duration bucket (DURATION_BUCKETS, then +Inf), for the Prometheus histogram. */
   buckets: number[];
+  /** WebSockets open now (a gauge, not a total). */
+  websockets: number;
 }
 
 /** Upper bounds (seconds) of the request-duration histogram. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export function emptyTotals(): CoreTotals {
-  return { requests: 0, exceptions: 0, tx: 0, totalMs: 0, buckets: new Array<number>(DURATION_BUCKETS.length + 1).fill(0) };
+  return { requests: 0, exceptions: 0, tx: 0, totalMs: 0, websockets: 0, buckets: new Array<number>(DURATION_BUCKETS.length + 1).fill(0) };
 }
 
 export type WorkerMessage =

@@ -10,7 +10,7 @@ import { VERSION } from '../version.ts';
 import type { ChildState, CoreTotals } from './protocol.ts';
 import type { WorkerSlot } from './slot.ts';
 
-const sum = (t: CoreTotals[], k: 'requests' | 'totalMs') => t.reduce((n, c) => n + c[k], 0);
+const sum = (t: CoreTotals[], k: 'requests' | 'totalMs' | 'websockets') => t.reduce((n, c) => n + c[k], 0);
 
 /** The figures of the master and every slot, now. Each call moves the slots' delta_requests on. */
 export function statsSnapshot(rt: Runtime, state: ChildState, slots: WorkerSlot[]): StatsInput {
@@ -48,6 +48,7 @@ function workerView(slot: WorkerSlot, threads: number): WorkerView {
     tx: all.tx,
     avgRtUs: all.requests ? Math.round((all.totalMs * 1000) / all.requests) : 0,
     inFlight,
+    websockets: w ? sum(w.totals, 'websockets') : 0,
     buckets: all.buckets,
     durationSum: all.totalMs / 1000,
     cores: Array.from({ length: threads }, (_, id) => ({

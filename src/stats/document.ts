@@ -32,6 +32,8 @@ export interface WorkerView {
   tx: number;
   avgRtUs: number;
   inFlight: number;
+  /** WebSockets open now. */
+  websockets: number;
   /** Requests per duration bucket (DURATION_BUCKETS, then +Inf). */
   buckets: number[];
   /** Sum of request durations, seconds, for the histogram. */
@@ -87,6 +89,7 @@ export function statsDocument(s: StatsInput): Record<string, unknown> {
       respawn_count: w.respawnCount,
       tx: w.tx,
       avg_rt: w.avgRtUs,
+      websockets: w.websockets,
       apps: [
         {
           id: 0,
@@ -168,6 +171,12 @@ export function prometheusText(s: StatsInput): string {
     'gauge',
     'Requests being answered now.',
     per((w) => w.inFlight),
+  );
+  metric(
+    'tsgi_worker_websockets',
+    'gauge',
+    'WebSockets open now.',
+    per((w) => w.websockets),
   );
   metric(
     'tsgi_worker_tx_bytes_total',

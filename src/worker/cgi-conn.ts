@@ -10,6 +10,8 @@ import { describePeer, log } from '../log.ts';
 import { BodyStream } from './body.ts';
 import { Exchange } from './exchange.ts';
 import { Gone } from './respond.ts';
+import type { WebSocketLimits } from '../master/protocol.ts';
+import { WebSocketConnection } from './websocket.ts';
 import { bodylessMethod, logHeadTimeout, PostLimit, refusalBytes, requestOrRefusal, type VarsServerOptions, varsFacts } from './vars.ts';
 
 /** What a vars decoder (UwsgiDecoder, ScgiDecoder) tells its connection. */
@@ -38,6 +40,8 @@ export interface CgiProtocol {
   notHttp: string;
   /** The log line's start for a malformed request: `bad uwsgi packet`. */
   bad: string;
+  /** The 426's text when the app accepts a WebSocket where this protocol cannot carry one. */
+  noWebSockets: string;
 }
 
 /** One connection: one request, one answer, then close. */
@@ -208,8 +212,14 @@ export class CgiConnection {
         if (this.#responding) return false;
         return (this.#responding = true);
       },
+      upgrade: o.webSockets && {
+        remoteAddress: this.#conn.remoteAddress,
+        start: (session) => WebSocketConnection.start(this.#conn, session, o.webSockets as WebSocketLimits, new Uint8Array(0)),
+      },
+      noUpgrade: this.#p.noWebSockets,
     });
     const outcome = await exchange.run(req);
+    if (outcome === 'upgraded') return;
     if (outcome === 'failed') this.#conn.destroy();
     // The app took part of the body and no more: drop the rest, and close only once it is in.
     else await this.#close(body);

@@ -5,6 +5,19 @@
 import { type BusyRequest, type CoreTotals, DURATION_BUCKETS, emptyTotals } from '../master/protocol.ts';
 import type { RequestFacts, RequestLogger } from './reqlog.ts';
 
+/** An open WebSocket, as the core's registry holds it. */
+export interface OpenWebSocket {
+  /** Close with 1001 Going Away (the core stops). */
+  goAway(): void;
+}
+
+/** How a WebSocket ended: its close code, and the message bytes each way. */
+export interface WebSocketEnd {
+  code: number;
+  received: number;
+  sent: number;
+}
+
 /** What a protocol server tells about each request (a CoreCounters, or nothing). */
 export interface RequestCounters {
   /** A request was handed to the app; returns its id for finished(). */
@@ -19,6 +32,11 @@ export interface RequestCounters {
   readonly draining: boolean;
   /** Run `f` when the core starts draining; returns the call that forgets it. */
   onDrain(f: () => void): () => void;
+  /**
+   * The request `id` became a WebSocket: it no longer runs (harakiri leaves it alone), it is
+   * open until the call returned is made; that counts it as a request and writes its log line.
+   */
+  upgraded?(id: number, socket: OpenWebSocket, facts?: () => RequestFacts): (end: WebSocketEnd) => void;
 }
 
 const BUSY_EVERY_MS = 100;
@@ -26,6 +44,8 @@ const BUSY_EVERY_MS = 100;
 export class CoreCounters implements RequestCounters {
   readonly totals: CoreTotals = emptyTotals();
   private readonly inflight = new Map<number, BusyRequest>();
+  /** Open WebSockets: a stop sends each 1001 and waits for them (idle()). */
+  private readonly sockets = new Set<OpenWebSocket>();
   private nextId = 1;
   private idleWaiters: Array<() => void> = [];
   /** Accepted connections that have not started a request yet (see accepted()). */
@@ -80,6 +100,33 @@ export class CoreCounters implements RequestCounters {
     this.onFinished?.(t.requests);
   }
 
+  upgraded(id: number, socket: OpenWebSocket, facts?: () => RequestFacts): (end: WebSocketEnd) => void {
+    const req = this.inflight.get(id);
+    this.inflight.delete(id);
+    this.sockets.add(socket);
+    this.totals.websockets = this.sockets.size;
+    // Accepted while the core stops: it goes at once (after its handshake, see Session.goAway).
+    if (this.drained) socket.goAway();
+    return (end) => {
+      if (!this.sockets.delete(socket)) return;
+      const t = this.totals;
+      t.websockets = this.sockets.size;
+      t.requests++;
+      t.tx += end.sent;
+      const ms = performance.now() - (req?.t ?? 0);
+      if (this.logger && facts && req) {
+        this.logger(facts(), { status: 101, size: end.sent, ms, start: req.since, webSocket: { code: end.code, received: end.received } });
+      }
+      this.wakeIfIdle();
+      this.onFinished?.(t.requests);
+    };
+  }
+
+  /** Open WebSockets. */
+  get websockets(): number {
+    return this.sockets.size;
+  }
+
   /**
    * A connection was accepted (or, kept alive, waits for its next request while the core
    * drains): a graceful stop waits until it has started a request or closed. No other process
@@ -115,10 +162,11 @@ export class CoreCounters implements RequestCounters {
     this.drained = true;
     for (const f of [...this.drainWatchers]) f();
     this.drainWatchers.clear();
+    for (const socket of [...this.sockets]) socket.goAway();
   }
 
   private wakeIfIdle(): void {
-    if (this.inflight.size > 0 || this.unserved > 0 || this.idleWaiters.length === 0) return;
+    if (this.inflight.size > 0 || this.unserved > 0 || this.sockets.size > 0 || this.idleWaiters.length === 0) return;
     const w = this.idleWaiters;
     this.idleWaiters = [];
     for (const f of w) f();
@@ -135,9 +183,9 @@ export class CoreCounters implements RequestCounters {
     return o;
   }
 
-  /** Resolves when no request is in flight and every accepted connection has started one or closed; or after `ms` (then with false). */
+  /** Resolves when no request is in flight, no WebSocket is open and every accepted connection has started a request or closed; or after `ms` (then with false). */
   idle(ms: number): Promise<boolean> {
-    if (this.inflight.size === 0 && this.unserved === 0) return Promise.resolve(true);
+    if (this.inflight.size === 0 && this.unserved === 0 && this.sockets.size === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), ms);
       this.idleWaiters.push(() => {

@@ -9,7 +9,16 @@ import { describeError, log } from '../log.ts';
 import type { BodyStream } from './body.ts';
 import type { RequestCounters } from './counters.ts';
 import type { RequestFacts } from './reqlog.ts';
-import { type AnswerSink, type BodyWriter, callApp, type Gone, unbufferedEvents, writeBody } from './respond.ts';
+import { type AnswerSink, type BodyWriter, callApp, type Gone, plainAnswer, unbufferedEvents, writeBody } from './respond.ts';
+import { NO_WEBSOCKETS, takeUpgrade } from '../websocket/upgrade.ts';
+import type { Session } from '../websocket/session.ts';
+
+/** A front door that carries WebSockets: who the client is, and how the connection takes one over. */
+export interface UpgradeCarrier {
+  remoteAddress: string;
+  /** The app accepted a WebSocket: the connection runs it from here (writes the 101, then frames). */
+  start(session: Session<unknown>): void;
+}
 
 /** A protocol's framing of one answer (its functions are called unbound). */
 export interface AnswerWriter extends BodyWriter {
@@ -38,10 +47,13 @@ export interface ExchangeSetup {
    * meanwhile, closed, or handed over by a takeover answer).
    */
   onAnswer?(res: Response): boolean;
+  /** Where WebSockets can be carried; without it an accepted upgrade gets a 426 saying `noUpgrade` (or NO_WEBSOCKETS). */
+  upgrade?: UpgradeCarrier;
+  noUpgrade?: string;
 }
 
-/** How the exchange ended: the answer written, its writing failed, or the connection could not take it. */
-export type ExchangeOutcome = 'written' | 'failed' | 'abandoned';
+/** How the exchange ended: the answer written, its writing failed, the connection could not take it, or it became a WebSocket. */
+export type ExchangeOutcome = 'written' | 'failed' | 'abandoned' | 'upgraded';
 
 export class Exchange {
   readonly #s: ExchangeSetup;
@@ -64,13 +76,18 @@ export class Exchange {
     this.#id = s.counters?.started(req.method, s.uri) ?? 0;
     s.onStart?.();
     const answer = await callApp(s.handler, req, s.uri);
-    const res = unbufferedEvents(answer.res);
-    const threw = answer.threw;
+    let res = unbufferedEvents(answer.res);
     this.#status = res.status;
-    this.#failed = threw;
+    this.#failed = answer.threw;
     if (s.onAnswer?.(res) === false) {
       if (res.body) void res.body.cancel().catch(() => {});
       return 'abandoned';
+    }
+    const session = takeUpgrade(res);
+    if (session !== null && s.upgrade) return this.#upgrade(req, session, s.upgrade);
+    if (session !== null) {
+      res = plainAnswer(426, s.noUpgrade ?? NO_WEBSOCKETS);
+      this.#status = 426;
     }
     s.body?.dropIfUntouched(req, res);
     try {
@@ -85,11 +102,20 @@ export class Exchange {
     return this.#outcome;
   }
 
+  /** The request became a WebSocket: counted and logged when it closes. */
+  #upgrade(req: Request, session: Session<unknown>, carrier: UpgradeCarrier): ExchangeOutcome {
+    const s = this.#s;
+    s.gone.settled();
+    session.attach(carrier.remoteAddress, s.counters?.upgraded?.(this.#id, session, () => s.facts(req, null)) ?? null);
+    carrier.start(session);
+    return (this.#outcome = 'upgraded');
+  }
+
   /** Count the request (and write its log line), once the connection has done what follows the answer. */
   finish(): void {
     const s = this.#s;
     const req = this.#req;
-    if (s.counters === undefined || req === null) return;
+    if (s.counters === undefined || req === null || this.#outcome === 'upgraded') return;
     const facts = this.#outcome === 'abandoned' ? undefined : () => s.facts(req, this.#head);
     s.counters.finished(this.#id, this.#status, this.#bytes, this.#failed, facts);
   }

@@ -304,6 +304,7 @@ class FastCgiExchange {
         },
       }),
       facts: (r, head) => varsFacts(this.#vars, this.#size, head, o.appOf?.(r) ?? 0),
+      noUpgrade: '--fastcgi-socket cannot carry WebSockets: serve this route with --http-socket (nginx proxy_pass) or --http',
       onAnswer: () => {
         if (this.#answering || this.#owner.closed) return false;
         return (this.#answering = true);

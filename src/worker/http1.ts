@@ -21,6 +21,9 @@ import type { RequestCounters } from './counters.ts';
 import { type AnswerWriter, Exchange } from './exchange.ts';
 import { headStats, type RequestFacts } from './reqlog.ts';
 import { Gone, plainAnswerBytes } from './respond.ts';
+import type { WebSocketLimits } from '../master/protocol.ts';
+import type { Session } from '../websocket/session.ts';
+import { WebSocketConnection } from './websocket.ts';
 
 export type { HttpHandler, Peer };
 
@@ -39,6 +42,8 @@ export interface HttpServerOptions {
   appOf?: (req: Request) => number;
   /** Behind the runtime's own server: measure answer bodies (request log or --stats read them). */
   measureBodies?: boolean;
+  /** Carry the WebSockets the app accepts, with these limits (absent: a 426). */
+  webSockets?: WebSocketLimits;
 }
 
 const textEncoder = new TextEncoder();
@@ -343,12 +348,18 @@ class HttpConnection {
         this.#awaited = undefined;
       },
       onAnswer: (res) => this.#takeAnswer(res),
+      upgrade: o.webSockets && { remoteAddress: this.#conn.remoteAddress, start: (session) => this.#upgrade(session, o.webSockets as WebSocketLimits) },
     });
     const outcome = await exchange.run(req);
     if (outcome === 'failed') this.#close(true);
     exchange.finish();
     if (outcome !== 'written' || this.#is('closed')) return;
     await this.#afterAnswer((writer as HttpAnswerWriter | null)?.keep ?? false, body);
+  }
+
+  /** The app accepted a WebSocket: the connection is its from here, with the bytes that came after the request. */
+  #upgrade(session: Session<unknown>, limits: WebSocketLimits): void {
+    this.#handOver((conn, head) => WebSocketConnection.start(conn, session, limits, head));
   }
 
   /**

@@ -41,6 +41,8 @@ export interface RequestOutcome {
   ms: number;
   /** When the request started (ms since the epoch). */
   start: number;
+  /** A WebSocket (status 101, logged when it closed): its close code and the message bytes received. */
+  webSocket?: { code: number; received: number };
 }
 
 export type RequestLogger = (facts: RequestFacts, outcome: RequestOutcome) => void;
@@ -131,7 +133,7 @@ export function compileLogFormat(format: string): Field {
 
 /** uWSGI's default request line. */
 const uwsgiLine: Field = (f, o, c) =>
-  `[pid: ${c.pid}|app: ${f.app}|req: ${c.requests()}/${c.requests()}] ${f.addr || '-'} () {${f.vars} vars in ${f.varsBytes} bytes} [${ctime(o.start)}] ${f.method} ${f.uri} => generated ${o.size} bytes in ${Math.round(o.ms)} msecs (${f.proto} ${o.status}) ${f.headers} headers in ${f.headersBytes} bytes (1 switches on core ${c.core})`;
+  `[pid: ${c.pid}|app: ${f.app}|req: ${c.requests()}/${c.requests()}] ${f.addr || '-'} () {${f.vars} vars in ${f.varsBytes} bytes} [${ctime(o.start)}] ${f.method} ${f.uri} => generated ${o.size} bytes in ${Math.round(o.ms)} msecs (${f.proto} ${o.status}) ${f.headers} headers in ${f.headersBytes} bytes (1 switches on core ${c.core})${o.webSocket ? ` (WebSocket closed with ${o.webSocket.code}, ${o.webSocket.received} bytes received)` : ''}`;
 
 export function requestLogger(format: string | undefined, context: LoggerContext): RequestLogger {
   const line = format ? compileLogFormat(format) : uwsgiLine;

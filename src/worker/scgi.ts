@@ -18,6 +18,7 @@ function scgiProtocol(o: ScgiServerOptions): CgiProtocol {
     socket: 'an SCGI socket',
     notHttp: 'This is an SCGI socket (tsgi --scgi-socket)',
     bad: 'bad SCGI request',
+    noWebSockets: '--scgi-socket cannot carry WebSockets: serve this route with --http-socket (nginx proxy_pass) or --http',
   };
 }
 

@@ -120,14 +120,16 @@ function serverOptions(options: ServeOptions, apps: MountedApp[], counters: Core
   const handler = mountHandler(apps, options.manageScriptName);
   const appOf = apps.length > 1 ? appIndex(apps, options.manageScriptName) : undefined;
   const common = { handler, bufferSize: options.bufferSize, limitPost: options.limitPost, headTimeoutMs: options.socketTimeout * 1000, counters, appOf };
-  return { vars: common, http: { ...common, keepAlive: options.httpKeepalive, measureBodies: !options.disableLogging || options.stats } };
+  const webSockets = options.webSockets;
+  return { vars: common, http: { ...common, keepAlive: options.httpKeepalive, measureBodies: !options.disableLogging || options.stats, webSockets } };
 }
 
 type ConnServer = (conn: Conn) => void;
 
 /** How each protocol serves a connection: one row a protocol (`internal`: the router's uwsgi, with streamed bodies). */
 function connServers(o: { vars: UwsgiServerOptions; http: HttpServerOptions }): Record<Proto | 'internal', ConnServer> {
-  const internal = { ...o.vars, streamedBodies: true };
+  // The router's internal socket carries WebSockets (it relays the client's upgraded connection).
+  const internal = { ...o.vars, streamedBodies: true, webSockets: o.http.webSockets };
   return {
     uwsgi: (conn) => handleUwsgiConn(conn, o.vars),
     internal: (conn) => handleUwsgiConn(conn, internal),

@@ -19,6 +19,7 @@ function uwsgiProtocol(o: UwsgiServerOptions): CgiProtocol {
     socket: 'a uwsgi socket',
     notHttp: 'This is a uwsgi protocol socket (tsgi --socket)',
     bad: 'bad uwsgi packet',
+    noWebSockets: '--socket (uwsgi, as from nginx uwsgi_pass) cannot carry WebSockets: serve this route with --http-socket (nginx proxy_pass) or --http',
   };
 }
 

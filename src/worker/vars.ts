@@ -3,6 +3,7 @@
  * requests have a body, the vars → Request step with its 400 refusal, --limit-post, tsgi's own
  * answer in the protocol's head style, the head-timeout log line and the request log's facts.
  */
+import type { WebSocketLimits } from '../master/protocol.ts';
 import { concatBytes, encodeResponseHead, getVar, type UwsgiVars, varsToRequest } from '../codec/index.ts';
 import { log } from '../log.ts';
 import type { FetchHandler } from './app.ts';
@@ -22,6 +23,11 @@ export interface VarsServerOptions {
   counters?: RequestCounters;
   /** Which app (mountpoint index) answers a URL, for the request log. */
   appOf?: (req: Request) => number;
+  /**
+   * Carry the WebSockets the app accepts (the --http router's internal socket only: after the
+   * 101 head, frames go raw both ways on the connection, as on HTTP/1.1); absent: a 426.
+   */
+  webSockets?: WebSocketLimits;
 }
 
 const textEncoder = new TextEncoder();
