@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { getRuntime } from '../runtimes/detect.ts';
 import type { Conn, Listener } from '../runtimes/types.ts';
 import { concatBytes, latin1 } from '../src/codec/index.ts';
@@ -16,7 +16,8 @@ import type { ProxyOptions } from '../src/router/proxy.ts';
 import { routerApp } from '../src/router/router.ts';
 import { Relays } from '../src/router/upgrade.ts';
 import { handleHttpConn } from '../src/worker/http1.ts';
-import { cleanup, freePort, hasNginx, type Proc, startNginx, tempDir, until } from './helpers.ts';
+import { cleanup, freePort, hasNginx, type Proc, RUNTIME, startNginx, startTsgi, tempDir, until } from './helpers.ts';
+import { WsClient } from './ws-client.ts';
 
 const rt = await getRuntime();
 const listeners: Listener[] = [];
@@ -257,4 +258,57 @@ test('behind nginx proxy_pass with the Upgrade headers, the relay carries the up
   expect(sha(c.data.subarray(before))).toBe(sha(big));
   c.socket.end();
   expect(await until(() => seen[0].closed, 20_000)).toBe(true);
+});
+
+describe(`WebSockets end to end through the --http router (${RUNTIME})`, () => {
+  let tsgi: Proc;
+  let port: number;
+
+  beforeAll(async () => {
+    port = await freePort();
+    tsgi = await startTsgi(['--master', '--processes', '1', '--http', `127.0.0.1:${port}`, '--app', 'test/fixtures/apps/ws-echo.ts']);
+    procs.push(tsgi);
+  }, 90_000);
+
+  test('text and binary messages up to 1 MiB are echoed', async () => {
+    const c = await WsClient.open(`ws://127.0.0.1:${port}/ws`);
+    c.ws.send('hello');
+    expect(await c.next()).toBe('hello');
+    for (const size of [0, 125, 126, 65535, 65536, 1024 * 1024]) {
+      const b = new Uint8Array(size).map((_, i) => (i * 31) & 255);
+      c.ws.send(b);
+      const got = await c.next(60_000);
+      expect(got instanceof Uint8Array && sha(got)).toBe(sha(b));
+    }
+    c.ws.close(1000, 'done');
+    expect((await c.closing()).code).toBe(1000);
+  });
+
+  test('the server closing (4000) reaches the client', async () => {
+    const c = await WsClient.open(`ws://127.0.0.1:${port}/ws`);
+    c.ws.send('bye');
+    expect(await c.closing()).toEqual({ code: 4000, reason: 'bye' });
+  });
+
+  test('a reload of the workers with open sockets: each client gets 1001 and reconnects to a new worker', async () => {
+    const clients = await Promise.all([1, 2, 3].map(() => WsClient.open(`ws://127.0.0.1:${port}/ws`)));
+    const before = new Set<string>();
+    for (const c of clients) {
+      c.ws.send('pid');
+      before.add(String(await c.next()));
+    }
+    tsgi.signal('SIGHUP');
+    for (const c of clients) expect((await c.closing(60_000)).code).toBe(1001);
+    // Reconnect (the new worker may still be starting: retry, bounded).
+    let again: WsClient | null = null;
+    for (let i = 0; i < 100 && again === null; i++) {
+      again = await WsClient.open(`ws://127.0.0.1:${port}/ws`).catch(() => null);
+      if (again === null) await new Promise((r) => setTimeout(r, 200));
+    }
+    if (again === null) throw new Error('could not reconnect after the reload');
+    again.ws.send('pid');
+    const pid = String(await again.next());
+    expect(before.has(pid)).toBe(false);
+    again.ws.close();
+  });
 });

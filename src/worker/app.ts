@@ -5,6 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { getRuntime } from '../../runtimes/detect.ts';
+import { bunShapedHandler, isBunShaped } from '../websocket/forms.ts';
 
 export type FetchHandler = (req: Request) => Response | Promise<Response>;
 
@@ -27,9 +28,14 @@ function describe(v: unknown): string {
   return typeof v === 'object' ? 'an object without a fetch method' : `a ${typeof v}`;
 }
 
-/** Turn an export into a handler, or explain why it is not one. */
+/**
+ * Turn an export into a handler, or explain why it is not one. An object with `fetch` and
+ * `websocket` is in Bun's shape: its fetch gets a `server` whose upgrade() accepts a WebSocket
+ * (src/websocket/forms.ts).
+ */
 export function toHandler(value: unknown, where: string): FetchHandler {
   if (typeof value === 'function') return value as FetchHandler;
+  if (isBunShaped(value)) return bunShapedHandler(value);
   if (value !== null && typeof value === 'object') {
     const fetch = (value as { fetch?: unknown }).fetch;
     if (typeof fetch === 'function') return (fetch as FetchHandler).bind(value);
