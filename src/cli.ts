@@ -14,7 +14,7 @@ import { check } from './stats/check.ts';
 import { ShutdownDelay } from './master/drain.ts';
 import { activatedSockets, runLauncher, systemdFds } from './master/launcher.ts';
 import { runMaster } from './master/master.ts';
-import { type ChildState, type ServeOptions, type SocketSource, STATE_ENV } from './master/protocol.ts';
+import { type ChildState, type MasterOptions, type ServeOptions, type SocketSource, STATE_ENV } from './master/protocol.ts';
 import { masterOptions, needsMaster, serveOptions } from './plan.ts';
 import { runWorker } from './master/worker.ts';
 import { runRouter } from './router/router.ts';
@@ -57,6 +57,8 @@ export async function main(argv: string[]): Promise<void> {
 
   let options: TsgiOptions;
   let notes: string[];
+  let serve: ServeOptions;
+  let master: MasterOptions;
   try {
     const cmd = loadConfig(argv, process.env, process.cwd());
     if (cmd.kind === 'help') {
@@ -69,6 +71,10 @@ export async function main(argv: string[]): Promise<void> {
     }
     options = cmd.options;
     notes = cmd.notes;
+    // --umask first: the sockets and the log file are created under it.
+    if (options.umask !== undefined) process.umask(options.umask);
+    serve = serveOptions(options);
+    master = masterOptions(options);
     if (options.logFormat !== undefined) compileLogFormat(options.logFormat);
     if (options.logto !== undefined) {
       try {
@@ -86,13 +92,12 @@ export async function main(argv: string[]): Promise<void> {
   log(`TypeScript: ${rt.typescript()}`);
   log(`current working directory: ${process.cwd()}`);
   for (const n of notes) log(n);
-  const serve = serveOptions(options);
   const cwd = process.cwd();
   // uWSGI runs several processes only under a master; tsgi starts one for --processes > 1 too.
   if (needsMaster(options)) {
-    if (!options.master) log('--processes, --threads above 1, --stats and --http need a master: starting one (add --master to say so)');
+    if (!options.master) log('--processes, --threads above 1, --stats, --http, --uid and --gid need a master: starting one (add --master to say so)');
     try {
-      return await runLauncher(rt, serve, masterOptions(options), cwd);
+      return await runLauncher(rt, serve, master, cwd);
     } catch (e) {
       return fail(rt, userMessage(e) ?? describeError(e), 1);
     }

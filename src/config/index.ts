@@ -24,6 +24,7 @@ export interface TsgiOptions {
   httpSocket: string[];
   fastcgiSocket: string[];
   chmodSocket?: number;
+  chownSocket?: string;
   vacuum: boolean;
   bufferSize: number;
   socketTimeout: number;
@@ -40,6 +41,9 @@ export interface TsgiOptions {
   shutdownDelay: number;
   touchReload: string[];
   pidfile?: string;
+  uid?: string;
+  gid?: string;
+  umask?: number;
   http?: string;
   httpKeepalive: boolean;
   httpTimeout: number;
@@ -47,6 +51,7 @@ export interface TsgiOptions {
   staticMap: string[];
   mount: string[];
   manageScriptName: boolean;
+  trustedProxy: string[];
   limitPost: number;
   disableLogging: boolean;
   logto?: string;

@@ -13,12 +13,13 @@ import { log, reopenLog } from '../log.ts';
 import { bindWith, formatAddress } from '../worker/bind.ts';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NOTHING_TO_SERVE, reusePortHttp, socketSpecs } from '../worker/server.ts';
 import { runMaster } from './master.ts';
 import { type ChildState, type InheritedSocket, isLauncherMessage, type MasterOptions, type Proto, type RouterState, type ServeOptions } from './protocol.ts';
 import { spawnChild } from './spawn.ts';
+import { checkIdentity, dropPrivileges, handOver } from '../privilege/drop.ts';
 
 type Relayed = Exclude<Signal, 'SIGKILL'>;
 
@@ -149,6 +150,7 @@ export class Launcher {
 
   /** Bind what the options name, then start the master. Throws ConfigError/BindError before any child starts. */
   static async start(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<Launcher> {
+    checkIdentity(rt, master.identity);
     const bound = await bindAll(rt, serve, master, cwd);
     const state: ChildState = { role: 'master', serve, master, sockets: bound.sockets, cwd, router: bound.router };
     const fds = bound.handles.map((h) => h.fd);
@@ -185,7 +187,7 @@ async function bindAll(rt: Runtime, serve: ServeOptions, master: MasterOptions, 
   if (specs.length === 0 && !master.http) {
     throw new ConfigError(NOTHING_TO_SERVE);
   }
-  const binder = new SocketBinder(rt, serve, cwd);
+  const binder = new SocketBinder(rt, serve, cwd, master);
   try {
     for (const { proto, spec } of specs) await binder.socket(proto, spec);
     if (master.http) await binder.router(master.http);
@@ -210,12 +212,14 @@ class SocketBinder {
   readonly #rt: Runtime;
   readonly #serve: ServeOptions;
   readonly #cwd: string;
+  readonly #master: MasterOptions;
   readonly bound: Bound = { sockets: [], handles: [], addresses: [] };
 
-  constructor(rt: Runtime, serve: ServeOptions, cwd: string) {
+  constructor(rt: Runtime, serve: ServeOptions, cwd: string, master: MasterOptions) {
     this.#rt = rt;
     this.#serve = serve;
     this.#cwd = cwd;
+    this.#master = master;
   }
 
   /** A --socket or --http-socket. */
@@ -231,6 +235,9 @@ class SocketBinder {
     this.bound.addresses.push(address);
     const upstream = join(mkdtempSync(join(tmpdir(), 'tsgi-')), 'uwsgi.sock');
     const internal = (await this.#bind('uwsgi', upstream, `uwsgi socket ${this.bound.sockets.length} (the router's, internal)`)).socket;
+    // The router connects to it, and the master removes it, after the privilege drop.
+    handOver(dirname(upstream), this.#master.identity);
+    handOver(upstream, this.#master.identity);
     this.bound.sockets.push({ ...internal, internal: true });
     const { timeout, connectTimeout, staticMaps } = http;
     this.bound.router = { listen, upstream, port, timeout, connectTimeout, staticMaps };
@@ -246,6 +253,7 @@ class SocketBinder {
     const serve = this.#serve;
     const { address, bound: handle } = await bindWith(rt, spec, this.#cwd, (t) => rt.bindInheritable(t, { backlog: serve.listen }), {
       mode: serve.chmodSocket,
+      owner: serve.socketOwner,
       backlog: serve.listen,
     });
     const actual = address.kind === 'tcp' && handle.address.kind === 'tcp' ? { ...address, port: handle.address.port } : address;
@@ -269,7 +277,10 @@ class SocketBinder {
 /** The CLI under --master: start, pass on the user's signals, exit with the master's code. */
 export async function runLauncher(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<void> {
   const activated = systemdFds(rt.pid, process.env);
+  // Every process reopens the --logto file, the master's children after the privilege drop.
+  if (serve.logto) handOver(serve.logto, master.identity);
   if (activated) {
+    checkIdentity(rt, master.identity);
     const sockets = activatedSockets(activated, serve);
     delete process.env.LISTEN_FDS;
     delete process.env.LISTEN_PID;
@@ -280,6 +291,9 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
   rt.onSignal('SIGHUP', reopenLog);
   const launcher = await Launcher.start(rt, serve, master, cwd);
   void launcher.started.then(() => relay.open(launcher));
+  // Once the master is up (it dropped its privileges before starting any worker): before, it
+  // could not be sent a signal by a launcher that is no longer root.
+  void launcher.ready.then(() => dropPrivileges(rt, master.identity, 'tsgi launcher'));
   const { code } = await launcher.exited;
   rt.exit(code);
 }

@@ -3,6 +3,8 @@
  * travels in the TSGI_STATE environment variable; the rest goes over the IPC channel as JSON.
  */
 
+import type { Identity } from '../../runtimes/types.ts';
+
 export type Proto = 'uwsgi' | 'http' | 'fastcgi' | 'scgi';
 
 export interface ServeOptions {
@@ -23,6 +25,10 @@ export interface ServeOptions {
   chdir?: string;
   /** --chmod-socket as a file mode. */
   chmodSocket?: number;
+  /** --chown-socket, resolved: the owner of the UNIX sockets tsgi creates. */
+  socketOwner?: { uid: number; gid: number };
+  /** --trusted-proxy CIDRs: peers whose Forwarded / X-Forwarded-* headers are believed (src/worker/forwarded.ts). */
+  trustedProxies: string[];
   vacuum: boolean;
   bufferSize: number;
   /** Seconds a connection may take to send its request head (--socket-timeout). */
@@ -80,10 +86,12 @@ export interface MasterOptions {
   shutdownDelay: number;
   touchReload: string[];
   pidfile?: string;
+  /** --uid and --gid, resolved: every process becomes this once the sockets are bound (src/privilege/drop.ts). */
+  identity?: Identity;
   /** --http ADDR: a router process in front of the workers (--http-timeout, --http-connect-timeout, --static-map). */
   http?: { address: string; timeout: number; connectTimeout: number; staticMaps: string[] };
   /** --stats ADDR, served by the master (--stats-http, --stats-minified). */
-  stats?: { address: string; http: boolean; minified: boolean };
+  stats?: { address: string; http: boolean; minified: boolean; owner?: { uid: number; gid: number } };
 }
 
 /**

@@ -17,6 +17,7 @@ import { parseMount } from '../worker/mount.ts';
 import { nativeHandler } from '../worker/native-http.ts';
 import { nativeHttp } from '../worker/server.ts';
 import { WorkerGate } from './gate.ts';
+import { dropPrivileges } from '../privilege/drop.ts';
 import { forward, type ProxyOptions } from './proxy.ts';
 import { parseStaticMap, staticMap } from './static.ts';
 
@@ -74,6 +75,7 @@ class Router {
     rt.onSignal('SIGTERM', () => void this.#stop('SIGTERM: stopping gracefully'));
     this.#channel.onDisconnect = () => void this.#stop('the master is gone: stopping');
     try {
+      dropPrivileges(rt, this.#state.master.identity, 'tsgi http router');
       this.#listener = await this.#listen();
     } catch (e) {
       log(`tsgi http router (pid: ${rt.pid}): ${describeError(e)}`);
