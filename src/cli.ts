@@ -21,6 +21,7 @@ import { runRouter } from './router/router.ts';
 import { AppLoadError } from './worker/app.ts';
 import { NOTHING_TO_SERVE, prepareProcess, socketSpecs, startCore, type ServingCore } from './worker/server.ts';
 import { VERSION } from './version.ts';
+import { checkIdentity } from './privilege/drop.ts';
 
 function fail(rt: Runtime, message: string, code: number): never {
   process.stderr.write(`tsgi: ${message}\n`);
@@ -92,6 +93,11 @@ export async function main(argv: string[]): Promise<void> {
   log(`TypeScript: ${rt.typescript()}`);
   log(`current working directory: ${process.cwd()}`);
   for (const n of notes) log(n);
+  try {
+    checkIdentity(rt, master.identity);
+  } catch (e) {
+    return fail(rt, userMessage(e) ?? describeError(e), 2);
+  }
   const cwd = process.cwd();
   // uWSGI runs several processes only under a master; tsgi starts one for --processes > 1 too.
   if (needsMaster(options)) {

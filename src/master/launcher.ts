@@ -19,7 +19,7 @@ import { NOTHING_TO_SERVE, reusePortHttp, socketSpecs } from '../worker/server.t
 import { runMaster } from './master.ts';
 import { type ChildState, type InheritedSocket, isLauncherMessage, type MasterOptions, type Proto, type RouterState, type ServeOptions } from './protocol.ts';
 import { spawnChild } from './spawn.ts';
-import { checkIdentity, dropPrivileges, handOver } from '../privilege/drop.ts';
+import { dropPrivileges, handOver } from '../privilege/drop.ts';
 
 type Relayed = Exclude<Signal, 'SIGKILL'>;
 
@@ -150,7 +150,6 @@ export class Launcher {
 
   /** Bind what the options name, then start the master. Throws ConfigError/BindError before any child starts. */
   static async start(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<Launcher> {
-    checkIdentity(rt, master.identity);
     const bound = await bindAll(rt, serve, master, cwd);
     const state: ChildState = { role: 'master', serve, master, sockets: bound.sockets, cwd, router: bound.router };
     const fds = bound.handles.map((h) => h.fd);
@@ -280,7 +279,6 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
   // Every process reopens the --logto file, the master's children after the privilege drop.
   if (serve.logto) handOver(serve.logto, master.identity);
   if (activated) {
-    checkIdentity(rt, master.identity);
     const sockets = activatedSockets(activated, serve);
     delete process.env.LISTEN_FDS;
     delete process.env.LISTEN_PID;
