@@ -15,6 +15,7 @@ import { CoreCounters } from '../worker/counters.ts';
 import { handleHttpConn, type HttpServerOptions } from '../worker/http1.ts';
 import { parseMount } from '../worker/mount.ts';
 import { nativeHandler } from '../worker/native-http.ts';
+import { trustedProxies } from '../worker/forwarded.ts';
 import { nativeHttp } from '../worker/server.ts';
 import { WorkerGate } from './gate.ts';
 import { dropPrivileges } from '../privilege/drop.ts';
@@ -127,6 +128,7 @@ class Router {
       headTimeoutMs: serve.socketTimeout * 1000,
       keepAlive: serve.httpKeepalive,
       counters: this.#counters,
+      trustedProxies: trustedProxies(serve.trustedProxies),
     };
   }
 

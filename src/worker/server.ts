@@ -14,6 +14,7 @@ import { bindListener, bindSocket, formatAddress, parseSocketAddress, removeSock
 import { CoreCounters } from './counters.ts';
 import { handleHttpConn, type HttpServerOptions } from './http1.ts';
 import { nativeHandler } from './native-http.ts';
+import { trustedProxies } from './forwarded.ts';
 import { handleUwsgiConn, type UwsgiServerOptions } from './uwsgi.ts';
 import { handleFastCgiConn } from './fastcgi.ts';
 import { handleScgiConn } from './scgi.ts';
@@ -120,7 +121,11 @@ function serverOptions(options: ServeOptions, apps: MountedApp[], counters: Core
   const handler = mountHandler(apps, options.manageScriptName);
   const appOf = apps.length > 1 ? appIndex(apps, options.manageScriptName) : undefined;
   const common = { handler, bufferSize: options.bufferSize, limitPost: options.limitPost, headTimeoutMs: options.socketTimeout * 1000, counters, appOf };
-  return { vars: common, http: { ...common, keepAlive: options.httpKeepalive, measureBodies: !options.disableLogging || options.stats } };
+  const trusted = trustedProxies(options.trustedProxies);
+  return {
+    vars: common,
+    http: { ...common, keepAlive: options.httpKeepalive, measureBodies: !options.disableLogging || options.stats, trustedProxies: trusted },
+  };
 }
 
 type ConnServer = (conn: Conn) => void;
