@@ -151,6 +151,7 @@ export function serve(config: ServeConfig): TsgiServer {
   if (root && options.app !== undefined) throw new ConfigError('serve(): give fetch or app, not both');
   return new Server(async () => {
     const rt = await getRuntime();
+    if (options.umask !== undefined) process.umask(options.umask);
     if (options.logto !== undefined) logTo(options.logto);
     for (const n of notes) log(n);
     return needsMaster(options) ? startMaster(rt, options) : startHere(rt, options, root);

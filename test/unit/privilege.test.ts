@@ -2,7 +2,7 @@
 // a runtime that cannot change its user (a stand-in runtime: every runtime here can, measured).
 import { describe, expect, test } from 'vitest';
 import type { Identity, Runtime } from '../../runtimes/types.ts';
-import { ConfigError } from '../../src/config/index.ts';
+import { ConfigError, loadConfig } from '../../src/config/index.ts';
 import { Accounts, parseGroup, parsePasswd, resolveIdentity, resolveOwner } from '../../src/privilege/accounts.ts';
 import { checkIdentity, dropPrivileges } from '../../src/privilege/drop.ts';
 
@@ -76,5 +76,18 @@ describe('the drop', () => {
       },
     });
     expect(() => dropPrivileges(rt, nobody, 'tsgi worker 1')).toThrow('tsgi worker 1 (pid: 1): cannot become uid 65534, gid 65534, groups 65534: EPERM');
+  });
+});
+
+describe('the options, from every source', () => {
+  test('command line and environment reach the fields (ini/JSON keys are the same table)', () => {
+    const cmd = loadConfig(
+      ['--uid', 'nobody', '--umask', '027', '--trusted-proxy', '10.0.0.0/8', '--trusted-proxy', '::1'],
+      { UWSGI_GID: 'nogroup', TSGI_CHOWN_SOCKET: 'www-data:www-data' },
+      '/',
+    );
+    if (cmd.kind !== 'serve') throw new Error('expected serve');
+    expect(cmd.options).toMatchObject({ uid: 'nobody', gid: 'nogroup', umask: 0o27, chownSocket: 'www-data:www-data', trustedProxy: ['10.0.0.0/8', '::1'] });
+    expect(() => loadConfig(['--trusted-proxy', 'example.com'], {}, '/')).toThrow("--trusted-proxy: trusted-proxy: 'example.com' is not an IP address");
   });
 });
