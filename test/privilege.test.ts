@@ -109,7 +109,7 @@ describe.skipIf(!isRoot)(`privilege drop (${RUNTIME}; needs root)`, () => {
     ]);
     const launcher = p.child.pid as number;
     const log = () => (existsSync(logfile) ? readFileSync(logfile, 'utf8') : '');
-    // The launcher drops once the master says it is ready.
+    // The launcher drops once the master says it has.
     const up = () => log().includes('tsgi is ready') && /tsgi launcher \(pid: \d+\): now running as uid 65534/.test(log());
     expect(await until(up, 90_000), log()).toBe(true);
     const master = Number(/master pid (\d+)/.exec(log())?.[1]);

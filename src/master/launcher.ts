@@ -116,6 +116,8 @@ export class Launcher {
   readonly addresses: ListenAddress[];
   /** The master handles signals (before, a signal would kill it: signal() is for after this). */
   readonly started: Promise<void>;
+  /** The master runs as the --uid user (never resolves without --uid/--gid). */
+  readonly dropped: Promise<void>;
   readonly ready: Promise<void>;
   readonly exited: Promise<MasterExit>;
 
@@ -125,6 +127,8 @@ export class Launcher {
     let reported: number | undefined;
     let listening: () => void = () => {};
     this.started = new Promise<void>((resolve) => (listening = resolve));
+    let dropped: () => void = () => {};
+    this.dropped = new Promise<void>((resolve) => (dropped = resolve));
     let announce: () => void = () => {};
     let fail: (e: Error) => void = () => {};
     this.ready = new Promise<void>((resolve, reject) => {
@@ -134,6 +138,7 @@ export class Launcher {
     child.onMessage = (m) => {
       if (!isLauncherMessage(m)) return;
       if (m.t === 'started') listening();
+      else if (m.t === 'dropped') dropped();
       else if (m.t === 'ready') announce();
       else if (m.t === 'reloaded') this.#reloadDone();
       else reported = m.code;
@@ -289,9 +294,8 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
   rt.onSignal('SIGHUP', reopenLog);
   const launcher = await Launcher.start(rt, serve, master, cwd);
   void launcher.started.then(() => relay.open(launcher));
-  // Once the master is up (it dropped its privileges before starting any worker): before, it
-  // could not be sent a signal by a launcher that is no longer root.
-  void launcher.ready.then(() => dropPrivileges(rt, master.identity, 'tsgi launcher'));
+  // Once the master is the user: before, a launcher that is no longer root could not signal it.
+  void launcher.dropped.then(() => dropPrivileges(rt, master.identity, 'tsgi launcher'));
   const { code } = await launcher.exited;
   rt.exit(code);
 }

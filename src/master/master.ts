@@ -73,6 +73,7 @@ class Master {
   #drop(): boolean {
     try {
       dropPrivileges(this.#rt, this.#state.master.identity, 'tsgi master');
+      if (this.#state.master.identity) this.#tell({ t: 'dropped' });
       return true;
     } catch (e) {
       log(`tsgi: ${(e as Error).message}`);

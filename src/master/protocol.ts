@@ -190,10 +190,11 @@ export type WorkerMessage =
 
 /**
  * Master → launcher (the process the user started, or serve()): it handles signals now (the
- * launcher holds the ones it gets until then: before, a signal would kill the master); every
+ * launcher holds the ones it gets until then: before, a signal would kill the master); it runs
+ * as the --uid user now (the launcher may drop too: it can still signal it); every
  * worker (and the router) is up; a reload is done; the code it exits with.
  */
-export type LauncherMessage = { t: 'started' } | { t: 'ready' } | { t: 'reloaded' } | { t: 'exit'; code: number };
+export type LauncherMessage = { t: 'started' } | { t: 'dropped' } | { t: 'ready' } | { t: 'reloaded' } | { t: 'exit'; code: number };
 
 /** What a thread of a worker (--threads) starts from: src/master/thread.ts reads it. */
 export interface ThreadData {
@@ -226,6 +227,6 @@ export function tagGuard<M extends { t: string }>(tags: Record<M['t'], true>): (
 export const isWorkerMessage = tagGuard<WorkerMessage>({ ready: true, status: true, busy: true, recycle: true });
 export const isRouterMessage = tagGuard<RouterMessage>({ workers: true });
 export const isRouterReport = tagGuard<RouterReport>({ ready: true });
-export const isLauncherMessage = tagGuard<LauncherMessage>({ started: true, ready: true, reloaded: true, exit: true });
+export const isLauncherMessage = tagGuard<LauncherMessage>({ started: true, dropped: true, ready: true, reloaded: true, exit: true });
 export const isThreadMessage = tagGuard<ThreadMessage>({ ready: true, failed: true, status: true, busy: true, stopped: true });
 export const isThreadCommand = tagGuard<ThreadCommand>({ stop: true });

@@ -1,6 +1,6 @@
 /**
  * The privilege drop (--uid, --gid): each tsgi process becomes the user once everything that
- * needs root is done — the launcher once the master is up, the master once the stats socket is
+ * needs root is done — the launcher once the master has, the master once the stats socket is
  * bound, before any worker or the router starts (so they start as the user; each checks it).
  * Where and why: docs/ARCHITECTURE.md, "Privileges".
  */
