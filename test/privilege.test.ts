@@ -40,13 +40,13 @@ async function privilegedPort(): Promise<number | null> {
 }
 
 /** The stats document from a UNIX stats socket. */
-function statsDoc(path: string): Promise<{ workers: Array<{ pid: number }> }> {
+function statsDoc(path: string): Promise<{ uid: number; gid: number; workers: Array<{ pid: number }> }> {
   return new Promise((resolve, reject) => {
     const s = net.connect(path);
     let text = '';
     s.on('data', (d) => (text += d.toString()));
     s.on('error', reject);
-    s.on('close', () => resolve(JSON.parse(text) as { workers: Array<{ pid: number }> }));
+    s.on('close', () => resolve(JSON.parse(text) as { uid: number; gid: number; workers: Array<{ pid: number }> }));
   });
 }
 
@@ -114,7 +114,10 @@ describe.skipIf(!isRoot)(`privilege drop (${RUNTIME}; needs root)`, () => {
     expect(await until(up, 90_000), log()).toBe(true);
     const master = Number(/master pid (\d+)/.exec(log())?.[1]);
     const router = Number(/spawned tsgi http router \(pid: (\d+)\)/.exec(log())?.[1]);
-    const workers = (await statsDoc(stats)).workers.map((w) => w.pid);
+    const doc = await statsDoc(stats);
+    // The stats document says who the master runs as, as uWSGI's does.
+    expect({ uid: doc.uid, gid: doc.gid }).toEqual({ uid: NOBODY, gid: NOBODY });
+    const workers = doc.workers.map((w) => w.pid);
     expect(workers).toHaveLength(2);
     for (const pid of [launcher, master, router, ...workers]) {
       const who = ids(pid);
@@ -158,6 +161,15 @@ describe.skipIf(!isRoot)(`privilege drop (${RUNTIME}; needs root)`, () => {
     expect(p.output().split(WARNING).length - 1).toBe(1);
     const answer = (await (await fetchFresh(`http://127.0.0.1:${port}/`)).json()) as AppAnswer;
     expect(answer.status.Uid).toBe('0 0 0 0');
+    await p.stop();
+  }, 60_000);
+
+  test('one process without a master: --chown-socket and --umask apply to the sockets it binds', async () => {
+    const dir = tempDir();
+    const sock = join(dir, 'one.sock');
+    const p = await startTsgi(['--socket', sock, '--chown-socket', 'nobody', '--umask', '077', '--app', APP]);
+    const st = statSync(sock);
+    expect({ uid: st.uid, gid: st.gid, mode: st.mode & 0o777 }).toEqual({ uid: NOBODY, gid: NOBODY, mode: 0o700 });
     await p.stop();
   }, 60_000);
 

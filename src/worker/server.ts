@@ -179,7 +179,7 @@ class CoreListeners {
       return void this.#listeners.push(l);
     }
     const { serve, cwd } = this.#setup;
-    const bindOptions = { mode: serve.chmodSocket, backlog: serve.listen };
+    const bindOptions = { mode: serve.chmodSocket, owner: serve.socketOwner, backlog: serve.listen };
     const native = this.#nativeFor(src.proto, parseSocketAddress(src.spec, cwd).kind);
     const open = (t: SocketAddress) =>
       this.#native(t.kind === 'unix' ? { kind: 'unix', path: t.path } : { kind: 'tcp', host: t.host, port: t.port, reusePort: false });
