@@ -155,6 +155,7 @@ export class Launcher {
 
   /** Bind what the options name, then start the master. Throws ConfigError/BindError before any child starts. */
   static async start(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<Launcher> {
+    giveLogFile(serve, master);
     const bound = await bindAll(rt, serve, master, cwd);
     const state: ChildState = { role: 'master', serve, master, sockets: bound.sockets, cwd, router: bound.router };
     const fds = bound.handles.map((h) => h.fd);
@@ -176,6 +177,11 @@ export class Launcher {
   signal(sig: Relayed): void {
     this.#child.kill(sig);
   }
+}
+
+/** Every process reopens the --logto file (SIGHUP, logrotate), the master's children after the privilege drop: it is the user's. */
+function giveLogFile(serve: ServeOptions, master: MasterOptions): void {
+  if (serve.logto) handOver(serve.logto, master.identity);
 }
 
 interface Bound {
@@ -281,9 +287,8 @@ class SocketBinder {
 /** The CLI under --master: start, pass on the user's signals, exit with the master's code. */
 export async function runLauncher(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<void> {
   const activated = systemdFds(rt.pid, process.env);
-  // Every process reopens the --logto file, the master's children after the privilege drop.
-  if (serve.logto) handOver(serve.logto, master.identity);
   if (activated) {
+    giveLogFile(serve, master);
     const sockets = activatedSockets(activated, serve);
     delete process.env.LISTEN_FDS;
     delete process.env.LISTEN_PID;
