@@ -17,6 +17,7 @@ import {
   spawnChild,
 } from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
+import { nodeIds, nodeSetIdentity } from './identity.ts';
 
 // The slice of Bun's API this adapter uses, typed here so the project needs no bun-types.
 interface BunSocket {
@@ -249,6 +250,9 @@ export function createBunRuntime(): Runtime {
     onSignal: processOnSignal,
     signals: ALL_SIGNALS,
     pid: process.pid,
+    ids: nodeIds,
+    identityProblem: () => null,
+    setIdentity: (id) => nodeSetIdentity(id),
     rss: () => process.memoryUsage.rss(),
     exit: (code) => process.exit(code),
     execPath,

@@ -9,6 +9,8 @@ import { LINGER_MS } from './linger.ts';
 import { typescriptLoader } from './boot.mjs';
 import { importFile, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild } from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
+import { nodeIds } from './identity.ts';
+import { denoIdentityProblem, denoSetIdentity } from './deno-identity.ts';
 
 // The slice of Deno's API this adapter uses, typed here so the project needs no Deno types.
 interface DenoConn {
@@ -333,6 +335,9 @@ export function createDenoRuntime(): Runtime {
     },
     signals: ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'],
     pid: Deno.pid,
+    ids: nodeIds,
+    identityProblem: denoIdentityProblem,
+    setIdentity: denoSetIdentity,
     rss: () => Deno.memoryUsage().rss,
     exit: (code) => Deno.exit(code),
     execPath,

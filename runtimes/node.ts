@@ -19,6 +19,7 @@ import {
   processOnSignal,
   spawnChild,
 } from './node-compat.ts';
+import { nodeIds, nodeSetIdentity } from './identity.ts';
 import type { Runtime } from './types.ts';
 
 type Namespace = Record<string, unknown>;
@@ -105,6 +106,9 @@ export function createNodeRuntime(): Runtime {
     onSignal: processOnSignal,
     signals: ALL_SIGNALS,
     pid: process.pid,
+    ids: nodeIds,
+    identityProblem: () => null,
+    setIdentity: (id) => nodeSetIdentity(id),
     rss: () => process.memoryUsage.rss(),
     exit: (code) => process.exit(code),
     execPath: process.execPath,

@@ -200,6 +200,16 @@ export interface Child {
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
 }
 
+/**
+ * Who a process runs as after --uid and --gid: the supplementary groups and the gid are set
+ * first, then the uid (none with --gid alone), so the process still has the right to set them.
+ */
+export interface Identity {
+  uid?: number;
+  gid: number;
+  groups: number[];
+}
+
 export type Signal = 'SIGTERM' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2' | 'SIGKILL';
 
 export interface Runtime {
@@ -272,6 +282,15 @@ export interface Runtime {
    */
   readonly signals: ReadonlyArray<Exclude<Signal, 'SIGKILL'>>;
   readonly pid: number;
+  /** This process's effective user and group ids. */
+  ids(): { uid: number; gid: number };
+  /**
+   * Why this process cannot change its user and groups on this runtime (null: it can): tsgi then
+   * refuses --uid and --gid at startup rather than run as root.
+   */
+  identityProblem(): string | null;
+  /** Become `id`, in every thread of the process (groups, gid, then uid). Throws what the system refused. */
+  setIdentity(id: Identity): void;
   /** Resident set size of this process, in bytes. */
   rss(): number;
   exit(code: number): never;

@@ -14,13 +14,14 @@ import { check } from './stats/check.ts';
 import { ShutdownDelay } from './master/drain.ts';
 import { activatedSockets, runLauncher, systemdFds } from './master/launcher.ts';
 import { runMaster } from './master/master.ts';
-import { type ChildState, type ServeOptions, type SocketSource, STATE_ENV } from './master/protocol.ts';
+import { type ChildState, type MasterOptions, type ServeOptions, type SocketSource, STATE_ENV } from './master/protocol.ts';
 import { masterOptions, needsMaster, serveOptions } from './plan.ts';
 import { runWorker } from './master/worker.ts';
 import { runRouter } from './router/router.ts';
 import { AppLoadError } from './worker/app.ts';
 import { NOTHING_TO_SERVE, prepareProcess, socketSpecs, startCore, type ServingCore } from './worker/server.ts';
 import { VERSION } from './version.ts';
+import { checkIdentity } from './privilege/drop.ts';
 
 function fail(rt: Runtime, message: string, code: number): never {
   process.stderr.write(`tsgi: ${message}\n`);
@@ -57,6 +58,8 @@ export async function main(argv: string[]): Promise<void> {
 
   let options: TsgiOptions;
   let notes: string[];
+  let serve: ServeOptions;
+  let master: MasterOptions;
   try {
     const cmd = loadConfig(argv, process.env, process.cwd());
     if (cmd.kind === 'help') {
@@ -69,6 +72,10 @@ export async function main(argv: string[]): Promise<void> {
     }
     options = cmd.options;
     notes = cmd.notes;
+    // --umask first: the sockets and the log file are created under it.
+    if (options.umask !== undefined) process.umask(options.umask);
+    serve = serveOptions(options);
+    master = masterOptions(options);
     if (options.logFormat !== undefined) compileLogFormat(options.logFormat);
     if (options.logto !== undefined) {
       try {
@@ -86,13 +93,17 @@ export async function main(argv: string[]): Promise<void> {
   log(`TypeScript: ${rt.typescript()}`);
   log(`current working directory: ${process.cwd()}`);
   for (const n of notes) log(n);
-  const serve = serveOptions(options);
+  try {
+    checkIdentity(rt, master.identity);
+  } catch (e) {
+    return fail(rt, userMessage(e) ?? describeError(e), 2);
+  }
   const cwd = process.cwd();
   // uWSGI runs several processes only under a master; tsgi starts one for --processes > 1 too.
   if (needsMaster(options)) {
-    if (!options.master) log('--processes, --threads above 1, --stats and --http need a master: starting one (add --master to say so)');
+    if (!options.master) log('--processes, --threads above 1, --stats, --http, --uid and --gid need a master: starting one (add --master to say so)');
     try {
-      return await runLauncher(rt, serve, masterOptions(options), cwd);
+      return await runLauncher(rt, serve, master, cwd);
     } catch (e) {
       return fail(rt, userMessage(e) ?? describeError(e), 1);
     }

@@ -4,10 +4,11 @@
  */
 import type { TsgiOptions } from './config/index.ts';
 import type { MasterOptions, ServeOptions } from './master/protocol.ts';
+import { resolvePrivileges } from './privilege/accounts.ts';
 
 /** uWSGI runs several processes only under a master; tsgi starts one for these too. */
 export function needsMaster(o: TsgiOptions): boolean {
-  return o.master || o.processes > 1 || o.threads > 1 || o.stats !== undefined || o.http !== undefined;
+  return o.master || o.uid !== undefined || o.gid !== undefined || o.processes > 1 || o.threads > 1 || o.stats !== undefined || o.http !== undefined;
 }
 
 export function serveOptions(o: TsgiOptions): ServeOptions {
@@ -29,6 +30,8 @@ export function serveOptions(o: TsgiOptions): ServeOptions {
     callable: o.callable,
     chdir: o.chdir,
     chmodSocket: o.chmodSocket,
+    socketOwner: resolvePrivileges(o).socketOwner,
+    trustedProxies: o.trustedProxy,
     vacuum: o.vacuum,
     bufferSize: o.bufferSize,
     socketTimeout: o.socketTimeout,
@@ -39,6 +42,7 @@ export function serveOptions(o: TsgiOptions): ServeOptions {
 }
 
 export function masterOptions(o: TsgiOptions): MasterOptions {
+  const { identity, socketOwner } = resolvePrivileges(o);
   return {
     processes: o.processes,
     threads: o.threads,
@@ -50,7 +54,8 @@ export function masterOptions(o: TsgiOptions): MasterOptions {
     shutdownDelay: o.shutdownDelay,
     touchReload: o.touchReload,
     pidfile: o.pidfile,
-    stats: o.stats ? { address: o.stats, http: o.statsHttp, minified: o.statsMinified } : undefined,
+    identity,
+    stats: o.stats ? { address: o.stats, http: o.statsHttp, minified: o.statsMinified, owner: socketOwner } : undefined,
     http: o.http ? { address: o.http, timeout: o.httpTimeout, connectTimeout: o.httpConnectTimeout ?? o.httpTimeout, staticMaps: o.staticMap } : undefined,
   };
 }

@@ -11,6 +11,7 @@ import { log, logTo } from './log.ts';
 import { Launcher } from './master/launcher.ts';
 import { masterOptions, needsMaster, serveOptions } from './plan.ts';
 import { compileLogFormat } from './worker/reqlog.ts';
+import { checkIdentity } from './privilege/drop.ts';
 import { type FetchHandler, toHandler } from './worker/app.ts';
 import { loadApps, type MountedApp } from './worker/mount.ts';
 import { NOTHING_TO_SERVE, prepareProcess, type ServingCore, socketSpecs, startCore } from './worker/server.ts';
@@ -150,6 +151,7 @@ export function serve(config: ServeConfig): TsgiServer {
   if (root && options.app !== undefined) throw new ConfigError('serve(): give fetch or app, not both');
   return new Server(async () => {
     const rt = await getRuntime();
+    if (options.umask !== undefined) process.umask(options.umask);
     if (options.logto !== undefined) logTo(options.logto);
     for (const n of notes) log(n);
     return needsMaster(options) ? startMaster(rt, options) : startHere(rt, options, root);
@@ -157,7 +159,9 @@ export function serve(config: ServeConfig): TsgiServer {
 }
 
 async function startMaster(rt: Runtime, options: TsgiOptions): Promise<Running> {
-  const launcher = await Launcher.start(rt, serveOptions(options), masterOptions(options), process.cwd());
+  const master = masterOptions(options);
+  checkIdentity(rt, master.identity);
+  const launcher = await Launcher.start(rt, serveOptions(options), master, process.cwd());
   await Promise.race([launcher.ready, launcher.exited]);
   await launcher.ready;
   return new MasterRunning(launcher, options.reloadMercy * 1000);

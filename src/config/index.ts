@@ -9,6 +9,7 @@
  */
 import { resolve } from 'node:path';
 import { type Entry, ConfigError, objectEntries, type ObjectValue, readArgv, readEnv, readIni, readJson, splitSection } from './read.ts';
+import { Cidr } from '../codec/forwarded.ts';
 import { envName, fieldName, findOption, OPTIONS, type OptionSpec } from './options.ts';
 
 export { ConfigError, type ObjectValue } from './read.ts';
@@ -24,6 +25,7 @@ export interface TsgiOptions {
   httpSocket: string[];
   fastcgiSocket: string[];
   chmodSocket?: number;
+  chownSocket?: string;
   vacuum: boolean;
   bufferSize: number;
   socketTimeout: number;
@@ -40,6 +42,9 @@ export interface TsgiOptions {
   shutdownDelay: number;
   touchReload: string[];
   pidfile?: string;
+  uid?: string;
+  gid?: string;
+  umask?: number;
   http?: string;
   httpKeepalive: boolean;
   httpTimeout: number;
@@ -47,6 +52,7 @@ export interface TsgiOptions {
   staticMap: string[];
   mount: string[];
   manageScriptName: boolean;
+  trustedProxy: string[];
   limitPost: number;
   websocketsMaxSize: number;
   websocketsPingFreq: number;
@@ -110,6 +116,13 @@ function check(spec: OptionSpec, value: Value, origin: string): void {
     throw bad(`${value} is out of range: the uwsgi protocol's vars block is at most 65535 bytes`);
   }
   if ((spec.name === 'processes' || spec.name === 'threads') && value === 0) throw bad('must be at least 1');
+  if (spec.name === 'trusted-proxy') {
+    try {
+      Cidr.parse(String(value));
+    } catch (e) {
+      throw bad((e as Error).message);
+    }
+  }
   if (spec.name === 'env' || spec.name === 'set-placeholder') {
     if (typeof value !== 'string' || value.indexOf('=') <= 0) throw bad(`'${value}' is not KEY=VALUE`);
   }

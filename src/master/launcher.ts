@@ -13,12 +13,13 @@ import { log, reopenLog } from '../log.ts';
 import { bindWith, formatAddress } from '../worker/bind.ts';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NOTHING_TO_SERVE, reusePortHttp, socketSpecs } from '../worker/server.ts';
 import { runMaster } from './master.ts';
 import { type ChildState, type InheritedSocket, isLauncherMessage, type MasterOptions, type Proto, type RouterState, type ServeOptions } from './protocol.ts';
 import { spawnChild } from './spawn.ts';
+import { dropPrivileges, handOver } from '../privilege/drop.ts';
 
 type Relayed = Exclude<Signal, 'SIGKILL'>;
 
@@ -115,6 +116,8 @@ export class Launcher {
   readonly addresses: ListenAddress[];
   /** The master handles signals (before, a signal would kill it: signal() is for after this). */
   readonly started: Promise<void>;
+  /** The master runs as the --uid user (never resolves without --uid/--gid). */
+  readonly dropped: Promise<void>;
   readonly ready: Promise<void>;
   readonly exited: Promise<MasterExit>;
 
@@ -124,6 +127,8 @@ export class Launcher {
     let reported: number | undefined;
     let listening: () => void = () => {};
     this.started = new Promise<void>((resolve) => (listening = resolve));
+    let dropped: () => void = () => {};
+    this.dropped = new Promise<void>((resolve) => (dropped = resolve));
     let announce: () => void = () => {};
     let fail: (e: Error) => void = () => {};
     this.ready = new Promise<void>((resolve, reject) => {
@@ -133,6 +138,7 @@ export class Launcher {
     child.onMessage = (m) => {
       if (!isLauncherMessage(m)) return;
       if (m.t === 'started') listening();
+      else if (m.t === 'dropped') dropped();
       else if (m.t === 'ready') announce();
       else if (m.t === 'reloaded') this.#reloadDone();
       else reported = m.code;
@@ -149,6 +155,7 @@ export class Launcher {
 
   /** Bind what the options name, then start the master. Throws ConfigError/BindError before any child starts. */
   static async start(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<Launcher> {
+    giveLogFile(serve, master);
     const bound = await bindAll(rt, serve, master, cwd);
     const state: ChildState = { role: 'master', serve, master, sockets: bound.sockets, cwd, router: bound.router };
     const fds = bound.handles.map((h) => h.fd);
@@ -172,6 +179,11 @@ export class Launcher {
   }
 }
 
+/** Every process reopens the --logto file (SIGHUP, logrotate), the master's children after the privilege drop: it is the user's. */
+function giveLogFile(serve: ServeOptions, master: MasterOptions): void {
+  if (serve.logto) handOver(serve.logto, master.identity);
+}
+
 interface Bound {
   sockets: InheritedSocket[];
   handles: InheritableSocket[];
@@ -185,7 +197,7 @@ async function bindAll(rt: Runtime, serve: ServeOptions, master: MasterOptions, 
   if (specs.length === 0 && !master.http) {
     throw new ConfigError(NOTHING_TO_SERVE);
   }
-  const binder = new SocketBinder(rt, serve, cwd);
+  const binder = new SocketBinder(rt, serve, cwd, master);
   try {
     for (const { proto, spec } of specs) await binder.socket(proto, spec);
     if (master.http) await binder.router(master.http);
@@ -210,12 +222,14 @@ class SocketBinder {
   readonly #rt: Runtime;
   readonly #serve: ServeOptions;
   readonly #cwd: string;
+  readonly #master: MasterOptions;
   readonly bound: Bound = { sockets: [], handles: [], addresses: [] };
 
-  constructor(rt: Runtime, serve: ServeOptions, cwd: string) {
+  constructor(rt: Runtime, serve: ServeOptions, cwd: string, master: MasterOptions) {
     this.#rt = rt;
     this.#serve = serve;
     this.#cwd = cwd;
+    this.#master = master;
   }
 
   /** A --socket or --http-socket. */
@@ -231,6 +245,9 @@ class SocketBinder {
     this.bound.addresses.push(address);
     const upstream = join(mkdtempSync(join(tmpdir(), 'tsgi-')), 'uwsgi.sock');
     const internal = (await this.#bind('uwsgi', upstream, `uwsgi socket ${this.bound.sockets.length} (the router's, internal)`)).socket;
+    // The router connects to it, and the master removes it, after the privilege drop.
+    handOver(dirname(upstream), this.#master.identity);
+    handOver(upstream, this.#master.identity);
     this.bound.sockets.push({ ...internal, internal: true });
     const { timeout, connectTimeout, staticMaps } = http;
     this.bound.router = { listen, upstream, port, timeout, connectTimeout, staticMaps };
@@ -246,6 +263,7 @@ class SocketBinder {
     const serve = this.#serve;
     const { address, bound: handle } = await bindWith(rt, spec, this.#cwd, (t) => rt.bindInheritable(t, { backlog: serve.listen }), {
       mode: serve.chmodSocket,
+      owner: serve.socketOwner,
       backlog: serve.listen,
     });
     const actual = address.kind === 'tcp' && handle.address.kind === 'tcp' ? { ...address, port: handle.address.port } : address;
@@ -270,6 +288,7 @@ class SocketBinder {
 export async function runLauncher(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<void> {
   const activated = systemdFds(rt.pid, process.env);
   if (activated) {
+    giveLogFile(serve, master);
     const sockets = activatedSockets(activated, serve);
     delete process.env.LISTEN_FDS;
     delete process.env.LISTEN_PID;
@@ -280,6 +299,8 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
   rt.onSignal('SIGHUP', reopenLog);
   const launcher = await Launcher.start(rt, serve, master, cwd);
   void launcher.started.then(() => relay.open(launcher));
+  // Once the master is the user: before, a launcher that is no longer root could not signal it.
+  void launcher.dropped.then(() => dropPrivileges(rt, master.identity, 'tsgi launcher'));
   const { code } = await launcher.exited;
   rt.exit(code);
 }

@@ -17,6 +17,7 @@ import { handleMasterSignals } from './signals.ts';
 import { logStats, statsSnapshot } from './snapshot.ts';
 import { ChildSpawner } from './spawn.ts';
 import { TouchReload } from './touch.ts';
+import { dropPrivileges } from '../privilege/drop.ts';
 
 export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
   await new Master(rt, state).run();
@@ -53,6 +54,9 @@ class Master {
     this.#tell({ t: 'started' });
     // The stats server is bound before any worker starts, so a bad address stops tsgi at once.
     if (!(await this.#startStats()) || this.#shutdown.stopping) return; // a signal came while it was starting
+    // Every socket is bound (the stats one last) and the pidfile written: the router and the
+    // workers start as the user.
+    if (!this.#drop()) return;
     this.#startRouter();
     this.#pool.start();
     setInterval(() => this.#pool.harakiri(), 250);
@@ -63,6 +67,19 @@ class Master {
     const stop = (signal: string, graceful: boolean) => void this.#shutdown.stop(signal, graceful);
     handleMasterSignals(this.#rt, { stop, reload: (why) => this.#pool.reload(why), logStats: () => logStats(this.#pool.slots) });
     if (this.#parent) this.#parent.onDisconnect = () => stop('the launcher is gone', true);
+  }
+
+  /** --uid, --gid: false when the system refused (the master has finished then). */
+  #drop(): boolean {
+    try {
+      dropPrivileges(this.#rt, this.#state.master.identity, 'tsgi master');
+      if (this.#state.master.identity) this.#tell({ t: 'dropped' });
+      return true;
+    } catch (e) {
+      log(`tsgi: ${(e as Error).message}`);
+      this.#shutdown.finish(1);
+      return false;
+    }
   }
 
   /** --stats: false when its address cannot be bound (the master has finished then). */

@@ -3,6 +3,8 @@
  * travels in the TSGI_STATE environment variable; the rest goes over the IPC channel as JSON.
  */
 
+import type { Identity } from '../../runtimes/types.ts';
+
 export type Proto = 'uwsgi' | 'http' | 'fastcgi' | 'scgi';
 
 /** How tsgi's own WebSocket codec (and, where they take them, the runtimes' servers) limit and watch a WebSocket. */
@@ -34,6 +36,10 @@ export interface ServeOptions {
   chdir?: string;
   /** --chmod-socket as a file mode. */
   chmodSocket?: number;
+  /** --chown-socket, resolved: the owner of the UNIX sockets tsgi creates. */
+  socketOwner?: { uid: number; gid: number };
+  /** --trusted-proxy CIDRs: peers whose Forwarded / X-Forwarded-* headers are believed (src/worker/forwarded.ts). */
+  trustedProxies: string[];
   vacuum: boolean;
   bufferSize: number;
   /** Seconds a connection may take to send its request head (--socket-timeout). */
@@ -91,10 +97,12 @@ export interface MasterOptions {
   shutdownDelay: number;
   touchReload: string[];
   pidfile?: string;
+  /** --uid and --gid, resolved: every process becomes this once the sockets are bound (src/privilege/drop.ts). */
+  identity?: Identity;
   /** --http ADDR: a router process in front of the workers (--http-timeout, --http-connect-timeout, --static-map). */
   http?: { address: string; timeout: number; connectTimeout: number; staticMaps: string[] };
   /** --stats ADDR, served by the master (--stats-http, --stats-minified). */
-  stats?: { address: string; http: boolean; minified: boolean };
+  stats?: { address: string; http: boolean; minified: boolean; owner?: { uid: number; gid: number } };
 }
 
 /**
@@ -195,10 +203,11 @@ export type WorkerMessage =
 
 /**
  * Master → launcher (the process the user started, or serve()): it handles signals now (the
- * launcher holds the ones it gets until then: before, a signal would kill the master); every
+ * launcher holds the ones it gets until then: before, a signal would kill the master); it runs
+ * as the --uid user now (the launcher may drop too: it can still signal it); every
  * worker (and the router) is up; a reload is done; the code it exits with.
  */
-export type LauncherMessage = { t: 'started' } | { t: 'ready' } | { t: 'reloaded' } | { t: 'exit'; code: number };
+export type LauncherMessage = { t: 'started' } | { t: 'dropped' } | { t: 'ready' } | { t: 'reloaded' } | { t: 'exit'; code: number };
 
 /** What a thread of a worker (--threads) starts from: src/master/thread.ts reads it. */
 export interface ThreadData {
@@ -231,6 +240,6 @@ export function tagGuard<M extends { t: string }>(tags: Record<M['t'], true>): (
 export const isWorkerMessage = tagGuard<WorkerMessage>({ ready: true, status: true, busy: true, recycle: true });
 export const isRouterMessage = tagGuard<RouterMessage>({ workers: true });
 export const isRouterReport = tagGuard<RouterReport>({ ready: true });
-export const isLauncherMessage = tagGuard<LauncherMessage>({ started: true, ready: true, reloaded: true, exit: true });
+export const isLauncherMessage = tagGuard<LauncherMessage>({ started: true, dropped: true, ready: true, reloaded: true, exit: true });
 export const isThreadMessage = tagGuard<ThreadMessage>({ ready: true, failed: true, status: true, busy: true, stopped: true });
 export const isThreadCommand = tagGuard<ThreadCommand>({ stop: true });

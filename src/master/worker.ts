@@ -8,6 +8,7 @@ import { describeError, log } from '../log.ts';
 import { prepareProcess, startCore, type ServingCore } from '../worker/server.ts';
 import { AppLoadError } from '../worker/app.ts';
 import { closeFd, foreignFds } from './fds.ts';
+import { dropPrivileges } from '../privilege/drop.ts';
 import {
   type BusyRequest,
   type ChildState,
@@ -136,6 +137,7 @@ class WorkerProcess {
     const state = this.#state;
     const busy = (req: BusyRequest) => this.#send({ t: 'busy', req });
     try {
+      dropPrivileges(this.#rt, state.master.identity, `tsgi worker ${this.#id}`);
       const appDir = prepareProcess(state.serve, state.cwd);
       const main = await startCore(this.#rt, { serve: state.serve, appDir, cwd: state.cwd, sources: state.sockets, core: 0, quiet: true, workerId: this.#id });
       main.counters.onBusy = busy;

@@ -15,8 +15,10 @@ import { CoreCounters } from '../worker/counters.ts';
 import { handleHttpConn, type HttpServerOptions } from '../worker/http1.ts';
 import { parseMount } from '../worker/mount.ts';
 import { nativeHandler } from '../worker/native-http.ts';
+import { trustedProxies } from '../worker/forwarded.ts';
 import { nativeHttp } from '../worker/server.ts';
 import { WorkerGate } from './gate.ts';
+import { dropPrivileges } from '../privilege/drop.ts';
 import { forward, type ProxyOptions } from './proxy.ts';
 import { parseStaticMap, staticMap } from './static.ts';
 import { Relays } from './upgrade.ts';
@@ -77,6 +79,7 @@ class Router {
     rt.onSignal('SIGTERM', () => void this.#stop('SIGTERM: stopping gracefully'));
     this.#channel.onDisconnect = () => void this.#stop('the master is gone: stopping');
     try {
+      dropPrivileges(rt, this.#state.master.identity, 'tsgi http router');
       this.#listener = await this.#listen();
     } catch (e) {
       log(`tsgi http router (pid: ${rt.pid}): ${describeError(e)}`);
@@ -131,6 +134,7 @@ class Router {
       headTimeoutMs: serve.socketTimeout * 1000,
       keepAlive: serve.httpKeepalive,
       counters: this.#counters,
+      trustedProxies: trustedProxies(serve.trustedProxies),
     };
   }
 

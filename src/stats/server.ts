@@ -16,6 +16,8 @@ export interface StatsOptions {
   address: string;
   http: boolean;
   minified: boolean;
+  /** --chown-socket, for a UNIX socket. */
+  owner?: { uid: number; gid: number };
 }
 
 const enc = new TextEncoder();
@@ -71,7 +73,7 @@ export async function startStatsServer(
       return httpAnswer(conn, '200 OK', 'application/json', statsJson(snapshot(), options.minified));
     };
   };
-  const s = await bindSocket(rt, options.address, cwd, onConn, {});
+  const s = await bindSocket(rt, options.address, cwd, onConn, { owner: options.owner });
   const where = s.address.kind === 'unix' ? s.address.path : formatAddress(s.address);
   log(`stats server enabled on ${where}${options.http ? ' (HTTP: JSON at /, Prometheus at /metrics, probes at /readyz and /livez)' : ''}`);
   return s;

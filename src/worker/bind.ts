@@ -6,7 +6,7 @@
  *   into place, so a stale socket file is replaced atomically and a closing server never unlinks
  *   the live path. A path where a server still answers is refused.
  */
-import { accessSync, chmodSync, constants, lstatSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants, lstatSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -49,6 +49,8 @@ export interface BoundSocket {
 export interface BindOptions {
   /** File mode for UNIX sockets (--chmod-socket). */
   mode?: number;
+  /** Owner of UNIX sockets (--chown-socket). */
+  owner?: { uid: number; gid: number };
   backlog?: number;
 }
 
@@ -166,6 +168,7 @@ async function bindUnix<T extends Closable>(rt: Runtime, path: string, open: Ope
   }
   try {
     if (options.mode !== undefined) chmodSync(tmp, options.mode);
+    if (options.owner !== undefined) chownSync(tmp, options.owner.uid, options.owner.gid);
     if (tmp !== path) renameSync(tmp, path);
   } catch (e) {
     await bound.close();

@@ -24,6 +24,7 @@ import { Gone, plainAnswerBytes } from './respond.ts';
 import type { WebSocketLimits } from '../master/protocol.ts';
 import type { Session } from '../websocket/session.ts';
 import { WebSocketConnection } from './websocket.ts';
+import { forwardedClient, type TrustedProxies } from './forwarded.ts';
 
 export type { HttpHandler, Peer };
 
@@ -44,6 +45,8 @@ export interface HttpServerOptions {
   measureBodies?: boolean;
   /** Carry the WebSockets the app accepts, with these limits (absent: a 426). */
   webSockets?: WebSocketLimits;
+  /** --trusted-proxy: whose Forwarded / X-Forwarded-* headers name the client (src/worker/forwarded.ts). */
+  trustedProxies?: TrustedProxies;
 }
 
 const textEncoder = new TextEncoder();
@@ -302,13 +305,14 @@ class HttpConnection {
     const reqBody = this.#requestBody(head, reader, body);
     this.#state = body.done ? 'wait' : 'body';
     if (this.#served++ > 0) this.#gone = new Gone();
+    const client = forwardedClient(this.#o.trustedProxies, this.#peer, head.headers, 'http');
     let req: Request;
     try {
-      req = buildRequest(head.method, 'http', head.host, head.target, head.headers, reqBody, this.#gone);
+      req = buildRequest(head.method, client.scheme, head.host, head.target, head.headers, reqBody, this.#gone);
     } catch (e) {
       throw new HttpError(400, (e as Error).message);
     }
-    void this.#respond(req, head, body);
+    void this.#respond(req, head, body, client.peer);
   }
 
   /** The app's body: none, the bytes when the whole body came with the head, or a stream. */
@@ -331,18 +335,18 @@ class HttpConnection {
     return body.take();
   }
 
-  async #respond(req: Request, head: HttpRequestHead, body: BodyStream): Promise<void> {
+  async #respond(req: Request, head: HttpRequestHead, body: BodyStream, peer: Peer): Promise<void> {
     const o = this.#o;
     let writer: HttpAnswerWriter | null = null;
     const exchange = new Exchange({
       conn: this.#conn,
-      handler: this.#handler,
+      handler: peer === this.#peer ? this.#handler : (r) => o.handler(r, peer),
       uri: head.target,
       gone: this.#gone,
       body,
       counters: o.counters,
       writer: (res) => (writer = new HttpAnswerWriter(res, head, o.keepAlive && !head.close && !this.#peerEnded && !o.counters?.draining)),
-      facts: (r, sent) => httpFacts(head, this.#peer, sent, o.appOf?.(r) ?? 0),
+      facts: (r, sent) => httpFacts(head, peer, sent, o.appOf?.(r) ?? 0),
       onStart: () => {
         this.#awaited?.();
         this.#awaited = undefined;

@@ -14,6 +14,7 @@
 import type { HttpHandler, Peer } from '../../runtimes/types.ts';
 import { describePeer, log } from '../log.ts';
 import type { HttpServerOptions } from './http1.ts';
+import { forwardedRequest } from './forwarded.ts';
 import type { RequestFacts } from './reqlog.ts';
 import { appFailed, checked, plainAnswer, settlesSoon, unbufferedEvents } from './respond.ts';
 
@@ -28,6 +29,7 @@ function headSize(req: Request, target: string): number {
 
 export function nativeHandler(o: HttpServerOptions): HttpHandler {
   return (req, peer) => {
+    if (o.trustedProxies) ({ req, peer } = forwardedRequest(o.trustedProxies, req, peer));
     const url = req.url;
     // The target as sent: the URL from the path on (the scheme and host came from Host).
     const target = url.slice(url.indexOf('/', url.indexOf('//') + 2));

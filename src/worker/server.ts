@@ -14,6 +14,7 @@ import { bindListener, bindSocket, formatAddress, parseSocketAddress, removeSock
 import { CoreCounters } from './counters.ts';
 import { handleHttpConn, type HttpServerOptions } from './http1.ts';
 import { nativeHandler } from './native-http.ts';
+import { trustedProxies } from './forwarded.ts';
 import { handleUwsgiConn, type UwsgiServerOptions } from './uwsgi.ts';
 import { handleFastCgiConn } from './fastcgi.ts';
 import { handleScgiConn } from './scgi.ts';
@@ -121,7 +122,11 @@ function serverOptions(options: ServeOptions, apps: MountedApp[], counters: Core
   const appOf = apps.length > 1 ? appIndex(apps, options.manageScriptName) : undefined;
   const common = { handler, bufferSize: options.bufferSize, limitPost: options.limitPost, headTimeoutMs: options.socketTimeout * 1000, counters, appOf };
   const webSockets = options.webSockets;
-  return { vars: common, http: { ...common, keepAlive: options.httpKeepalive, measureBodies: !options.disableLogging || options.stats, webSockets } };
+  const trusted = trustedProxies(options.trustedProxies);
+  return {
+    vars: common,
+    http: { ...common, keepAlive: options.httpKeepalive, measureBodies: !options.disableLogging || options.stats, webSockets, trustedProxies: trusted },
+  };
 }
 
 type ConnServer = (conn: Conn) => void;
@@ -176,7 +181,7 @@ class CoreListeners {
       return void this.#listeners.push(l);
     }
     const { serve, cwd } = this.#setup;
-    const bindOptions = { mode: serve.chmodSocket, backlog: serve.listen };
+    const bindOptions = { mode: serve.chmodSocket, owner: serve.socketOwner, backlog: serve.listen };
     const native = this.#nativeFor(src.proto, parseSocketAddress(src.spec, cwd).kind);
     const open = (t: SocketAddress) =>
       this.#native(t.kind === 'unix' ? { kind: 'unix', path: t.path } : { kind: 'tcp', host: t.host, port: t.port, reusePort: false });
