@@ -7,7 +7,7 @@ import type { MasterOptions, ServeOptions } from './master/protocol.ts';
 
 /** uWSGI runs several processes only under a master; tsgi starts one for these too. */
 export function needsMaster(o: TsgiOptions): boolean {
-  return o.master || o.processes > 1 || o.threads > 1 || o.stats !== undefined || o.http !== undefined;
+  return o.master || o.processes > 1 || o.threads > 1 || o.stats !== undefined || o.http !== undefined || o.https.length > 0;
 }
 
 export function serveOptions(o: TsgiOptions): ServeOptions {
@@ -15,6 +15,8 @@ export function serveOptions(o: TsgiOptions): ServeOptions {
     sockets: o.socket,
     scgiSockets: o.scgiSocket,
     httpSockets: o.httpSocket,
+    httpsSockets: o.httpsSocket,
+    sni: o.sni,
     fastcgiSockets: o.fastcgiSocket,
     limitPost: o.limitPost,
     httpKeepalive: o.httpKeepalive,
@@ -50,6 +52,16 @@ export function masterOptions(o: TsgiOptions): MasterOptions {
     touchReload: o.touchReload,
     pidfile: o.pidfile,
     stats: o.stats ? { address: o.stats, http: o.statsHttp, minified: o.statsMinified } : undefined,
-    http: o.http ? { address: o.http, timeout: o.httpTimeout, connectTimeout: o.httpConnectTimeout ?? o.httpTimeout, staticMaps: o.staticMap } : undefined,
+    http:
+      o.http !== undefined || o.https.length > 0
+        ? {
+            address: o.http,
+            https: o.https,
+            redirect: o.httpToHttps,
+            timeout: o.httpTimeout,
+            connectTimeout: o.httpConnectTimeout ?? o.httpTimeout,
+            staticMaps: o.staticMap,
+          }
+        : undefined,
   };
 }
