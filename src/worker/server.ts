@@ -18,7 +18,7 @@ import { handleUwsgiConn, type UwsgiServerOptions } from './uwsgi.ts';
 import { handleFastCgiConn } from './fastcgi.ts';
 import { handleScgiConn } from './scgi.ts';
 import type { Proto, ServeOptions, SocketSource } from '../master/protocol.ts';
-import { tlsMaterial } from '../tls/check.ts';
+import { checkTls, tlsMaterial } from '../tls/check.ts';
 import { ownClientCert } from '../tls/client-cert.ts';
 import { CertReload } from '../tls/reload.ts';
 import { parseSni, parseTlsPort, type TlsFiles, tlsFilesOf } from '../tls/spec.ts';
@@ -215,6 +215,7 @@ class CoreListeners {
   /** An --https-socket: the runtime's HTTPS server on the inherited fd, or bound here; its certificates watched. */
   async #addTls(src: SocketSource, tls: TlsFiles): Promise<void> {
     const index = this.#listeners.length;
+    if (!('fd' in src)) checkTls(this.#rt, 'https-socket', tls, this.#setup.serve, this.#setup.cwd);
     let l: Listener;
     if ('fd' in src) l = await this.#https({ kind: 'fd', fd: src.fd }, tls);
     else {
