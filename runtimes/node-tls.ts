@@ -91,6 +91,20 @@ function watchClient(req: Request, outgoing: Outgoing): void {
 }
 
 /**
+ * Connections idle for `ms` are closed: an HTTP/2 session by its own timer (which its streams'
+ * frames refresh), an HTTP/1.1 connection by its socket's (a stalled request head, slowloris).
+ * Not the socket's timer for HTTP/2: the session's frames bypass it on Node and Bun, and a long
+ * answer was cut (measured).
+ */
+function closeIdle(server: http2.Http2SecureServer, ms: number): void {
+  server.on('session', (session: http2.ServerHttp2Session) => session.setTimeout(ms, () => session.destroy()));
+  server.on('secureConnection', (socket: tls.TLSSocket) => {
+    if (socket.alpnProtocol === 'h2') return;
+    socket.setTimeout(ms, () => socket.destroy());
+  });
+}
+
+/**
  * Serve HTTPS on `target`. `overrideGlobals`: let Hono's adapter put its light Request and
  * Response in place of the global ones (Node, as node-http.ts does); Bun and Deno keep theirs.
  */
@@ -124,8 +138,10 @@ export async function serveHttps(
     ...(m.sni.length > 0 ? { SNICallback: (name: string, cb: (e: Error | null, ctx?: tls.SecureContext) => void) => cb(null, contexts.find(name)) } : {}),
   });
   server.on('request', (req: Incoming, res: Outgoing) => void listener(req as never, res as never));
-  // A client that fails its handshake (garbage, a wrong certificate, a timeout) is its own problem.
-  server.on('tlsClientError', () => {});
+  // A client that fails its handshake (garbage, a wrong certificate, a timeout) is closed (Deno
+  // leaves the socket open otherwise: measured).
+  server.on('tlsClientError', (_e: Error, socket: tls.TLSSocket) => socket.destroy());
+  if (options.idleTimeoutMs) closeIdle(server, options.idleTimeoutMs);
   server.on('sessionError', () => {});
   const what = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.kind === 'unix' ? target.path : `fd ${target.fd}`;
   await new Promise<void>((resolve, reject) => {

@@ -87,6 +87,8 @@ export interface NativeHttpOptions {
   accepted?: () => () => void;
   /** After close(), how long a connection that has sent no request yet may take to send one. */
   headTimeoutMs?: number;
+  /** serveHttps: a connection with no traffic either way for this long is closed (--http-timeout). */
+  idleTimeoutMs?: number;
 }
 
 /** Certificates as PEM text, read and checked by the core (src/tls/material.ts). */

@@ -33,6 +33,7 @@ export function serveOptions(o: TsgiOptions): ServeOptions {
     vacuum: o.vacuum,
     bufferSize: o.bufferSize,
     socketTimeout: o.socketTimeout,
+    httpTimeout: o.httpTimeout,
     listen: o.listen,
     reusePort: o.reusePort,
     env: o.env,

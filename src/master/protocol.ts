@@ -33,6 +33,8 @@ export interface ServeOptions {
   bufferSize: number;
   /** Seconds a connection may take to send its request head (--socket-timeout). */
   socketTimeout: number;
+  /** Seconds an HTTPS connection may stay idle, no traffic either way (--http-timeout). */
+  httpTimeout: number;
   /** Listen backlog (--listen). */
   listen?: number;
   /** --reuse-port: each process binds TCP HTTP ports itself for the runtime's own server. */

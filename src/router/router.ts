@@ -131,7 +131,7 @@ class Router {
   async #listenTls(tls: TlsFiles, fd: number, handler: HttpHandler, nativeOptions: NativeHttpOptions): Promise<Listener> {
     const { serve, cwd } = this.#state;
     const load = () => tlsMaterial('https', tls, serve, cwd);
-    const listener = await this.#rt.serveHttps({ kind: 'fd', fd }, handler, nativeOptions, load());
+    const listener = await this.#rt.serveHttps({ kind: 'fd', fd }, handler, { ...nativeOptions, idleTimeoutMs: this.#r.timeout * 1000 }, load());
     this.#certs.add({ what: `https router port (fd ${fd})`, listener, load, files: tlsFilesOf(tls, serve.sni.map(parseSni)) });
     return listener;
   }

@@ -180,7 +180,8 @@ class CoreListeners {
     const handler = nativeHandler(o.http);
     this.#native = (t) => rt.serveHttp(t, handler, nativeOptions);
     const httpsHandler = nativeHandler({ ...o.http, handler: ownClientCert(o.http.handler) });
-    this.#https = (t, tls) => rt.serveHttps(t, httpsHandler, nativeOptions, tlsMaterial('https-socket', tls, s, setup.cwd));
+    const httpsOptions = { ...nativeOptions, idleTimeoutMs: s.httpTimeout * 1000 };
+    this.#https = (t, tls) => rt.serveHttps(t, httpsHandler, httpsOptions, tlsMaterial('https-socket', tls, s, setup.cwd));
     this.#certs = new CertReload(setup.cwd);
   }
 
