@@ -237,6 +237,8 @@ export function createBunRuntime(): Runtime {
       return { address: { kind: 'fd', fd }, close: async () => l.stop() };
     },
     serveHttp,
+    serveHttps: async (target, handler, options, tls) => (await import('./node-tls.ts')).serveHttps(target, handler, options, tls, false),
+    tls: { server: 'node:http2', h2: true, clientCerts: true, sni: true },
     nativeHttpKinds: ['tcp'],
     nativeHttpHonorsClose: true,
     nativeHttpTakesOver: false,

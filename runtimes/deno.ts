@@ -320,6 +320,8 @@ export function createDenoRuntime(): Runtime {
     listenFd: nodeListenFd,
     serveHttp,
     nativeHttpKinds: ['tcp'],
+    serveHttps: async (target, handler, options, tls) => (await import('./node-tls.ts')).serveHttps(target, handler, options, tls, false),
+    tls: { server: 'node:http2', h2: true, clientCerts: false, sni: true },
     nativeHttpHonorsClose: false,
     nativeHttpTakesOver: false,
     bindInheritable: nodeBindInheritable,

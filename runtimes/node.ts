@@ -88,6 +88,8 @@ export function createNodeRuntime(): Runtime {
     importModule: importApp,
     serveHttp: async (target, handler, options) => (await import('./node-http.ts')).nodeServeHttp(target, handler, options),
     nativeHttpKinds: ['tcp', 'unix', 'fd'],
+    serveHttps: async (target, handler, options, tls) => (await import('./node-tls.ts')).serveHttps(target, handler, options, tls, true),
+    tls: { server: 'node:http2', h2: true, clientCerts: true, sni: true },
     nativeHttpHonorsClose: true,
     nativeHttpTakesOver: true,
     listenTcp: nodeListenTcp,

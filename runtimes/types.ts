@@ -51,6 +51,11 @@ export type ConnHandler = (conn: Conn) => void;
 export interface Peer {
   address: string;
   port: number;
+  /**
+   * On a TLS port that asks for client certificates (mTLS): the verified certificate's subject
+   * as an RFC 2253 string ("CN=client one,O=Acme", as nginx's $ssl_client_s_dn). Else undefined.
+   */
+  readonly clientSubject?: string;
 }
 
 /**
@@ -82,6 +87,8 @@ export interface NativeHttpOptions {
   accepted?: () => () => void;
   /** After close(), how long a connection that has sent no request yet may take to send one. */
   headTimeoutMs?: number;
+  /** serveHttps: a connection with no traffic either way for this long is closed (--http-timeout). */
+  idleTimeoutMs?: number;
   /** Carry the WebSockets the app accepts (the upgrade request reaches the handler as any other). */
   webSockets?: NativeWebSocketOptions;
 }
@@ -133,11 +140,42 @@ export interface NativeWebSocketOptions {
   pongMs: number;
 }
 
+/** Certificates as PEM text, read and checked by the core (src/tls/material.ts). */
+export interface TlsMaterial {
+  cert: string;
+  key: string;
+  /** OpenSSL cipher list for TLS 1.2 (undefined: the runtime's defaults). */
+  ciphers?: string;
+  /** Client certificates are required and verified against this CA (mTLS). */
+  ca?: string;
+  /** Other certificates, chosen by the name the client asks for (SNI). */
+  sni: Array<{ name: string; cert: string; key: string }>;
+  /** A handshake not done within this many ms is dropped (--socket-timeout). */
+  handshakeTimeoutMs: number;
+}
+
+/** What the runtime's TLS server does (measured: README, "Exposing tsgi to the internet"). */
+export interface TlsSupport {
+  /** The server that terminates TLS, for the startup line ("node:http2"). */
+  readonly server: string;
+  /** HTTP/2 by ALPN next to HTTP/1.1. */
+  readonly h2: boolean;
+  /** Client certificates (the CA field of --https). */
+  readonly clientCerts: boolean;
+  /** Several certificates by server name (--sni). */
+  readonly sni: boolean;
+}
+
 /** Where a listener is bound, as it is shown to users. */
 export type ListenAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string } | { kind: 'fd'; fd: number };
 
 export interface Listener {
   readonly address: ListenAddress;
+  /**
+   * A TLS listener: new handshakes use these certificates from now on; established connections
+   * keep theirs. Throws (and keeps the old ones) when the runtime refuses them.
+   */
+  setTls?(tls: TlsMaterial): void;
   /** Stop accepting. A UNIX socket's file is left alone (the caller decides, see --vacuum). */
   close(): Promise<void>;
 }
@@ -242,6 +280,14 @@ export interface Runtime {
    * (src/worker/http1.ts) serves. close() stops accepting; requests in flight finish.
    */
   serveHttp(target: NativeHttpTarget, handler: HttpHandler, options: NativeHttpOptions): Promise<Listener>;
+  /**
+   * The runtime's HTTPS server (TLS 1.2+; HTTP/2 and HTTP/1.1 by ALPN where `tls.h2`), on every
+   * target kind (an inherited fd too), with the same handler contract as serveHttp. The
+   * listener's setTls swaps the certificates for new handshakes.
+   */
+  serveHttps(target: NativeHttpTarget, handler: HttpHandler, options: NativeHttpOptions, tls: TlsMaterial): Promise<Listener>;
+  /** What serveHttps does here. */
+  readonly tls: TlsSupport;
   /** The targets serveHttp takes on this runtime. */
   readonly nativeHttpKinds: ReadonlyArray<NativeHttpTarget['kind']>;
   /**

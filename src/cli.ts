@@ -101,7 +101,7 @@ export async function main(argv: string[]): Promise<void> {
   const cwd = process.cwd();
   // uWSGI runs several processes only under a master; tsgi starts one for --processes > 1 too.
   if (needsMaster(options)) {
-    if (!options.master) log('--processes, --threads above 1, --stats, --http, --uid and --gid need a master: starting one (add --master to say so)');
+    if (!options.master) log('--processes, --threads above 1, --stats, --http, --https, --uid and --gid need a master: starting one (add --master to say so)');
     try {
       return await runLauncher(rt, serve, master, cwd);
     } catch (e) {
@@ -150,6 +150,7 @@ async function runSingle(rt: Runtime, serve: ServeOptions, mercyMs: number, dela
   rt.onSignal('SIGHUP', () => {
     reopenLog();
     log('SIGHUP: log file reopened; reloading needs --master');
+    core.reloadCertificates('SIGHUP');
   });
   core.apps.forEach((a, i) => log(`app ${i} (mountpoint='${a.prefix}', ${a.file}, callable: ${a.callable}) ready in ${Date.now() - started} ms`));
   log(`tsgi is ready: pid ${rt.pid}, 1 process (no master), ${rt.name} ${rt.version}`);

@@ -8,7 +8,7 @@ import { resolvePrivileges } from './privilege/accounts.ts';
 
 /** uWSGI runs several processes only under a master; tsgi starts one for these too. */
 export function needsMaster(o: TsgiOptions): boolean {
-  return o.master || o.uid !== undefined || o.gid !== undefined || o.processes > 1 || o.threads > 1 || o.stats !== undefined || o.http !== undefined;
+  return o.master || o.uid !== undefined || o.gid !== undefined || o.processes > 1 || o.threads > 1 || o.stats !== undefined || o.http !== undefined || o.https.length > 0;
 }
 
 export function serveOptions(o: TsgiOptions): ServeOptions {
@@ -16,6 +16,8 @@ export function serveOptions(o: TsgiOptions): ServeOptions {
     sockets: o.socket,
     scgiSockets: o.scgiSocket,
     httpSockets: o.httpSocket,
+    httpsSockets: o.httpsSocket,
+    sni: o.sni,
     fastcgiSockets: o.fastcgiSocket,
     limitPost: o.limitPost,
     webSockets: { maxMessage: o.websocketsMaxSize * 1024, pingMs: o.websocketsPingFreq * 1000, pongMs: o.websocketsPongTolerance * 1000 },
@@ -35,6 +37,7 @@ export function serveOptions(o: TsgiOptions): ServeOptions {
     vacuum: o.vacuum,
     bufferSize: o.bufferSize,
     socketTimeout: o.socketTimeout,
+    httpTimeout: o.httpTimeout,
     listen: o.listen,
     reusePort: o.reusePort,
     env: o.env,
@@ -56,6 +59,16 @@ export function masterOptions(o: TsgiOptions): MasterOptions {
     pidfile: o.pidfile,
     identity,
     stats: o.stats ? { address: o.stats, http: o.statsHttp, minified: o.statsMinified, owner: socketOwner } : undefined,
-    http: o.http ? { address: o.http, timeout: o.httpTimeout, connectTimeout: o.httpConnectTimeout ?? o.httpTimeout, staticMaps: o.staticMap } : undefined,
+    http:
+      o.http !== undefined || o.https.length > 0
+        ? {
+            address: o.http,
+            https: o.https,
+            redirect: o.httpToHttps,
+            timeout: o.httpTimeout,
+            connectTimeout: o.httpConnectTimeout ?? o.httpTimeout,
+            staticMaps: o.staticMap,
+          }
+        : undefined,
   };
 }

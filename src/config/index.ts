@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { type Entry, ConfigError, objectEntries, type ObjectValue, readArgv, readEnv, readIni, readJson, splitSection } from './read.ts';
 import { Cidr } from '../codec/forwarded.ts';
 import { envName, fieldName, findOption, OPTIONS, type OptionSpec } from './options.ts';
+import { parseSni, parseTlsPort } from '../tls/spec.ts';
 
 export { ConfigError, type ObjectValue } from './read.ts';
 export { OPTIONS, type OptionSpec } from './options.ts';
@@ -23,6 +24,8 @@ export interface TsgiOptions {
   socket: string[];
   scgiSocket: string[];
   httpSocket: string[];
+  httpsSocket: string[];
+  sni: string[];
   fastcgiSocket: string[];
   chmodSocket?: number;
   chownSocket?: string;
@@ -46,6 +49,8 @@ export interface TsgiOptions {
   gid?: string;
   umask?: number;
   http?: string;
+  https: string[];
+  httpToHttps?: string;
   httpKeepalive: boolean;
   httpTimeout: number;
   httpConnectTimeout?: number;
@@ -123,8 +128,20 @@ function check(spec: OptionSpec, value: Value, origin: string): void {
       throw bad((e as Error).message);
     }
   }
+  if ((spec.name === 'https' || spec.name === 'https-socket') && typeof value === 'string') wrapped(origin, () => parseTlsPort(value, spec.name));
+  if (spec.name === 'sni' && typeof value === 'string') wrapped(origin, () => parseSni(value));
   if (spec.name === 'env' || spec.name === 'set-placeholder') {
     if (typeof value !== 'string' || value.indexOf('=') <= 0) throw bad(`'${value}' is not KEY=VALUE`);
+  }
+}
+
+/** A parse that throws ConfigError, its message prefixed with where the value came from (a flag names itself). */
+function wrapped(origin: string, parse: () => unknown): void {
+  try {
+    parse();
+  } catch (e) {
+    if (!(e instanceof ConfigError) || origin.startsWith('-')) throw e;
+    throw new ConfigError(`${origin}: ${e.message}`);
   }
 }
 
@@ -204,7 +221,16 @@ function combine(layers: Layer[]): { options: TsgiOptions; notes: string[] } {
     if (spec.status === 'unsupported') throw new ConfigError(`${where}--${name} is not supported: ${spec.why}`);
     if (spec.status === 'noop') notes.push(`--${name}: nothing to do: ${spec.why}`);
   }
-  return { options: out as unknown as TsgiOptions, notes };
+  const options = out as unknown as TsgiOptions;
+  checkTls(options);
+  return { options, notes };
+}
+
+/** TLS options that need another one. */
+function checkTls(o: TsgiOptions): void {
+  if (o.httpToHttps !== undefined && o.https.length === 0) throw new ConfigError('--http-to-https needs an --https port of the router to send clients to');
+  if (o.sni.length > 0 && o.https.length === 0 && o.httpsSocket.length === 0)
+    throw new ConfigError('--sni needs an --https or --https-socket port to serve the certificate on');
 }
 
 function flagText(spec: OptionSpec): string {

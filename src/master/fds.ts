@@ -17,7 +17,7 @@ export function closeFd(fd: number): void {
 
 /** The fds of `state` that a process in `role` does not serve on: the router serves only its own. */
 export function foreignFds(state: ChildState, role: 'worker' | 'router'): number[] {
-  const router = state.router && 'fd' in state.router.listen ? [state.router.listen.fd] : [];
+  const router = (state.router?.listens ?? []).flatMap((l) => ('fd' in l.socket ? [l.socket.fd] : []));
   if (role === 'worker') return router;
   return state.sockets.flatMap((s) => ('fd' in s ? [s.fd] : []));
 }

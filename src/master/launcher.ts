@@ -17,9 +17,20 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NOTHING_TO_SERVE, reusePortHttp, socketSpecs } from '../worker/server.ts';
 import { runMaster } from './master.ts';
-import { type ChildState, type InheritedSocket, isLauncherMessage, type MasterOptions, type Proto, type RouterState, type ServeOptions } from './protocol.ts';
+import {
+  type ChildState,
+  type InheritedSocket,
+  isLauncherMessage,
+  type MasterOptions,
+  type Proto,
+  type RouterListen,
+  type RouterState,
+  type ServeOptions,
+} from './protocol.ts';
 import { spawnChild } from './spawn.ts';
 import { dropPrivileges, handOver } from '../privilege/drop.ts';
+import { checkTls } from '../tls/check.ts';
+import { parseTlsPort, type TlsFiles } from '../tls/spec.ts';
 
 type Relayed = Exclude<Signal, 'SIGKILL'>;
 
@@ -72,6 +83,7 @@ export function activatedSockets(fds: number[], serve: ServeOptions): InheritedS
     spec: specs[i]?.spec ?? `fd ${fd}`,
     fd,
     display: `inherited fd ${fd} (systemd)`,
+    tls: specs[i]?.tls,
   }));
   sockets.forEach((s, i) => log(`${s.proto} socket ${i} is ${s.display}`));
   return sockets;
@@ -199,14 +211,14 @@ async function bindAll(rt: Runtime, serve: ServeOptions, master: MasterOptions, 
   }
   const binder = new SocketBinder(rt, serve, cwd, master);
   try {
-    for (const { proto, spec } of specs) await binder.socket(proto, spec);
+    for (const { proto, spec, tls } of specs) await binder.socket(proto, spec, tls);
     if (master.http) await binder.router(master.http);
   } catch (e) {
     await binder.close();
     throw e;
   }
   const out = binder.bound;
-  if ([...out.sockets, ...(out.router ? [out.router.listen] : [])].some((s) => 'reuse' in s)) warnMigrateReq();
+  if ([...out.sockets, ...(out.router?.listens ?? []).map((l) => l.socket)].some((s) => 'reuse' in s)) warnMigrateReq();
   return out;
 }
 
@@ -232,17 +244,30 @@ class SocketBinder {
     this.#master = master;
   }
 
-  /** A --socket or --http-socket. */
-  async socket(proto: Proto, spec: string): Promise<void> {
-    const one = await this.#bind(proto, spec, `${proto} socket ${this.bound.sockets.length}`);
-    this.bound.sockets.push(one.socket);
+  /** A --socket, --http-socket or --https-socket (its certificates checked now: a bad one stops tsgi with one line). */
+  async socket(proto: Proto, spec: string, tls?: TlsFiles): Promise<void> {
+    if (tls) checkTls(this.#rt, 'https-socket', tls, this.#serve, this.#cwd);
+    const one = await this.#bind(proto, spec, `${tls ? 'https' : proto} socket ${this.bound.sockets.length}`, tls);
+    this.bound.sockets.push(tls ? { ...one.socket, tls } : one.socket);
     this.bound.addresses.push(one.address);
   }
 
-  /** The --http router's socket, and the workers' side of it: a uwsgi socket in a directory only we can enter. */
+  /**
+   * The router's ports (--http, each --https, --http-to-https), and the workers' side of them: a
+   * uwsgi socket in a directory only we can enter.
+   */
   async router(http: NonNullable<MasterOptions['http']>): Promise<void> {
-    const { socket: listen, port, address } = await this.#bind('http', http.address, 'http router');
-    this.bound.addresses.push(address);
+    const listens: RouterListen[] = [];
+    if (http.address !== undefined) listens.push(await this.#routerPort(http.address, 'http router'));
+    for (const spec of http.https) {
+      const { address, files } = parseTlsPort(spec, 'https');
+      checkTls(this.#rt, 'https', files, this.#serve, this.#cwd);
+      listens.push({ ...(await this.#routerPort(address, 'https router', files)), tls: files });
+    }
+    if (http.redirect !== undefined) {
+      const to = listens.find((l) => l.tls)?.port ?? 443;
+      listens.push({ ...(await this.#routerPort(http.redirect, `http-to-https router (308 to port ${to})`)), redirectTo: to });
+    }
     const upstream = join(mkdtempSync(join(tmpdir(), 'tsgi-')), 'uwsgi.sock');
     const internal = (await this.#bind('uwsgi', upstream, `uwsgi socket ${this.bound.sockets.length} (the router's, internal)`)).socket;
     // The router connects to it, and the master removes it, after the privilege drop.
@@ -250,7 +275,13 @@ class SocketBinder {
     handOver(upstream, this.#master.identity);
     this.bound.sockets.push({ ...internal, internal: true });
     const { timeout, connectTimeout, staticMaps } = http;
-    this.bound.router = { listen, upstream, port, timeout, connectTimeout, staticMaps };
+    this.bound.router = { listens, upstream, timeout, connectTimeout, staticMaps };
+  }
+
+  async #routerPort(spec: string, what: string, tls?: TlsFiles): Promise<RouterListen> {
+    const { socket, port, address } = await this.#bind('http', spec, what, tls);
+    this.bound.addresses.push(address);
+    return { socket, port };
   }
 
   async close(): Promise<void> {
@@ -258,7 +289,7 @@ class SocketBinder {
   }
 
   /** Bind one socket: an fd for the children, or (the runtime's own HTTP server) a port to share. */
-  async #bind(proto: Proto, spec: string, what: string): Promise<BoundOne> {
+  async #bind(proto: Proto, spec: string, what: string, tls?: TlsFiles): Promise<BoundOne> {
     const rt = this.#rt;
     const serve = this.#serve;
     const { address, bound: handle } = await bindWith(rt, spec, this.#cwd, (t) => rt.bindInheritable(t, { backlog: serve.listen }), {
@@ -269,7 +300,7 @@ class SocketBinder {
     const actual = address.kind === 'tcp' && handle.address.kind === 'tcp' ? { ...address, port: handle.address.port } : address;
     const port = actual.kind === 'tcp' ? actual.port : 0;
     const display = actual.kind === 'unix' ? `UNIX address ${actual.path}` : `TCP address ${formatAddress(actual)}`;
-    if (proto === 'http' && actual.kind === 'tcp' && reusePortHttp(rt, serve)) {
+    if (proto === 'http' && !tls && actual.kind === 'tcp' && reusePortHttp(rt, serve)) {
       // --reuse-port: each process binds the port for the runtime's own HTTP server. Binding
       // it here first makes "address in use" fail now, with one line.
       await handle.close();

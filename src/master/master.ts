@@ -65,7 +65,12 @@ class Master {
 
   #handleSignals(): void {
     const stop = (signal: string, graceful: boolean) => void this.#shutdown.stop(signal, graceful);
-    handleMasterSignals(this.#rt, { stop, reload: (why) => this.#pool.reload(why), logStats: () => logStats(this.#pool.slots) });
+    // The router is not replaced by a reload: a SIGHUP reaches it to read its certificates again.
+    const reload = (why: string) => {
+      this.#pool.reload(why);
+      this.#router?.signal('SIGHUP');
+    };
+    handleMasterSignals(this.#rt, { stop, reload, logStats: () => logStats(this.#pool.slots) });
     if (this.#parent) this.#parent.onDisconnect = () => stop('the launcher is gone', true);
   }
 

@@ -4,6 +4,7 @@
  */
 
 import type { Identity } from '../../runtimes/types.ts';
+import type { TlsFiles } from '../tls/spec.ts';
 
 export type Proto = 'uwsgi' | 'http' | 'fastcgi' | 'scgi';
 
@@ -23,6 +24,10 @@ export interface ServeOptions {
   scgiSockets: string[];
   /** HTTP sockets (--http-socket). */
   httpSockets: string[];
+  /** HTTPS sockets, ADDR,CERT,KEY[,CIPHERS[,CA]] (--https-socket). */
+  httpsSockets: string[];
+  /** DOMAIN,CERT,KEY certificates of every TLS port (--sni). */
+  sni: string[];
   /** FastCGI sockets (--fastcgi-socket). */
   fastcgiSockets: string[];
   /** Largest request body on HTTP sockets, 0: no limit (--limit-post). */
@@ -44,6 +49,8 @@ export interface ServeOptions {
   bufferSize: number;
   /** Seconds a connection may take to send its request head (--socket-timeout). */
   socketTimeout: number;
+  /** Seconds an HTTPS connection may stay idle, no traffic either way (--http-timeout). */
+  httpTimeout: number;
   /** Listen backlog (--listen). */
   listen?: number;
   /** --reuse-port: each process binds TCP HTTP ports itself for the runtime's own server. */
@@ -75,9 +82,11 @@ export type FdSource = {
   display: string;
   /** The --http router's internal socket: the router's streamed bodies are taken there only (src/codec/frames.ts). */
   internal?: boolean;
+  /** An --https-socket: its certificate files. */
+  tls?: TlsFiles;
 };
 export type ReuseSource = { proto: 'http'; spec: string; reuse: { host: string; port: number }; display: string };
-export type SocketSource = { proto: Proto; spec: string } | FdSource | ReuseSource;
+export type SocketSource = { proto: Proto; spec: string; tls?: TlsFiles } | FdSource | ReuseSource;
 
 /** Options of the master and its workers (beyond what one serving process needs). */
 export interface MasterOptions {
@@ -99,8 +108,11 @@ export interface MasterOptions {
   pidfile?: string;
   /** --uid and --gid, resolved: every process becomes this once the sockets are bound (src/privilege/drop.ts). */
   identity?: Identity;
-  /** --http ADDR: a router process in front of the workers (--http-timeout, --http-connect-timeout, --static-map). */
-  http?: { address: string; timeout: number; connectTimeout: number; staticMaps: string[] };
+  /**
+   * --http ADDR and --https ADDR,CERT,KEY…: a router process in front of the workers
+   * (--http-timeout, --http-connect-timeout, --static-map; --http-to-https ADDR: a port that redirects).
+   */
+  http?: { address?: string; https: string[]; redirect?: string; timeout: number; connectTimeout: number; staticMaps: string[] };
   /** --stats ADDR, served by the master (--stats-http, --stats-minified). */
   stats?: { address: string; http: boolean; minified: boolean; owner?: { uid: number; gid: number } };
 }
@@ -126,14 +138,22 @@ export interface ChildState {
   cwd: string;
 }
 
+/** One client-facing port of the router: --http, an --https (with its certificates), or --http-to-https. */
+export interface RouterListen {
+  socket: InheritedSocket;
+  /** Its TCP port (0 for a UNIX socket), for SERVER_PORT. */
+  port: number;
+  tls?: TlsFiles;
+  /** --http-to-https: answers 308 to this port (the first --https). */
+  redirectTo?: number;
+}
+
 /** The --http router: where it listens, where the workers are, what it serves itself. */
 export interface RouterState {
-  /** The --http socket (never given to workers). */
-  listen: InheritedSocket;
+  /** The --http, --https and --http-to-https sockets (never given to workers). */
+  listens: RouterListen[];
   /** The workers' internal uwsgi socket (a UNIX socket in a private temp directory). */
   upstream: string;
-  /** The --http socket's TCP port (0 for a UNIX socket), for SERVER_PORT. */
-  port: number;
   /** --http-timeout, seconds. */
   timeout: number;
   /** --http-connect-timeout, seconds: how long a request waits while no worker is ready. */

@@ -24,7 +24,7 @@ export class ChildSpawner {
     this.#rt = rt;
     this.#state = state;
     this.#entry = entry;
-    const all = state.router ? [...state.sockets, state.router.listen] : state.sockets;
+    const all = state.router ? [...state.sockets, ...state.router.listens.map((l) => l.socket)] : state.sockets;
     this.fds = all.flatMap((s) => ('fd' in s ? [s.fd] : [])).sort((a, b) => a - b);
   }
 

@@ -16,11 +16,14 @@ export class TouchReload {
   readonly #reload: (why: string) => void;
 
   /** Watch `files` (relative to `cwd`); `reload` runs with a reason each time one is touched. */
-  constructor(files: string[], cwd: string, reload: (why: string) => void) {
+  /** `unref`: the polling does not keep the process alive (a serving process's certificate watch). */
+  constructor(files: string[], cwd: string, reload: (why: string) => void, options: { unref?: boolean } = {}) {
     this.#files = files.map((f) => resolve(cwd, f));
     this.#seen = this.#files.map(mtime);
     this.#reload = reload;
-    if (files.length > 0) setInterval(() => this.#poll(), 1000);
+    if (files.length === 0) return;
+    const timer = setInterval(() => this.#poll(), 1000);
+    if (options.unref) timer.unref?.();
   }
 
   #poll(): void {

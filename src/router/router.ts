@@ -8,9 +8,14 @@
 import { queueDrained } from '../stats/proc.ts';
 import { closeFd, foreignFds } from '../master/fds.ts';
 import { Hono } from 'hono';
-import type { Listener, ParentChannel, Peer, Runtime } from '../../runtimes/types.ts';
+import type { HttpHandler, Listener, NativeHttpOptions, ParentChannel, Peer, Runtime } from '../../runtimes/types.ts';
 import { describeError, log, reopenLog } from '../log.ts';
-import { type ChildState, isRouterMessage, type RouterReport } from '../master/protocol.ts';
+import { type ChildState, isRouterMessage, type RouterListen, type RouterReport } from '../master/protocol.ts';
+import { tlsMaterial } from '../tls/check.ts';
+import { ownClientCert } from '../tls/client-cert.ts';
+import { toHttps } from '../tls/redirect.ts';
+import { CertReload } from '../tls/reload.ts';
+import { parseSni, type TlsFiles, tlsFilesOf } from '../tls/spec.ts';
 import { CoreCounters } from '../worker/counters.ts';
 import { handleHttpConn, type HttpServerOptions } from '../worker/http1.ts';
 import { parseMount } from '../worker/mount.ts';
@@ -61,7 +66,8 @@ class Router {
   readonly #counters = new CoreCounters(0);
   /** Upgraded connections (WebSockets) relayed to the workers. */
   readonly #relays = new Relays();
-  #listener: Listener | null = null;
+  #listeners: Listener[] = [];
+  readonly #certs: CertReload;
   #stopping = false;
 
   constructor(rt: Runtime, state: ChildState, r: RouterState, channel: ParentChannel) {
@@ -70,17 +76,22 @@ class Router {
     this.#r = r;
     this.#channel = channel;
     this.#workers = new WorkerGate(state.serve.listen ?? 100, r.connectTimeout * 1000);
+    this.#certs = new CertReload(state.cwd);
   }
 
   async run(): Promise<void> {
     const rt = this.#rt;
     rt.onSignal('SIGINT', () => {});
-    rt.onSignal('SIGHUP', reopenLog);
+    rt.onSignal('SIGHUP', () => {
+      reopenLog();
+      this.#certs.reload('SIGHUP');
+    });
     rt.onSignal('SIGTERM', () => void this.#stop('SIGTERM: stopping gracefully'));
     this.#channel.onDisconnect = () => void this.#stop('the master is gone: stopping');
     try {
+      this.#listeners = await this.#listenAll();
+      // After the ports are served (their certificates read as root), before any request.
       dropPrivileges(rt, this.#state.master.identity, 'tsgi http router');
-      this.#listener = await this.#listen();
     } catch (e) {
       log(`tsgi http router (pid: ${rt.pid}): ${describeError(e)}`);
       return rt.exit(1);
@@ -91,24 +102,48 @@ class Router {
     this.#channel.send({ t: 'ready' } satisfies RouterReport);
   }
 
-  /** The client-facing port: the runtime's own HTTP server where it can take it, else tsgi's HTTP/1.1. */
-  async #listen(): Promise<Listener> {
+  /** Every client-facing port (--http, --https, --http-to-https). */
+  async #listenAll(): Promise<Listener[]> {
+    const out: Listener[] = [];
+    try {
+      for (const l of this.#r.listens) out.push(await this.#listen(l));
+    } catch (e) {
+      await Promise.all(out.map((l) => l.close()));
+      throw e;
+    }
+    return out;
+  }
+
+  /**
+   * One port: TLS by the runtime's HTTPS server (its certificates watched); plain HTTP by the
+   * runtime's own HTTP server where it can take the socket, else tsgi's HTTP/1.1.
+   */
+  async #listen(l: RouterListen): Promise<Listener> {
     const rt = this.#rt;
     const serve = this.#state.serve;
-    const listen = this.#r.listen;
-    const options = this.#httpOptions();
+    const listen = l.socket;
+    const options = this.#httpOptions(l);
     const nativeOptions = {
       maxBodySize: serve.limitPost,
       maxHeadSize: serve.bufferSize,
       accepted: () => this.#counters.accepted(),
       headTimeoutMs: options.headTimeoutMs,
     };
+    if (l.tls && 'fd' in listen) return this.#listenTls(l.tls, listen.fd, nativeHandler(options), nativeOptions);
     if ('reuse' in listen) return rt.serveHttp({ kind: 'tcp', ...listen.reuse, reusePort: true }, nativeHandler(options), nativeOptions);
     if (nativeHttp(rt, 'fd', serve.httpKeepalive)) return rt.serveHttp({ kind: 'fd', fd: listen.fd }, nativeHandler(options), nativeOptions);
     return rt.listenFd(listen.fd, (conn) => handleHttpConn(conn, options));
   }
 
-  #httpOptions(): HttpServerOptions {
+  async #listenTls(tls: TlsFiles, fd: number, handler: HttpHandler, nativeOptions: NativeHttpOptions): Promise<Listener> {
+    const { serve, cwd } = this.#state;
+    const load = () => tlsMaterial('https', tls, serve, cwd);
+    const listener = await this.#rt.serveHttps({ kind: 'fd', fd }, handler, { ...nativeOptions, idleTimeoutMs: this.#r.timeout * 1000 }, load());
+    this.#certs.add({ what: `https router port (fd ${fd})`, listener, load, files: tlsFilesOf(tls, serve.sni.map(parseSni)) });
+    return listener;
+  }
+
+  #httpOptions(l: RouterListen): HttpServerOptions {
     const { serve, cwd } = this.#state;
     const r = this.#r;
     const proxy: ProxyOptions = {
@@ -116,10 +151,10 @@ class Router {
       upstream: r.upstream,
       workers: this.#workers,
       timeoutMs: r.timeout * 1000,
-      serverPort: r.port,
+      serverPort: l.port,
       relays: this.#relays,
-      // Bun.serve and Deno.serve (--reuse-port there) give no raw connection to relay.
-      upgrades: !('reuse' in r.listen) || this.#rt.nativeHttpTakesOver,
+      // Bun.serve and Deno.serve (--reuse-port there) give no raw connection to relay; nor does the TLS server.
+      upgrades: !l.tls && (!('reuse' in l.socket) || this.#rt.nativeHttpTakesOver),
     };
     const statics = r.staticMaps.map((s) => parseStaticMap(s, cwd));
     const app = routerApp(
@@ -127,8 +162,10 @@ class Router {
       serve.mounts.map((m) => parseMount(m).prefix),
       proxy,
     );
+    const to = l.redirectTo;
     return {
-      handler: (req, peer) => app.fetch(req, { peer }),
+      // Every router port owns the client-certificate header: only a verified certificate sets it.
+      handler: to !== undefined ? (req) => toHttps(req, to) : ownClientCert((req, peer) => app.fetch(req, { peer })),
       bufferSize: serve.bufferSize,
       limitPost: serve.limitPost,
       headTimeoutMs: serve.socketTimeout * 1000,
@@ -143,12 +180,11 @@ class Router {
     if (this.#stopping) return;
     this.#stopping = true;
     log(`tsgi http router (pid: ${this.#rt.pid}): ${why}`);
-    if (this.#listener) {
-      // The router holds the port's last copy: closing it resets what the kernel has queued, so
+    if (this.#listeners.length > 0) {
+      // The router holds the ports' last copies: closing one resets what the kernel has queued, so
       // take that first (a stop closes every other copy at once, and new handshakes are refused).
-      const listen = this.#r.listen;
-      if ('fd' in listen) await queueDrained(listen.fd, 1000);
-      await this.#listener.close();
+      await Promise.all(this.#r.listens.flatMap((l) => ('fd' in l.socket ? [queueDrained(l.socket.fd, 1000)] : [])));
+      await Promise.all(this.#listeners.map((l) => l.close()));
       this.#counters.drain();
       const mercy = this.#state.master.workerReloadMercy * 1000;
       await Promise.all([this.#counters.idle(mercy), this.#relays.idle(mercy)]);

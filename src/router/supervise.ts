@@ -42,6 +42,11 @@ export class RouterSupervisor {
     if (this.#router?.readyAt) this.#send(this.#router, { t: 'workers', ready });
   }
 
+  /** Pass a signal on to the router (SIGHUP: it reopens its log and reads its certificates again). */
+  signal(sig: 'SIGHUP'): void {
+    this.#router?.child.kill(sig);
+  }
+
   /**
    * Stop it, gracefully (SIGTERM: it finishes its requests; one still starting exits at once) or
    * now (SIGKILL), and respawn it no more. Resolves when it has exited.

@@ -19,6 +19,10 @@ import { handleUwsgiConn, type UwsgiServerOptions } from './uwsgi.ts';
 import { handleFastCgiConn } from './fastcgi.ts';
 import { handleScgiConn } from './scgi.ts';
 import type { Proto, ServeOptions, SocketSource } from '../master/protocol.ts';
+import { checkTls, tlsMaterial } from '../tls/check.ts';
+import { ownClientCert } from '../tls/client-cert.ts';
+import { CertReload } from '../tls/reload.ts';
+import { parseSni, parseTlsPort, type TlsFiles, tlsFilesOf } from '../tls/spec.ts';
 
 export const NOTHING_TO_SERVE =
   'nothing to serve on: give --socket ADDRESS (uwsgi, for nginx), --http-socket ADDRESS (HTTP), --fastcgi-socket ADDRESS (FastCGI), --scgi-socket ADDRESS (SCGI) or --http ADDRESS (HTTP router); an address is host:port, :port or a UNIX socket path';
@@ -56,9 +60,19 @@ export function reusePortHttp(rt: Runtime, options: ServeOptions): boolean {
 }
 
 /** Every socket of the options, in the order they are numbered in logs and stats. */
-export function socketSpecs(options: ServeOptions): Array<{ proto: Proto; spec: string }> {
+export function socketSpecs(options: ServeOptions): Array<{ proto: Proto; spec: string; tls?: TlsFiles }> {
   const of = (proto: Proto, specs: string[]) => specs.map((spec) => ({ proto, spec }));
-  return [...of('uwsgi', options.sockets), ...of('http', options.httpSockets), ...of('fastcgi', options.fastcgiSockets), ...of('scgi', options.scgiSockets)];
+  const https = options.httpsSockets.map((s) => {
+    const { address, files } = parseTlsPort(s, 'https-socket');
+    return { proto: 'http' as const, spec: address, tls: files };
+  });
+  return [
+    ...of('uwsgi', options.sockets),
+    ...of('http', options.httpSockets),
+    ...https,
+    ...of('fastcgi', options.fastcgiSockets),
+    ...of('scgi', options.scgiSockets),
+  ];
 }
 
 export interface ServingCore {
@@ -69,6 +83,8 @@ export interface ServingCore {
   counters: CoreCounters;
   /** Stop accepting, then wait up to `mercyMs` for requests in flight. False if some did not finish. */
   stop(mercyMs: number): Promise<boolean>;
+  /** --https-socket: read the certificates again for new handshakes (SIGHUP without a master). */
+  reloadCertificates(why: string): void;
 }
 
 /** What a core starts from. */
@@ -106,6 +122,7 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
     apps,
     counters,
     addresses: listeners.addresses(),
+    reloadCertificates: (why) => listeners.reloadCertificates(why),
     async stop(mercyMs: number) {
       // The last copy of a socket to close resets what the kernel has queued on it: take that first.
       await Promise.all(setup.sources.flatMap((src) => ('fd' in src ? [queueDrained(src.fd, 1000)] : [])));
@@ -150,6 +167,8 @@ class CoreListeners {
   readonly #setup: CoreSetup;
   readonly #servers: Record<Proto | 'internal', ConnServer>;
   readonly #native: (t: NativeHttpTarget) => Promise<Listener>;
+  readonly #https: (t: NativeHttpTarget, tls: TlsFiles) => Promise<Listener>;
+  readonly #certs: CertReload;
   readonly #listeners: Listener[] = [];
   readonly #unixPaths: string[] = [];
 
@@ -167,6 +186,15 @@ class CoreListeners {
     };
     const handler = nativeHandler(o.http);
     this.#native = (t) => rt.serveHttp(t, handler, nativeOptions);
+    const httpsHandler = nativeHandler({ ...o.http, handler: ownClientCert(o.http.handler) });
+    const httpsOptions = { ...nativeOptions, idleTimeoutMs: s.httpTimeout * 1000 };
+    this.#https = (t, tls) => rt.serveHttps(t, httpsHandler, httpsOptions, tlsMaterial('https-socket', tls, s, setup.cwd));
+    this.#certs = new CertReload(setup.cwd);
+  }
+
+  /** SIGHUP: every TLS socket reads its certificates again. */
+  reloadCertificates(why: string): void {
+    this.#certs.reload(why);
   }
 
   addresses(): ListenAddress[] {
@@ -174,6 +202,7 @@ class CoreListeners {
   }
 
   async add(src: SocketSource): Promise<void> {
+    if ('tls' in src && src.tls) return this.#addTls(src, src.tls);
     const onConn = this.#servers['fd' in src && src.internal ? 'internal' : src.proto];
     if ('reuse' in src) return void this.#listeners.push(await this.#native({ kind: 'tcp', ...src.reuse, reusePort: true }));
     if ('fd' in src) {
@@ -189,6 +218,34 @@ class CoreListeners {
     this.#listeners.push(s.listener);
     if (s.address.kind === 'unix') this.#unixPaths.push(s.address.path);
     if (!this.#setup.quiet) this.#logBound(src.proto, s.address, native);
+  }
+
+  /** An --https-socket: the runtime's HTTPS server on the inherited fd, or bound here; its certificates watched. */
+  async #addTls(src: SocketSource, tls: TlsFiles): Promise<void> {
+    const index = this.#listeners.length;
+    if (!('fd' in src)) checkTls(this.#rt, 'https-socket', tls, this.#setup.serve, this.#setup.cwd);
+    let l: Listener;
+    if ('fd' in src) l = await this.#https({ kind: 'fd', fd: src.fd }, tls);
+    else {
+      const { serve, cwd } = this.#setup;
+      const open = (t: SocketAddress) =>
+        this.#https(t.kind === 'unix' ? { kind: 'unix', path: t.path } : { kind: 'tcp', host: t.host, port: t.port, reusePort: false }, tls);
+      const s = await bindListener(this.#rt, src.spec, cwd, open, { mode: serve.chmodSocket, backlog: serve.listen });
+      l = s.listener;
+      if (s.address.kind === 'unix') this.#unixPaths.push(s.address.path);
+      if (!this.#setup.quiet)
+        log(
+          `https socket ${index} bound to ${formatAddress(s.address)} (${this.#rt.tls.server}: TLS 1.2+, ${this.#rt.tls.h2 ? 'HTTP/2 and HTTP/1.1 by ALPN' : 'HTTP/1.1 only'})`,
+        );
+    }
+    this.#listeners.push(l);
+    const serve = this.#setup.serve;
+    this.#certs.add({
+      what: `https socket ${index} (${src.spec})`,
+      listener: l,
+      load: () => tlsMaterial('https-socket', tls, serve, this.#setup.cwd),
+      files: tlsFilesOf(tls, serve.sni.map(parseSni)),
+    });
   }
 
   /** Stop accepting; --vacuum removes the UNIX socket files bound here. */

@@ -1,0 +1,178 @@
+/**
+ * The HTTPS server of every runtime: node:http2's secure server with HTTP/1.1 allowed (ALPN picks
+ * h2 or http/1.1 on the same port), Hono's Node adapter between it and the fetch handler. Node,
+ * Bun and Deno all run it (measured: README, "Exposing tsgi to the internet"), on TCP, UNIX
+ * sockets and inherited fds alike — Bun.serve and Deno.serve take no fd, so the one server
+ * serves every path (the router and workers under a master too).
+ *
+ * Certificates change for new handshakes with setTls (setSecureContext; the SNI contexts are
+ * replaced in one step), established connections keep theirs.
+ */
+import http2 from 'node:http2';
+import type net from 'node:net';
+import tls from 'node:tls';
+import { toBindError } from './bind-error.ts';
+import { clientGone, type HttpHandler, type Listener, type NativeHttpOptions, type NativeHttpTarget, type Peer, type TlsMaterial } from './types.ts';
+
+type Incoming = http2.Http2ServerRequest | import('node:http').IncomingMessage;
+type Outgoing = http2.Http2ServerResponse | import('node:http').ServerResponse;
+
+/** A subject as RFC 2253 writes it (last field first, as nginx's $ssl_client_s_dn): "CN=client one,O=Acme". */
+export function rfc2253(subject: Record<string, string | string[]>): string {
+  const esc = (v: string) => v.replace(/[,+"\\<>;=]/g, (c) => `\\${c}`);
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(subject)) for (const one of Array.isArray(v) ? v : [v]) parts.push(`${k}=${esc(one)}`);
+  return parts.reverse().join(',');
+}
+
+/** The client's address and, on an mTLS port, its verified certificate's subject. */
+class TlsPeer implements Peer {
+  readonly #socket: tls.TLSSocket;
+  readonly #mtls: boolean;
+  #subject: string | undefined | null = null;
+
+  constructor(socket: tls.TLSSocket, mtls: boolean) {
+    this.#socket = socket;
+    this.#mtls = mtls;
+  }
+  get address(): string {
+    return this.#socket.remoteAddress ?? '';
+  }
+  get port(): number {
+    return this.#socket.remotePort ?? 0;
+  }
+  get clientSubject(): string | undefined {
+    if (this.#subject !== null) return this.#subject;
+    const cert = this.#mtls && this.#socket.authorized ? this.#socket.getPeerCertificate() : null;
+    this.#subject = cert?.subject ? rfc2253(cert.subject as unknown as Record<string, string>) : undefined;
+    return this.#subject;
+  }
+}
+
+/** The certificates of one port: the default context's options, and the SNI contexts. */
+class Contexts {
+  #byName = new Map<string, tls.SecureContext>();
+
+  /** Options for the default certificate (createSecureServer, setSecureContext). */
+  static options(m: TlsMaterial): tls.SecureContextOptions {
+    return { cert: m.cert, key: m.key, ciphers: m.ciphers, ca: m.ca, minVersion: 'TLSv1.2' };
+  }
+
+  /** Build every context first: a bad one throws before anything changes. Returns the commit. */
+  prepare(m: TlsMaterial): () => void {
+    const next = new Map<string, tls.SecureContext>();
+    for (const s of m.sni) next.set(s.name.toLowerCase(), tls.createSecureContext({ ...Contexts.options(m), cert: s.cert, key: s.key }));
+    return () => {
+      this.#byName = next;
+    };
+  }
+
+  /** The context for a server name: exact, then `*.rest`; undefined: the default certificate. */
+  find(name: string): tls.SecureContext | undefined {
+    const n = name.toLowerCase();
+    const dot = n.indexOf('.');
+    return this.#byName.get(n) ?? (dot > 0 ? this.#byName.get(`*${n.slice(dot)}`) : undefined);
+  }
+}
+
+/** The app's req.signal: aborts with clientGone() when the answer's stream closes before it is finished. */
+function watchClient(req: Request, outgoing: Outgoing): void {
+  let controller: AbortController | null = null;
+  Object.defineProperty(req, 'signal', {
+    configurable: true,
+    get(): AbortSignal {
+      if (controller !== null) return controller.signal;
+      const c = (controller = new AbortController());
+      if (outgoing.destroyed) c.abort(clientGone());
+      else outgoing.once('close', () => !outgoing.writableFinished && c.abort(clientGone()));
+      return c.signal;
+    },
+  });
+}
+
+/**
+ * Connections idle for `ms` are closed: an HTTP/2 session by its own timer (which its streams'
+ * frames refresh), an HTTP/1.1 connection by its socket's (a stalled request head, slowloris).
+ * Not the socket's timer for HTTP/2: the session's frames bypass it on Node and Bun, and a long
+ * answer was cut (measured).
+ */
+function closeIdle(server: http2.Http2SecureServer, ms: number): void {
+  server.on('session', (session: http2.ServerHttp2Session) => session.setTimeout(ms, () => session.destroy()));
+  server.on('secureConnection', (socket: tls.TLSSocket) => {
+    if (socket.alpnProtocol === 'h2') return;
+    socket.setTimeout(ms, () => socket.destroy());
+  });
+}
+
+/**
+ * Serve HTTPS on `target`. `overrideGlobals`: let Hono's adapter put its light Request and
+ * Response in place of the global ones (Node, as node-http.ts does); Bun and Deno keep theirs.
+ */
+export async function serveHttps(
+  target: NativeHttpTarget,
+  handler: HttpHandler,
+  options: NativeHttpOptions,
+  m: TlsMaterial,
+  overrideGlobals: boolean,
+): Promise<Listener> {
+  const { getRequestListener } = await import('@hono/node-server');
+  const mtls = m.ca !== undefined;
+  const listener = getRequestListener(
+    (req, env) => {
+      const { incoming, outgoing } = env as { incoming: Incoming; outgoing: Outgoing };
+      watchClient(req, outgoing);
+      return handler(req, new TlsPeer(incoming.socket as tls.TLSSocket, mtls));
+    },
+    { overrideGlobalObjects: overrideGlobals },
+  );
+  const contexts = new Contexts();
+  contexts.prepare(m)();
+  const server = http2.createSecureServer({
+    ...Contexts.options(m),
+    allowHTTP1: true,
+    requestCert: mtls,
+    rejectUnauthorized: mtls,
+    handshakeTimeout: m.handshakeTimeoutMs,
+    maxSessionMemory: 64,
+    // Only when there are SNI certificates: Deno asks the callback with an empty name for clients that send none.
+    ...(m.sni.length > 0 ? { SNICallback: (name: string, cb: (e: Error | null, ctx?: tls.SecureContext) => void) => cb(null, contexts.find(name)) } : {}),
+  });
+  server.on('request', (req: Incoming, res: Outgoing) => void listener(req as never, res as never));
+  // A client that fails its handshake (garbage, a wrong certificate, a timeout) is closed (Deno
+  // leaves the socket open otherwise: measured).
+  server.on('tlsClientError', (_e: Error, socket: tls.TLSSocket) => socket.destroy());
+  if (options.idleTimeoutMs) closeIdle(server, options.idleTimeoutMs);
+  server.on('sessionError', () => {});
+  const what = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.kind === 'unix' ? target.path : `fd ${target.fd}`;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(toBindError(e, what)));
+    const ready = () => {
+      server.removeAllListeners('error');
+      server.on('error', (e) => process.stderr.write(`tsgi: HTTPS server error on ${what}: ${e.message}\n`));
+      resolve();
+    };
+    if (target.kind === 'tcp')
+      server.listen({ host: target.host, port: target.port, backlog: options.backlog, reusePort: target.reusePort } as net.ListenOptions, ready);
+    else if (target.kind === 'unix') server.listen({ path: target.path, backlog: options.backlog }, ready);
+    else server.listen({ fd: target.fd } as net.ListenOptions, ready);
+  });
+  const addr = server.address();
+  return {
+    address:
+      target.kind === 'tcp' && addr && typeof addr === 'object'
+        ? { kind: 'tcp', host: addr.address, port: addr.port }
+        : target.kind === 'unix'
+          ? { kind: 'unix', path: target.path }
+          : { kind: 'fd', fd: target.kind === 'fd' ? target.fd : -1 },
+    setTls(next: TlsMaterial): void {
+      // All built before any is used: a refused certificate changes nothing.
+      const commit = contexts.prepare(next);
+      server.setSecureContext(Contexts.options(next));
+      commit();
+    },
+    // Stop accepting (not waiting for the connections to close): requests and HTTP/2 streams in flight finish.
+    close: async () => {
+      server.close();
+    },
+  };
+}
