@@ -57,19 +57,22 @@ const READ_SIZE = 64 * 1024;
 /**
  * Read buffers of connections that have closed, for the next ones: a fresh 64 KiB buffer per
  * connection (zeroed, then collected) was 11 % of a uwsgi worker's samples and much of its GC
- * (one request per connection, `deno --cpu-prof`). A buffer is taken back only once its
- * connection's read loop is over (no read is pending on it); at most POOL_SIZE are kept.
+ * (one request per connection, `deno --cpu-prof`). A connection reads into a small pooled buffer
+ * (a request head fits) and switches to a 64 KiB one of its own once a read fills it (a body);
+ * the small one is taken back only once the connection's read loop is over (no read is pending
+ * on it). At most POOL_SIZE are kept (2 MiB).
  */
 class ReadBuffers {
-  static readonly POOL_SIZE = 32;
+  static readonly SMALL = 16 * 1024;
+  static readonly POOL_SIZE = 128;
   readonly #free: Uint8Array[] = [];
 
   take(): Uint8Array {
-    return this.#free.pop() ?? new Uint8Array(READ_SIZE);
+    return this.#free.pop() ?? new Uint8Array(ReadBuffers.SMALL);
   }
 
   give(buf: Uint8Array): void {
-    if (this.#free.length < ReadBuffers.POOL_SIZE) this.#free.push(buf);
+    if (buf.length === ReadBuffers.SMALL && this.#free.length < ReadBuffers.POOL_SIZE) this.#free.push(buf);
   }
 }
 const readBuffers = new ReadBuffers();
@@ -93,7 +96,8 @@ class DenoStreamConn extends QueuedConn {
 
   /** The read loop: one buffer, each chunk copied out so the receiver owns it. */
   async run(): Promise<void> {
-    const buf = readBuffers.take();
+    const pooled = readBuffers.take();
+    let buf = pooled;
     let error: Error | undefined;
     try {
       while (!this.closed) {
@@ -102,11 +106,12 @@ class DenoStreamConn extends QueuedConn {
         const n = await this.conn.read(buf);
         if (n === null) break;
         this.onData?.(buf.slice(0, n));
+        if (n === buf.length && buf.length < READ_SIZE) buf = new Uint8Array(READ_SIZE);
       }
     } catch (e) {
       if (!this.closed) error = e as Error;
     }
-    readBuffers.give(buf);
+    readBuffers.give(pooled);
     this.inputEnded();
     if (error) this.shut(error);
     else if (this.ending && !this.writing) this.shut();
