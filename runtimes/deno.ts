@@ -84,14 +84,23 @@ class DenoStreamConn extends QueuedConn {
 
   private readonly conn: DenoConn;
 
-  constructor(conn: DenoConn) {
-    super(conn.remoteAddr.hostname ?? '', conn.remoteAddr.port ?? 0);
+  constructor(conn: DenoConn, tcp: boolean) {
+    super();
     this.conn = conn;
-    try {
-      conn.setNoDelay?.(true);
-    } catch {
-      // UNIX sockets have no Nagle to turn off.
+    // UNIX sockets have no Nagle to turn off.
+    if (tcp) {
+      try {
+        conn.setNoDelay?.(true);
+      } catch {
+        // a connection already reset: its reads say so
+      }
     }
+  }
+  get remoteAddress(): string {
+    return this.conn.remoteAddr.hostname ?? '';
+  }
+  get remotePort(): number {
+    return this.conn.remoteAddr.port ?? 0;
   }
 
   /** The read loop: one buffer, each chunk copied out so the receiver owns it. */
@@ -214,7 +223,7 @@ class DenoStreamConn extends QueuedConn {
   }
 }
 
-function serve(listener: DenoListener, onConn: ConnHandler): void {
+function serve(listener: DenoListener, onConn: ConnHandler, tcp: boolean): void {
   void (async () => {
     for (;;) {
       let raw: DenoConn;
@@ -227,7 +236,7 @@ function serve(listener: DenoListener, onConn: ConnHandler): void {
         await new Promise((r) => setTimeout(r, 10));
         continue;
       }
-      const conn = new DenoStreamConn(raw);
+      const conn = new DenoStreamConn(raw, tcp);
       onConn(conn);
       void conn.run();
     }
@@ -241,13 +250,13 @@ function listen(o: { hostname: string; port: number } | { transport: 'unix'; pat
   } catch (e) {
     throw toBindError(e, what);
   }
-  serve(l, onConn);
+  serve(l, onConn, !('transport' in o));
   return l;
 }
 
 async function connect(o: { hostname: string; port: number } | { transport: 'unix'; path: string }): Promise<Conn> {
   const raw = await Deno.connect(o);
-  const conn = new DenoStreamConn(raw);
+  const conn = new DenoStreamConn(raw, !('transport' in o));
   // Start reading once the caller has set its handlers: the caller's continuation runs before
   // any read can complete (a read needs an I/O turn). A timer here cost ≥ 1 ms per connection.
   queueMicrotask(() => void conn.run());
