@@ -51,6 +51,12 @@ export type ConnHandler = (conn: Conn) => void;
 export interface Peer {
   address: string;
   port: number;
+  /**
+   * Bytes of the request head as the client sent it (request line, header lines, CRLFs), where
+   * the server has them without building req.headers (node:http's raw headers: Hono's adapter
+   * builds a Headers object when req.headers is read). Absent: the core counts req.headers.
+   */
+  readonly headBytes?: number;
 }
 
 /**
