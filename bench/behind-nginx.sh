@@ -7,11 +7,12 @@
 #   tsgi            --scgi-socket   scgi_pass over a UNIX socket (a connection per request)
 #   tsgi            --fastcgi-socket fastcgi_pass over a UNIX socket, fastcgi_keep_conn on + upstream keepalive
 #   tsgi            --http-socket   proxy_pass to 127.0.0.1, HTTP/1.1 with upstream keepalive
-#   bare runtime    bench/http/*    the same proxy_pass, no tsgi (node:cluster + node:http, Bun.serve, Deno.serve)
+#   bare runtime    bench/http/*    the same proxy_pass, no tsgi (node:cluster + node:http, Bun.serve, Deno.serve),
+#                                   and again with a new connection per request (bare-close-*: what --socket pays)
 # and prints one table with req/s and the ratios to uWSGI and to the bare runtime.
 #   bash bench/behind-nginx.sh          DURATION=5 (s per row, after a 1 s warm-up)
 # Env: DURATION, PROCS (default "1 2"), BENCH_ONLY (an extended regex over row ids such as
-# scgi-socket-bun-2, socket-node-1, uwsgi-1, fastcgi-socket-deno-2, http-socket-node-1, bare-bun-2).
+# scgi-socket-bun-2, socket-node-1, uwsgi-1, fastcgi-socket-deno-2, http-socket-node-1, bare-bun-2, bare-close-deno-1).
 # A tree without --fastcgi-socket gets a note instead of those rows. About 6 minutes in all.
 # Needs: nginx-light, wrk, uwsgi, uwsgi-plugin-python3; npm ci done.
 set -euo pipefail
@@ -27,6 +28,7 @@ PORT=$(free_port)    # nginx → uwsgi_pass
 P_SCGI=$(free_port)  # nginx → scgi_pass
 P_FCGI=$(free_port)  # nginx → fastcgi_pass, keep-alive
 P_HTTP=$(free_port)  # nginx → proxy_pass, keep-alive
+P_HTTPC=$(free_port) # nginx → proxy_pass, a new connection per request (as uwsgi_pass)
 BACK=$(free_port)    # the HTTP backends' port
 servers() {
   local sock="unix:$W/app.sock"
@@ -37,6 +39,7 @@ servers() {
   server { listen 127.0.0.1:$P_SCGI; location / { include /etc/nginx/scgi_params; scgi_pass $sock; } }
   server { listen 127.0.0.1:$P_FCGI; location / { include /etc/nginx/fastcgi_params; fastcgi_pass fcgi; fastcgi_keep_conn on; } }
   server { listen 127.0.0.1:$P_HTTP; location / { proxy_pass http://http_back; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host \$host; } }
+  server { listen 127.0.0.1:$P_HTTPC; location / { proxy_pass http://127.0.0.1:$BACK; proxy_set_header Host \$host; } }
 SERVERS
 }
 NGINX_SERVERS=servers
@@ -122,6 +125,8 @@ for p in $PROCS; do
     measure "http-socket-$rt-$p" "$P_HTTP" 'tsgi `--http-socket`, proxy_pass keep-alive (TCP)' "$rt" "$p" "${T[@]}" --http-socket "127.0.0.1:$BACK" "${A[@]}"
     # shellcheck disable=SC2046
     measure "bare-$rt-$p" "$P_HTTP" 'bare runtime server, proxy_pass keep-alive (TCP)' "$rt" "$p" $(bare_cmd "$rt" "$p")
+    # shellcheck disable=SC2046
+    measure "bare-close-$rt-$p" "$P_HTTPC" 'bare runtime server, proxy_pass, a new connection per request (TCP)' "$rt" "$p" $(bare_cmd "$rt" "$p")
   done
 done
 
@@ -133,13 +138,14 @@ ratio() { # numerator id, denominator id
   fi
 }
 echo
-echo '| tsgi | runtime | processes | ÷ uWSGI `--socket` | ÷ bare server, proxy_pass keep-alive | ÷ tsgi `--socket` |'
-echo '|---|---|---|---|---|---|'
+echo '| tsgi | runtime | processes | ÷ uWSGI `--socket` | ÷ bare server, proxy_pass keep-alive | ÷ bare server, a new connection per request | ÷ tsgi `--socket` |'
+echo '|---|---|---|---|---|---|---|'
 for p in $PROCS; do
   for rt in node bun deno; do
     for door in socket scgi-socket fastcgi-socket http-socket; do
       [ -f "$W/rps-$door-$rt-$p" ] || continue
-      printf '| `--%s` | %s | %s | %s | %s | %s |\n' "$door" "$rt" "$p" "$(ratio "$door-$rt-$p" "uwsgi-$p")" "$(ratio "$door-$rt-$p" "bare-$rt-$p")" "$(ratio "$door-$rt-$p" "socket-$rt-$p")"
+      printf '| `--%s` | %s | %s | %s | %s | %s | %s |\n' "$door" "$rt" "$p" "$(ratio "$door-$rt-$p" "uwsgi-$p")" "$(ratio "$door-$rt-$p" "bare-$rt-$p")" \
+        "$(ratio "$door-$rt-$p" "bare-close-$rt-$p")" "$(ratio "$door-$rt-$p" "socket-$rt-$p")"
     done
   done
 done

@@ -45,8 +45,13 @@ export function wrapNodeSocket(socket: net.Socket): Conn {
     conn.onEnd?.();
   };
   const conn: Conn = {
-    remoteAddress: socket.remoteAddress ?? '',
-    remotePort: socket.remotePort ?? 0,
+    // Asked of the socket only when used (a getpeername per connection otherwise).
+    get remoteAddress() {
+      return socket.remoteAddress ?? '';
+    },
+    get remotePort() {
+      return socket.remotePort ?? 0;
+    },
     onData: null,
     onEnd: null,
     onClose: null,

@@ -16,17 +16,25 @@ import { wrapNodeSocket } from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
 import { LINGER_MS } from './linger.ts';
 
-/** The client's address, read from the socket only when used. */
+/** The client's address, read from the socket only when used; the head's size from node:http's raw lines. */
 class NodePeer implements Peer {
-  private readonly socket: net.Socket;
-  constructor(socket: net.Socket) {
-    this.socket = socket;
+  private readonly incoming: http.IncomingMessage;
+  constructor(incoming: http.IncomingMessage) {
+    this.incoming = incoming;
   }
   get address(): string {
-    return this.socket.remoteAddress ?? '';
+    return this.incoming.socket.remoteAddress ?? '';
   }
   get port(): number {
-    return this.socket.remotePort ?? 0;
+    return this.incoming.socket.remotePort ?? 0;
+  }
+  get headBytes(): number {
+    const m = this.incoming;
+    const raw = m.rawHeaders;
+    // "METHOD target HTTP/1.1\r\n", every "name: value\r\n", the blank line.
+    let n = (m.method ?? '').length + (m.url ?? '').length + 12 + 2;
+    for (let i = 0; i + 1 < raw.length; i += 2) n += raw[i].length + raw[i + 1].length + 4;
+    return n;
   }
 }
 
@@ -171,7 +179,7 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
     const { incoming, outgoing } = env as { incoming: http.IncomingMessage; outgoing: http.ServerResponse };
     (req as Watched)[WATCH] = new ClientWatch(outgoing);
     Object.defineProperty(req, 'signal', SIGNAL);
-    return handler(req, new NodePeer(incoming.socket));
+    return handler(req, new NodePeer(incoming));
   });
   // Heads up to --buffer-size pass node:http (its default is 16 KiB); the core's handler
   // answers 431 above --buffer-size itself, with the same message on every runtime.
@@ -234,7 +242,7 @@ async function upgradeRequest(incoming: http.IncomingMessage, socket: net.Socket
   const url = `http://${incoming.headers.host ?? 'localhost'}${incoming.url ?? '/'}`;
   let res: Response;
   try {
-    res = await handler(new Request(url, { method: incoming.method, headers }), new NodePeer(socket));
+    res = await handler(new Request(url, { method: incoming.method, headers }), new NodePeer(incoming));
   } catch (e) {
     process.stderr.write(`tsgi: upgrade request failed: ${(e as Error).message}\n`);
     socket.destroy();

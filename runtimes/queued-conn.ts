@@ -21,13 +21,9 @@ export abstract class QueuedConn implements Conn {
   protected ended = false;
   private waiters: Array<() => void> = [];
 
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-
-  constructor(remoteAddress: string, remotePort: number) {
-    this.remoteAddress = remoteAddress;
-    this.remotePort = remotePort;
-  }
+  /** The peer's address, asked of the runtime only when used (most connections never are). */
+  abstract get remoteAddress(): string;
+  abstract get remotePort(): number;
 
   abstract pause(): void;
   abstract resume(): void;

@@ -56,6 +56,12 @@ export interface Peer {
    * as an RFC 2253 string ("CN=client one,O=Acme", as nginx's $ssl_client_s_dn). Else undefined.
    */
   readonly clientSubject?: string;
+  /**
+   * Bytes of the request head as the client sent it (request line, header lines, CRLFs), where
+   * the server has them without building req.headers (node:http's raw headers: Hono's adapter
+   * builds a Headers object when req.headers is read). Absent: the core counts req.headers.
+   */
+  readonly headBytes?: number;
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Conn } from '../../runtimes/types.ts';
 import { encodeResponseHead, getVar, type UwsgiVars } from '../codec/index.ts';
 import { describePeer, log } from '../log.ts';
 import { BodyStream } from './body.ts';
+import { Deadlines } from './deadlines.ts';
 import { Exchange } from './exchange.ts';
 import { Gone } from './respond.ts';
 import type { WebSocketLimits } from '../master/protocol.ts';
@@ -54,7 +55,8 @@ export class CgiConnection {
   /** Says that this accepted connection has started its request (or closed): a stop waits for it. */
   readonly #served: (() => void) | undefined;
   readonly #decoder: VarsDecoder;
-  readonly #headTimer: ReturnType<typeof setTimeout>;
+  /** Where this connection waits for its whole head (--socket-timeout). */
+  readonly #deadlines: Deadlines;
   #vars: UwsgiVars | null = null;
   #varsSize = 0;
   #body: BodyStream | null = null;
@@ -79,7 +81,8 @@ export class CgiConnection {
       onError: (error) => this.#onError(error),
     });
     // Slow or idle clients must not hold connections forever.
-    this.#headTimer = setTimeout(() => this.#headTimeout(), o.headTimeoutMs);
+    this.#deadlines = Deadlines.of(o.headTimeoutMs);
+    this.#deadlines.add(this);
     conn.onData = (chunk) => this.#onData(chunk);
     conn.onEnd = () => this.#onEnd();
     conn.onClose = () => this.#onClose();
@@ -133,7 +136,8 @@ export class CgiConnection {
     this.#conn.destroy();
   }
 
-  #headTimeout(): void {
+  /** --socket-timeout passed before the whole head came. */
+  expire(): void {
     if (this.#vars !== null) return;
     logHeadTimeout(this.#peer, this.#o.headTimeoutMs);
     this.#conn.destroy();
@@ -153,7 +157,7 @@ export class CgiConnection {
 
   #onClose(): void {
     this.#served?.();
-    clearTimeout(this.#headTimer);
+    this.#deadlines.remove(this);
     this.#body?.fail('the connection closed');
     this.#gone.abort();
   }
@@ -175,7 +179,7 @@ export class CgiConnection {
 
   #dispatch(vars: UwsgiVars, body: BodyStream): void {
     this.#dispatched = true;
-    clearTimeout(this.#headTimer);
+    this.#deadlines.remove(this);
     if (this.#tooLarge !== null) {
       log(`tsgi: bad request from ${this.#peer}: ${this.#tooLarge} (413)`);
       this.#refuse(413, this.#tooLarge);

@@ -569,6 +569,23 @@ describe('vars → Request', () => {
     ).toBe('a=1, b=2');
   });
 
+  test('repeated vars join as Headers.append joins them: each value without its surrounding whitespace', () => {
+    const vars: Array<[string, string]> = [
+      ['HTTP_HOST', 'h'],
+      ['HTTP_X_A', ' 1 \t'],
+      ['HTTP_X_A', '\t2 '],
+      ['HTTP_COOKIE', 'a=1 '],
+      ['HTTP_COOKIE', ' b=2'],
+    ];
+    const req = varsToRequest(vars, null);
+    const expected = new Headers();
+    expected.append('x-a', ' 1 \t');
+    expected.append('x-a', '\t2 ');
+    expect(req.headers.get('x-a')).toBe(expected.get('x-a'));
+    expect(req.headers.get('x-a')).toBe('1, 2');
+    expect(req.headers.get('cookie')).toBe('a=1; b=2');
+  });
+
   test("tsgi's HTTP/1.1 parser joins repeated Cookie lines the same way", () => {
     const head = new TextEncoder().encode('GET / HTTP/1.1\r\nHost: h\r\nCookie: a=1\r\nX-A: 1\r\ncookie: b=2\r\nX-A: 2\r\n\r\n');
     const parsed = parseHead(head, 0, head.length - 4);
