@@ -15,7 +15,7 @@ import { CoreCounters } from '../worker/counters.ts';
 import { handleHttpConn, type HttpServerOptions } from '../worker/http1.ts';
 import { parseMount } from '../worker/mount.ts';
 import { nativeHandler } from '../worker/native-http.ts';
-import { nativeHttp } from '../worker/server.ts';
+import { nativeHttp } from '../worker/sockets.ts';
 import { WorkerGate } from './gate.ts';
 import { forward, type ProxyOptions } from './proxy.ts';
 import { parseStaticMap, staticMap } from './static.ts';
