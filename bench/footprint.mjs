@@ -1,5 +1,5 @@
 // Footprint of tsgi per runtime: memory per process role and the cold start (issue #15).
-//   node bench/footprint.mjs [rss|start|all] [--rounds N]
+//   node bench/footprint.mjs [rss|start|all] [--rounds N] [--only node,bun] [--cold-cache]
 // rss:   `tsgi --master --processes 2 --http-socket` and the bare 2-process server (bench/http/),
 //        hello world, each process's role, VmRSS and PSS (/proc/PID/smaps_rollup, shared pages
 //        split fairly), its threads, after one answered request and a settle.
@@ -7,7 +7,8 @@
 //        --processes 2`) to the first 200, median of N rounds (default 10).
 // bench/all.mjs uses the same functions for its table.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import http from 'node:http';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
@@ -29,6 +30,8 @@ function nodeBin() {
   }
 }
 export const NODE = nodeBin();
+/** --cold-cache: every start gets an empty Node compile cache (a first start after a deploy, or in a fresh container). */
+const COLD_CACHE = process.argv.includes('--cold-cache');
 
 /** How to start bin/tsgi.js and a bare server of bench/http/ on each runtime. */
 export const RUNTIMES = {
@@ -78,7 +81,8 @@ export async function firstAnswer(port, since, child, limitMs = 30000) {
 
 /** A server in a process group of its own, so that its whole tree stops with it. */
 export function start(argv) {
-  const p = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const env = COLD_CACHE ? { ...process.env, NODE_COMPILE_CACHE: mkdtempSync(join(tmpdir(), 'tsgi-cc-')) } : process.env;
+  const p = spawn(argv[0], argv.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   p.log = '';
   p.stderr.on('data', (d) => (p.log += d));
   return p;

@@ -98,11 +98,15 @@ export async function main(argv: string[]): Promise<void> {
   return runSingle(rt, serve, options.reloadMercy * 1000, new ShutdownDelay(options.shutdownDelay), cwd);
 }
 
-/** A master, worker or router started by tsgi: its role's module, loaded in that process only. */
+/**
+ * A master, worker or router started by tsgi: its role's module, loaded in that process only.
+ * Once it is up, what it compiled goes to the compile cache for its next replacement.
+ */
 async function runChild(rt: Runtime, state: ChildState): Promise<void> {
-  if (state.role === 'router') return (await import('./router/router.ts')).runRouter(rt, state);
-  if (state.role === 'master') return (await import('./master/master.ts')).runMaster(rt, state);
-  return (await import('./master/worker.ts')).runWorker(rt, state);
+  if (state.role === 'router') await (await import('./router/router.ts')).runRouter(rt, state);
+  else if (state.role === 'master') await (await import('./master/master.ts')).runMaster(rt, state);
+  else await (await import('./master/worker.ts')).runWorker(rt, state);
+  rt.saveCompileCache();
 }
 
 /**
@@ -148,4 +152,5 @@ async function runSingle(rt: Runtime, serve: ServeOptions, mercyMs: number, dela
   });
   core.apps.forEach((a, i) => log(`app ${i} (mountpoint='${a.prefix}', ${a.file}, callable: ${a.callable}) ready in ${Date.now() - started} ms`));
   log(`tsgi is ready: pid ${rt.pid}, 1 process (no master), ${rt.name} ${rt.version}`);
+  rt.saveCompileCache();
 }
