@@ -17,7 +17,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coldStart, footprint, freePort, median, NODE, ok, RUNTIMES, ROOT, sleep, start, stop, tsgiArgs } from './footprint.mjs';
+import { coldStart, footprint, freePort, median, NODE, ok, RUNTIMES, ROOT, running, sleep, start, stop, tsgiArgs } from './footprint.mjs';
 
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(name);
@@ -138,6 +138,7 @@ async function nginxRows() {
   const sock = join(dir, 'app.sock');
   const [uwsgiPort, proxyPort, backPort] = [await freePort(), await freePort(), await freePort()];
   const nginx = new Nginx(dir, sock, uwsgiPort, proxyPort, backPort);
+  nginxNow = nginx;
   try {
     for (const rt of ONLY) {
       const bare = await load(RUNTIMES[rt].bare(backPort, 1), proxyPort);
@@ -157,6 +158,7 @@ async function nginxRows() {
     }
   } finally {
     nginx.stop();
+    nginxNow = null;
     await sleep(300);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -258,6 +260,19 @@ function header() {
     `wrk -t2 -c${CONN} -d${DURATION}s${QUICK ? '' : ' after a 1 s warm-up'}; cold starts: ${ROUNDS} rounds${QUICK ? '; --quick: the figures mean nothing' : ''}`,
   );
   console.log();
+}
+
+let nginxNow = null;
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    for (const pgid of running) {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {}
+    }
+    nginxNow?.stop();
+    process.exit(130);
+  });
 }
 
 header();

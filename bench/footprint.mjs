@@ -79,12 +79,17 @@ export async function firstAnswer(port, since, child, limitMs = 30000) {
   return NaN;
 }
 
+/** The servers running now (their process groups), for a cleanup on Ctrl-C. */
+export const running = new Set();
+
 /** A server in a process group of its own, so that its whole tree stops with it. */
 export function start(argv) {
   const env = COLD_CACHE ? { ...process.env, NODE_COMPILE_CACHE: mkdtempSync(join(tmpdir(), 'tsgi-cc-')) } : process.env;
   const p = spawn(argv[0], argv.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   p.log = '';
   p.stderr.on('data', (d) => (p.log += d));
+  running.add(p.pid);
+  p.once('exit', () => running.delete(p.pid));
   return p;
 }
 
