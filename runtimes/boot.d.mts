@@ -6,3 +6,4 @@ export const NODE_STRIPPING: string;
 export function typescriptLoader(): string;
 export function enableTypeScript(): Promise<void>;
 export function registerTsx(why: string): Promise<void>;
+export function saveCompileCache(): void;

@@ -53,6 +53,16 @@ export async function enableTypeScript() {
   await registerTsx(blocker);
 }
 
+/**
+ * Node writes its compile cache at exit: a launcher, a master or a worker that serves for days
+ * would leave its children to strip and compile every module again (≈ 30 MiB of the stripper's
+ * WebAssembly in each, for the process's life). Called before starting a child and once a role
+ * is up.
+ */
+export function saveCompileCache() {
+  if (loader === NODE_STRIPPING) module.flushCompileCache?.();
+}
+
 /** Load tsx's hooks in this process (at most once); `why` goes into the startup line. */
 export async function registerTsx(why) {
   if (loader.startsWith('tsx')) return;

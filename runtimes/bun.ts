@@ -5,7 +5,7 @@
  */
 import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
-import { typescriptLoader } from './boot.mjs';
+import { saveCompileCache, typescriptLoader } from './boot.mjs';
 import {
   ALL_SIGNALS,
   importFile,
@@ -233,6 +233,7 @@ export function createBunRuntime(): Runtime {
     version: Bun.version,
     socketApi: 'Bun.listen',
     typescript: typescriptLoader,
+    saveCompileCache,
     importModule: importFile,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {
       // Bun.listen has no backlog option: the kernel default (SOMAXCONN) applies.

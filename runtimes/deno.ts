@@ -6,7 +6,7 @@
 import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime, Signal } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
 import { LINGER_MS } from './linger.ts';
-import { typescriptLoader } from './boot.mjs';
+import { saveCompileCache, typescriptLoader } from './boot.mjs';
 import { importFile, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild } from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
 import { nodeIds } from './identity.ts';
@@ -342,6 +342,7 @@ export function createDenoRuntime(): Runtime {
     version: Deno.version.deno,
     socketApi: 'Deno.listen',
     typescript: typescriptLoader,
+    saveCompileCache,
     importModule: importFile,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {
       // Deno.listen has no backlog option: the kernel default (SOMAXCONN) applies.

@@ -5,7 +5,7 @@
  */
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { NODE_STRIPPING, registerTsx, typescriptLoader } from './boot.mjs';
+import { NODE_STRIPPING, registerTsx, saveCompileCache, typescriptLoader } from './boot.mjs';
 import {
   ALL_SIGNALS,
   nodeBindInheritable,
@@ -85,6 +85,7 @@ export function createNodeRuntime(): Runtime {
     version: process.versions.node,
     socketApi: 'node:net',
     typescript: typescriptLoader,
+    saveCompileCache,
     importModule: importApp,
     serveHttp: async (target, handler, options) => (await import('./node-http.ts')).nodeServeHttp(target, handler, options),
     nativeHttpKinds: ['tcp', 'unix', 'fd'],

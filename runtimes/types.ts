@@ -268,6 +268,12 @@ export interface Runtime {
    */
   typescript(): string;
   /**
+   * Write what this process compiled so far to the runtime's compile cache now, not at its exit,
+   * so that the processes it starts next find it (Node's type stripping: runtimes/boot.mjs; Bun
+   * and Deno keep their own caches: nothing to do).
+   */
+  saveCompileCache(): void;
+  /**
    * Import one of the user's modules (an app) by absolute path. Node strips types where it can
    * and loads with tsx what stripping cannot run (.tsx/.jsx, enums, decorators, imports without
    * the .ts extension), saying so on stderr; Bun and Deno import it as it is.

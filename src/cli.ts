@@ -9,19 +9,18 @@ import { BindError } from '../runtimes/types.ts';
 import { ConfigError, loadConfig, renderHelp, type TsgiOptions } from './config/index.ts';
 import { describeError, log, logTo, reopenLog } from './log.ts';
 import { compileLogFormat } from './worker/reqlog.ts';
-import { runTop } from './stats/top.ts';
-import { check } from './stats/check.ts';
 import { ShutdownDelay } from './master/drain.ts';
 import { activatedSockets, runLauncher, systemdFds } from './master/launcher.ts';
-import { runMaster } from './master/master.ts';
 import { type ChildState, type MasterOptions, type ServeOptions, type SocketSource, STATE_ENV } from './master/protocol.ts';
 import { masterOptions, needsMaster, serveOptions } from './plan.ts';
-import { runWorker } from './master/worker.ts';
-import { runRouter } from './router/router.ts';
 import { AppLoadError } from './worker/app.ts';
-import { NOTHING_TO_SERVE, prepareProcess, socketSpecs, startCore, type ServingCore } from './worker/server.ts';
+import type { ServingCore } from './worker/server.ts';
+import { NOTHING_TO_SERVE, socketSpecs } from './worker/sockets.ts';
 import { VERSION } from './version.ts';
 import { checkIdentity } from './privilege/drop.ts';
+
+// Each role loads its own modules when it starts (docs/ARCHITECTURE.md, "What each process
+// loads"): the launcher and the master hold no serving core, no codec and no router.
 
 function fail(rt: Runtime, message: string, code: number): never {
   process.stderr.write(`tsgi: ${message}\n`);
@@ -45,13 +44,12 @@ export async function main(argv: string[]): Promise<void> {
     delete process.env[STATE_ENV];
     const state = JSON.parse(inherited) as ChildState;
     if (state.serve.logto) logTo(state.serve.logto);
-    if (state.role === 'router') return runRouter(rt, state);
-    return state.role === 'master' ? runMaster(rt, state) : runWorker(rt, state);
+    return runChild(rt, state);
   }
 
-  if (argv[0] === 'top') return runTop(rt, argv[1], process.cwd());
+  if (argv[0] === 'top') return (await import('./stats/top.ts')).runTop(rt, argv[1], process.cwd());
   if (argv[0] === 'check') {
-    const r = await check(rt, argv[1], process.cwd());
+    const r = await (await import('./stats/check.ts')).check(rt, argv[1], process.cwd());
     process.stdout.write(`tsgi check: ${r.line}\n`);
     return rt.exit(r.code);
   }
@@ -112,6 +110,17 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 /**
+ * A master, worker or router started by tsgi: its role's module, loaded in that process only.
+ * Once it is up, what it compiled goes to the compile cache for its next replacement.
+ */
+async function runChild(rt: Runtime, state: ChildState): Promise<void> {
+  if (state.role === 'router') await (await import('./router/router.ts')).runRouter(rt, state);
+  else if (state.role === 'master') await (await import('./master/master.ts')).runMaster(rt, state);
+  else await (await import('./master/worker.ts')).runWorker(rt, state);
+  rt.saveCompileCache();
+}
+
+/**
  * Without --master: this process binds and serves, as uWSGI does without a master. A stop waits
  * out the --shutdown-delay (serving on), then mercyMs (--reload-mercy) for requests in flight.
  */
@@ -123,6 +132,7 @@ async function runSingle(rt: Runtime, serve: ServeOptions, mercyMs: number, dela
     let sources: SocketSource[] = socketSpecs(serve);
     if (fds) sources = activatedSockets(fds, serve);
     if (sources.length === 0) throw new ConfigError(NOTHING_TO_SERVE);
+    const { prepareProcess, startCore } = await import('./worker/server.ts');
     const appDir = prepareProcess(serve, cwd);
     core = await startCore(rt, { serve, appDir, cwd, sources, core: 0 });
   } catch (e) {
@@ -154,4 +164,5 @@ async function runSingle(rt: Runtime, serve: ServeOptions, mercyMs: number, dela
   });
   core.apps.forEach((a, i) => log(`app ${i} (mountpoint='${a.prefix}', ${a.file}, callable: ${a.callable}) ready in ${Date.now() - started} ms`));
   log(`tsgi is ready: pid ${rt.pid}, 1 process (no master), ${rt.name} ${rt.version}`);
+  rt.saveCompileCache();
 }

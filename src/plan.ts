@@ -8,7 +8,16 @@ import { resolvePrivileges } from './privilege/accounts.ts';
 
 /** uWSGI runs several processes only under a master; tsgi starts one for these too. */
 export function needsMaster(o: TsgiOptions): boolean {
-  return o.master || o.uid !== undefined || o.gid !== undefined || o.processes > 1 || o.threads > 1 || o.stats !== undefined || o.http !== undefined || o.https.length > 0;
+  return (
+    o.master ||
+    o.uid !== undefined ||
+    o.gid !== undefined ||
+    o.processes > 1 ||
+    o.threads > 1 ||
+    o.stats !== undefined ||
+    o.http !== undefined ||
+    o.https.length > 0
+  );
 }
 
 export function serveOptions(o: TsgiOptions): ServeOptions {

@@ -14,7 +14,8 @@ import { compileLogFormat } from './worker/reqlog.ts';
 import { checkIdentity } from './privilege/drop.ts';
 import { type FetchHandler, toHandler } from './worker/app.ts';
 import { loadApps, type MountedApp } from './worker/mount.ts';
-import { NOTHING_TO_SERVE, prepareProcess, type ServingCore, socketSpecs, startCore } from './worker/server.ts';
+import { prepareProcess, type ServingCore, startCore } from './worker/server.ts';
+import { NOTHING_TO_SERVE, socketSpecs } from './worker/sockets.ts';
 
 type Field<T> = T extends ReadonlyArray<infer U> ? U | readonly U[] : T | string;
 

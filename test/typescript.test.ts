@@ -3,7 +3,7 @@
  * Node ≥ 22.18, tsx on older Node, Bun's and Deno's own), and an app that type stripping cannot
  * run (an enum, a .tsx file) still loads — with tsx, said on stderr — in processes and threads.
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { encodePacket } from '../src/codec/index.ts';
@@ -30,6 +30,19 @@ function appDir(files: Record<string, string>): string {
 }
 
 describe(`TypeScript loading (${RUNTIME})`, () => {
+  // Node's compile cache only: Bun and Deno keep caches of their own, which tsgi does not drive.
+  test.skipIf(!stripping)('a running tsgi has written its stripped modules to the compile cache (Node writes it only at exit unless asked)', async () => {
+    const cache = tempDir();
+    const port = await freePort();
+    const p = await startTsgi(['--master', '--processes', '1', '--http-socket', `127.0.0.1:${port}`, '--app', 'examples/hello.ts'], {
+      env: { NODE_COMPILE_CACHE: cache },
+    });
+    // Every process is still running: what is on disk was saved before a child started or once a role was up.
+    const files = readdirSync(cache, { recursive: true, encoding: 'utf8' }).filter((f) => statSync(join(cache, f)).isFile());
+    expect(files.length).toBeGreaterThan(20);
+    await p.stop();
+  });
+
   test('the startup line says which loader runs TypeScript; an erasable app needs no tsx', async () => {
     const port = await freePort();
     const p = await startTsgi(['--socket', `127.0.0.1:${port}`, '--app', 'examples/hello.ts']);

@@ -15,8 +15,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NOTHING_TO_SERVE, reusePortHttp, socketSpecs } from '../worker/server.ts';
-import { runMaster } from './master.ts';
+import { NOTHING_TO_SERVE, reusePortHttp, socketSpecs } from '../worker/sockets.ts';
 import {
   type ChildState,
   type InheritedSocket,
@@ -324,6 +323,8 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
     delete process.env.LISTEN_FDS;
     delete process.env.LISTEN_PID;
     delete process.env.LISTEN_FDNAMES;
+    // This process is the master: it loads the master's parts only now (a launcher needs none).
+    const { runMaster } = await import('./master.ts');
     return runMaster(rt, { role: 'master', serve, master, sockets, cwd });
   }
   const relay = new SignalRelay(rt);

@@ -6,9 +6,8 @@
 import type { Child } from '../../runtimes/types.ts';
 import { log } from '../log.ts';
 import { describeExit, type ExitStatus } from './child.ts';
-import { isWorkerMessage, type MasterOptions } from './protocol.ts';
+import { EXIT_APP_FAILED, isWorkerMessage, type MasterOptions } from './protocol.ts';
 import { WorkerChild, WorkerSlot } from './slot.ts';
-import { EXIT_APP_FAILED } from './worker.ts';
 
 /** What the pool tells the master. */
 export interface PoolEvents {

@@ -174,6 +174,9 @@ export type RouterReport = { t: 'ready' };
 
 export const STATE_ENV = 'TSGI_STATE';
 
+/** Exit code of a worker whose app could not be loaded (the master backs off on repeats). */
+export const EXIT_APP_FAILED = 22;
+
 /**
  * Does a worker that recycles itself (--max-requests, --reload-on-rss) keep accepting until its
  * replacement is ready, as in a reload? Yes when a port is bound by every worker itself

@@ -13,6 +13,7 @@ import {
   type BusyRequest,
   type ChildState,
   type CoreTotals,
+  EXIT_APP_FAILED,
   emptyTotals,
   isThreadMessage,
   recycleHandsOver,
@@ -86,9 +87,6 @@ class ThreadCore implements CoreView {
     } else this.#stopped?.(m.done);
   }
 }
-
-/** Exit code of a worker whose app could not be loaded (the master backs off on repeats). */
-export const EXIT_APP_FAILED = 22;
 
 export async function runWorker(rt: Runtime, state: ChildState): Promise<void> {
   const channel = rt.parentChannel();

@@ -21,7 +21,7 @@ import { handleHttpConn, type HttpServerOptions } from '../worker/http1.ts';
 import { parseMount } from '../worker/mount.ts';
 import { nativeHandler } from '../worker/native-http.ts';
 import { trustedProxies } from '../worker/forwarded.ts';
-import { nativeHttp } from '../worker/server.ts';
+import { nativeHttp } from '../worker/sockets.ts';
 import { WorkerGate } from './gate.ts';
 import { dropPrivileges } from '../privilege/drop.ts';
 import { forward, type ProxyOptions } from './proxy.ts';

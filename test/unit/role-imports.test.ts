@@ -1,0 +1,64 @@
+/**
+ * What each process role loads before it does anything (issue #15: lighter processes). The
+ * launcher runs src/cli.ts with its static imports, the master src/master/master.ts with its:
+ * neither may reach the serving core, the codec (its Request subclass loads Node's fetch classes,
+ * ≈ 10 MiB), the router (Hono) or the worker. Read from the source — every `import … from`
+ * and `export … from` but `import type`, which type stripping erases — so it is the same on Node,
+ * Bun and Deno. Runs on all three.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { ROOT } from '../helpers.ts';
+
+const STATIC_IMPORT = /^(?:import|export)\s+(?!type\s)[^;]*?\sfrom\s+'([^']+)'|^import\s+'([^']+)'/gm;
+
+/** Every module `entry` loads through static imports, as paths from the root or package names. */
+function staticGraph(entry: string): Set<string> {
+  const seen = new Set<string>();
+  const queue = [resolve(ROOT, entry)];
+  while (queue.length > 0) {
+    const file = queue.pop() as string;
+    const id = relative(ROOT, file);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    for (const m of readFileSync(file, 'utf8').matchAll(STATIC_IMPORT)) {
+      const spec = m[1] ?? m[2];
+      if (spec.startsWith('.')) queue.push(join(dirname(file), spec));
+      else if (!spec.startsWith('node:')) seen.add(spec);
+    }
+  }
+  return seen;
+}
+
+/** What a process that serves no request must not load. */
+const SERVING = [/^src\/worker\/server\.ts$/, /^src\/codec\//, /^src\/router\/router\.ts$/, /^src\/master\/worker\.ts$/, /^hono$/, /^@hono\//, /^tsx/];
+
+function servingModules(graph: Set<string>): string[] {
+  return [...graph].filter((id) => SERVING.some((re) => re.test(id)));
+}
+
+describe('each role loads only what it needs', () => {
+  test('the graph is read: src/cli.ts reaches the config reader and the launcher', () => {
+    const graph = staticGraph('src/cli.ts');
+    expect(graph).toContain('src/config/index.ts');
+    expect(graph).toContain('src/master/launcher.ts');
+  });
+
+  test('the launcher (bin/tsgi.js → src/cli.ts) loads no serving core, codec, router, worker or master', () => {
+    const graph = new Set([...staticGraph('bin/tsgi.js'), ...staticGraph('src/cli.ts')]);
+    expect(servingModules(graph)).toEqual([]);
+    expect(graph).not.toContain('src/master/master.ts');
+    expect(graph).not.toContain('src/stats/top.ts');
+  });
+
+  test('the master loads no serving core, codec, router or worker', () => {
+    expect(servingModules(staticGraph('src/master/master.ts'))).toEqual([]);
+  });
+
+  test('a worker loads no router', () => {
+    const graph = staticGraph('src/master/worker.ts');
+    expect(graph).toContain('src/worker/server.ts');
+    expect([...graph].filter((id) => /^src\/router\/router\.ts$|^hono$/.test(id))).toEqual([]);
+  });
+});
