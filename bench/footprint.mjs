@@ -7,7 +7,7 @@
 //        --processes 2`) to the first 200, median of N rounds (default 10).
 // bench/all.mjs uses the same functions for its table.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import http from 'node:http';
 import net from 'node:net';
@@ -84,8 +84,10 @@ export const running = new Set();
 
 /** A server in a process group of its own, so that its whole tree stops with it. */
 export function start(argv) {
-  const env = COLD_CACHE ? { ...process.env, NODE_COMPILE_CACHE: mkdtempSync(join(tmpdir(), 'tsgi-cc-')) } : process.env;
+  const cache = COLD_CACHE ? mkdtempSync(join(tmpdir(), 'tsgi-cc-')) : null;
+  const env = cache ? { ...process.env, NODE_COMPILE_CACHE: cache } : process.env;
   const p = spawn(argv[0], argv.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  if (cache) p.once('exit', () => rmSync(cache, { recursive: true, force: true }));
   p.log = '';
   p.stderr.on('data', (d) => (p.log += d));
   running.add(p.pid);
