@@ -14,6 +14,7 @@ import net from 'node:net';
 import { clientGone, type HttpHandler, type Listener, type NativeHttpOptions, type NativeHttpTarget, type Peer } from './types.ts';
 import { toBindError } from './bind-error.ts';
 import { LINGER_MS } from './linger.ts';
+import { wrapNodeSocket } from './node-compat.ts';
 
 /** The client's address, read from the socket only when used. */
 class NodePeer implements Peer {
@@ -187,6 +188,10 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
     // The adapter calls the app at once, and the app counts the request as started.
     connections.started(req.socket);
   });
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    void upgrade(req, socket, head, handler, options);
+    connections.started(socket);
+  });
   const what = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.kind === 'unix' ? target.path : `fd ${target.fd}`;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(toBindError(e, what)));
@@ -216,4 +221,29 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
       connections.stop();
     },
   };
+}
+
+/**
+ * node:http's 'upgrade' event (a request with `Upgrade:`): the app answers it as any request;
+ * an answer that accepts a WebSocket gets tsgi's codec on the raw socket, any other is written
+ * as it is and the connection closed.
+ */
+async function upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, handler: HttpHandler, options: NativeHttpOptions): Promise<void> {
+  const headers = new Headers();
+  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  const request = new Request(`http://${headers.get('host') ?? 'localhost'}${req.url ?? '/'}`, { method: req.method, headers });
+  let res: Response;
+  try {
+    res = await handler(request, new NodePeer(socket));
+  } catch {
+    res = new Response('internal server error\n', { status: 500 });
+  }
+  const session = options.webSockets?.accepted(res);
+  if (session) return options.webSockets?.overConn(session, wrapNodeSocket(socket), new Uint8Array(head));
+  const body = new Uint8Array(await res.arrayBuffer());
+  let text = `HTTP/1.1 ${res.status} ${res.statusText || http.STATUS_CODES[res.status] || ''}\r\n`;
+  res.headers.forEach((value, name) => {
+    if (name !== 'content-length' && name !== 'connection' && name !== 'transfer-encoding') text += `${name}: ${value}\r\n`;
+  });
+  socket.end(Buffer.concat([Buffer.from(`${text}content-length: ${body.length}\r\nconnection: close\r\n\r\n`, 'latin1'), body]));
 }

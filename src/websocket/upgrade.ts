@@ -38,6 +38,11 @@ export function upgradeWebSocket<T = unknown>(req: Request, handlers: WebSocketH
   return res;
 }
 
+/** The session of an answer that accepts a WebSocket, left in the table, or null. */
+export function pendingUpgrade(res: Response): Session<unknown> | null {
+  return pending.get(res) ?? null;
+}
+
 /** The session of an answer that accepts a WebSocket (taken once), or null. */
 export function takeUpgrade(res: Response): Session<unknown> | null {
   const session = pending.get(res);

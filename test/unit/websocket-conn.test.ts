@@ -142,6 +142,9 @@ describe('WebSocket over tsgi HTTP/1.1 (in memory)', () => {
       peer.conn.send(frame);
       await peer.frame(1);
       expect([peer.frames.frames[0].opcode, closeCode(peer.frames.frames[0])]).toEqual([WS_OPCODE.close, code]);
+      // Half-closed: what the client still sends is dropped until it closes.
+      await peer.conn.until((c) => c.writeClosed);
+      peer.conn.halfClose();
       await peer.conn.until((c) => c.closed);
       expect(log[1]).toMatch(new RegExp(`^close ${code} `));
     }
