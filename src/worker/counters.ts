@@ -131,8 +131,8 @@ export class CoreCounters implements RequestCounters {
 
   /**
    * The core stops: every open WebSocket, and any accepted from now on, is closed with 1001 so
-   * that its client reconnects to another worker. Before the listeners close: the runtimes'
-   * servers wait for their WebSockets to close before they say they are closed.
+   * that its client reconnects to another worker. Called before the listeners close: a
+   * runtime's server may hold its close until its WebSockets are closed.
    */
   closeWebSockets(): void {
     this.leaving = true;
