@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { encodePacket } from '../src/codec/index.ts';
-import { cleanup, freePort, type Proc, rawExchange, RUNTIME, startTsgi, tempDir, until } from './helpers.ts';
+import { cleanup, exitedCleanly, freePort, type Proc, rawExchange, RUNTIME, startTsgi, tempDir, until } from './helpers.ts';
 import { closeCode, RawClient, WS_OPCODE } from './ws-frames.ts';
 
 afterAll(cleanup);
@@ -195,6 +195,18 @@ describe(`WebSocket ping/pong (${RUNTIME})`, () => {
     expect(await live.message(0)).toBe('still here');
     live.ws.close();
   }, 90_000);
+});
+
+describe(`WebSockets and a stop (${RUNTIME})`, () => {
+  test("SIGTERM sends 1001 to every open WebSocket of the runtime's own server, and tsgi exits", async () => {
+    const port = await freePort();
+    const p = await startTsgi(['--http-socket', `127.0.0.1:${port}`, '--app', APP]);
+    const clients = await Promise.all(Array.from({ length: 3 }, () => connect(`ws://127.0.0.1:${port}/?quiet`)));
+    p.signal('SIGTERM');
+    expect(await Promise.all(clients.map(async (c) => (await c.closed).code))).toEqual([1001, 1001, 1001]);
+    const r = await p.exited;
+    expect(exitedCleanly(p, r), p.output()).toBe(true);
+  }, 60_000);
 });
 
 describe(`WebSockets and the master (${RUNTIME})`, () => {
