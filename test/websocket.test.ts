@@ -167,6 +167,18 @@ describe(`WebSockets through --http-socket (${RUNTIME})`, () => {
   }, 30_000);
 });
 
+describe(`WebSockets from a Hono route (${RUNTIME})`, () => {
+  test('upgradeWebSocket(c.req.raw, …) in a Hono app, behind a middleware', async () => {
+    const port = await freePort();
+    await startTsgi(['--http-socket', `127.0.0.1:${port}`, '--app', 'test/fixtures/apps/websocket-hono.ts']);
+    const c = await connect(`ws://127.0.0.1:${port}/ws`);
+    c.ws.send('hello');
+    expect(await c.message(0)).toBe('hono: hello');
+    c.ws.close();
+    await c.closed;
+  }, 60_000);
+});
+
 describe(`WebSocket ping/pong (${RUNTIME})`, () => {
   test('a client that answers no ping is closed after --websockets-ping-freq + --websockets-pong-tolerance; one that does stays', async () => {
     const port = await freePort();
