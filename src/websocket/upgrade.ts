@@ -55,12 +55,15 @@ export function upgradeWebSocket<T = unknown>(req: Request, handlers: WebSocketH
 
 /** The session of an answer that accepts a WebSocket, left in the table, or null. */
 export function pendingUpgrade(res: Response): Session<unknown> | null {
+  // Every answer passes here: with no upgrade pending, not even its headers are read.
+  if (pending.size === 0) return null;
   const token = res.headers.get(TOKEN_HEADER);
   return token === null ? null : (pending.get(token)?.session ?? null);
 }
 
 /** The session of an answer that accepts a WebSocket (taken once), or null. */
 export function takeUpgrade(res: Response): Session<unknown> | null {
+  if (pending.size === 0) return null;
   const token = res.headers.get(TOKEN_HEADER);
   if (token === null) return null;
   const p = pending.get(token);
