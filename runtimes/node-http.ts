@@ -188,10 +188,13 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
     // The adapter calls the app at once, and the app counts the request as started.
     connections.started(req.socket);
   });
-  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    void upgrade(req, socket, head, handler, options);
-    connections.started(socket);
-  });
+  // Without it, node:http hands an upgrade request to 'request' as any other.
+  if (options.webSockets) {
+    server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      void upgrade(req, socket, head, handler, options);
+      connections.started(socket);
+    });
+  }
   const what = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.kind === 'unix' ? target.path : `fd ${target.fd}`;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(toBindError(e, what)));
