@@ -256,6 +256,17 @@ describe(`WebSockets and the master (${RUNTIME})`, () => {
     expect(await until(async () => (await open()) === 0, 20_000)).toBe(true);
   }, 150_000);
 
+  test('a --max-requests recycle sends the open WebSockets 1001', async () => {
+    const port = await freePort();
+    await startTsgi(['--master', '--http-socket', `127.0.0.1:${port}`, '--max-requests', '1', '--app', APP]);
+    const c = await connect(`ws://127.0.0.1:${port}/`);
+    await hello(c);
+    // An open WebSocket is no finished request: the plain request is the first, and recycles the worker.
+    const r = await rawExchange({ port }, [new TextEncoder().encode('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')]);
+    expect(r.data.toString()).toMatch(/^HTTP\/1\.1 200 /);
+    expect((await c.closed).code).toBe(1001);
+  }, 60_000);
+
   test('--socket (uwsgi, for nginx) answers an accepted WebSocket with 426 that says to use --http-socket', async () => {
     const port = await freePort();
     await startTsgi(['--socket', `127.0.0.1:${port}`, '--app', APP]);
