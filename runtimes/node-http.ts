@@ -196,9 +196,10 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
     // The adapter calls the app at once, and the app counts the request as started.
     connections.started(req.socket);
   });
+  // A request with `Upgrade:`: node:http gives it the raw socket and parses no more HTTP on it.
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     connections.started(socket);
-    void upgradeRequest(req, socket, head, handler);
+    void upgradeRequest(req, socket, head, handler, options);
   });
   const what = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.kind === 'unix' ? target.path : `fd ${target.fd}`;
   await new Promise<void>((resolve, reject) => {
@@ -232,11 +233,18 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
 }
 
 /**
- * A request that asks to switch protocols (node:http gives it the raw socket, and no longer
- * parses HTTP on it): the handler's answer takes the socket over (takeoverAnswer), or it is
- * written as a plain answer after which the connection closes.
+ * A request that asks to switch protocols: the app (or the router) answers it as any request.
+ * A takeover answer (the router's relay, takeoverAnswer) takes the raw socket; an answer that
+ * accepts a WebSocket gets tsgi's codec on it; any other is written as a plain answer after which
+ * the connection closes.
  */
-async function upgradeRequest(incoming: http.IncomingMessage, socket: net.Socket, head: Buffer, handler: HttpHandler): Promise<void> {
+async function upgradeRequest(
+  incoming: http.IncomingMessage,
+  socket: net.Socket,
+  head: Buffer,
+  handler: HttpHandler,
+  options: NativeHttpOptions,
+): Promise<void> {
   const headers = new Headers();
   for (let i = 0; i < incoming.rawHeaders.length; i += 2) headers.append(incoming.rawHeaders[i], incoming.rawHeaders[i + 1]);
   const url = `http://${incoming.headers.host ?? 'localhost'}${incoming.url ?? '/'}`;
@@ -250,6 +258,8 @@ async function upgradeRequest(incoming: http.IncomingMessage, socket: net.Socket
   }
   const take = takeoverOf(res);
   if (take) return take(wrapNodeSocket(socket), head);
+  const session = options.webSockets?.accepted(res);
+  if (session) return options.webSockets?.overConn(session, wrapNodeSocket(socket), new Uint8Array(head));
   await writeClosing(socket, res);
 }
 

@@ -28,7 +28,7 @@ export const WS_CLOSE = {
 
 export type WebSocketErrorCode = 'protocol' | 'bad-utf8' | 'too-big';
 
-const CLOSE_OF: Record<WebSocketErrorCode, number> = { protocol: 1002, 'bad-utf8': 1007, 'too-big': 1009 };
+const CLOSE_OF: Record<WebSocketErrorCode, number> = { protocol: WS_CLOSE.protocolError, 'bad-utf8': WS_CLOSE.badData, 'too-big': WS_CLOSE.tooBig };
 
 export class WebSocketError extends CodecError<WebSocketErrorCode> {
   override name = 'WebSocketError';
@@ -111,7 +111,7 @@ export function encodeClosePayload(code: number, reason = ''): Uint8Array {
 
 /** Close codes a peer may send (RFC 6455 7.4; 1012–1014 registered since). */
 function validCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+  return (code >= WS_CLOSE.normal && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
 }
 
 /** A close frame's code and reason; an empty payload is 1005 (no status). */

@@ -4,6 +4,7 @@
  * what happens (runtimes/types.ts WebSocketSession). Nothing here knows which transport it is.
  */
 import type { WebSocketSession, WebSocketTransport } from '../../runtimes/types.ts';
+import { WS_CLOSE } from '../codec/websocket.ts';
 import { describeError, log } from '../log.ts';
 
 /** readyState values, as the browser's WebSocket has them. */
@@ -31,6 +32,22 @@ export interface UpgradeOptions<T = unknown> {
 export type SessionClosed = (end: { code: number; received: number; sent: number }) => void;
 
 const encoder = new TextEncoder();
+
+/** Bytes of a message: a string's UTF-8 length, counted without encoding it. */
+export function byteLength(data: string | Uint8Array): number {
+  if (typeof data !== 'string') return data.length;
+  let n = 0;
+  for (let i = 0; i < data.length; i++) {
+    const c = data.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < data.length) {
+      n += 4; // a surrogate pair
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
 
 /** The `ws` an app's handlers get: send, close, ping, backpressure, and what the upgrade request said. */
 export class ServerWebSocket<T = unknown> {
@@ -73,7 +90,7 @@ export class ServerWebSocket<T = unknown> {
   }
 
   /** Start the close handshake (code 1000 or 3000–4999; reason: 123 bytes of UTF-8 at most). */
-  close(code = 1000, reason = ''): void {
+  close(code: number = WS_CLOSE.normal, reason = ''): void {
     this.#session.close(code, reason);
   }
 
@@ -124,7 +141,7 @@ export class Session<T = unknown> implements WebSocketSession {
   }
 
   message(data: string | Uint8Array): Promise<void> | undefined {
-    this.#received += typeof data === 'string' ? encoder.encode(data).length : data.length;
+    this.#received += byteLength(data);
     return this.#call('message', () => this.#handlers.message?.(this.ws, data));
   }
 
@@ -142,7 +159,7 @@ export class Session<T = unknown> implements WebSocketSession {
   send(data: string | Uint8Array): number {
     if (this.state !== WS_STATE.open || this.transport === null) return 0;
     const n = this.transport.send(data);
-    this.#sent += typeof data === 'string' ? encoder.encode(data).length : data.length;
+    this.#sent += byteLength(data);
     return n;
   }
 
@@ -155,14 +172,14 @@ export class Session<T = unknown> implements WebSocketSession {
   /** The worker stops (reload, recycle, SIGTERM): the client is to reconnect elsewhere. */
   goAway(): void {
     this.#leaving = true;
-    this.close(1001, 'server going away');
+    this.close(WS_CLOSE.goingAway, 'server going away');
   }
 
   /** Run a handler; one that throws or rejects is logged and closes the WebSocket with 1011. */
   #call(name: string, f: () => void | Promise<void>): Promise<void> | undefined {
     const fail = (e: unknown) => {
       log(`tsgi: WebSocket ${name} handler of ${new URL(this.ws.request.url).pathname} failed: ${describeError(e)}`);
-      this.close(1011, 'server error');
+      this.close(WS_CLOSE.serverError, 'server error');
     };
     try {
       const out = f();

@@ -5,7 +5,9 @@
  * a worker's thread), or a TCP port bound with SO_REUSEPORT by the runtime's own HTTP server.
  */
 import { queueDrained } from '../stats/proc.ts';
-import type { Conn, ListenAddress, Listener, NativeHttpTarget, Runtime } from '../../runtimes/types.ts';
+import type { Conn, ListenAddress, Listener, NativeHttpTarget, NativeWebSocketOptions, Runtime } from '../../runtimes/types.ts';
+import { takeUpgrade } from '../websocket/upgrade.ts';
+import { WebSocketConnection } from './websocket.ts';
 import { ConfigError } from '../config/index.ts';
 import { log } from '../log.ts';
 import { appIndex, loadApps, mountHandler, type MountedApp } from './mount.ts';
@@ -18,7 +20,7 @@ import { trustedProxies } from './forwarded.ts';
 import { handleUwsgiConn, type UwsgiServerOptions } from './uwsgi.ts';
 import { handleFastCgiConn } from './fastcgi.ts';
 import { handleScgiConn } from './scgi.ts';
-import type { Proto, ServeOptions, SocketSource } from '../master/protocol.ts';
+import type { Proto, ServeOptions, SocketSource, WebSocketLimits } from '../master/protocol.ts';
 import { checkTls, tlsMaterial } from '../tls/check.ts';
 import { ownClientCert } from '../tls/client-cert.ts';
 import { CertReload } from '../tls/reload.ts';
@@ -92,6 +94,7 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
     async stop(mercyMs: number) {
       // The last copy of a socket to close resets what the kernel has queued on it: take that first.
       await Promise.all(setup.sources.flatMap((src) => ('fd' in src ? [queueDrained(src.fd, 1000)] : [])));
+      counters.closeWebSockets();
       await listeners.close();
       counters.drain();
       return counters.idle(mercyMs);
@@ -110,6 +113,12 @@ function serverOptions(options: ServeOptions, apps: MountedApp[], counters: Core
     vars: common,
     http: { ...common, keepAlive: options.httpKeepalive, measureBodies: !options.disableLogging || options.stats, webSockets, trustedProxies: trusted },
   };
+}
+
+/** How the runtime's own server carries WebSockets: sessions from the app's answers, tsgi's codec where it has none (node:http). */
+function nativeWebSockets(limits: WebSocketLimits | undefined): NativeWebSocketOptions | undefined {
+  if (limits === undefined) return undefined;
+  return { ...limits, accepted: takeUpgrade, overConn: (session, conn, head) => void WebSocketConnection.start(conn, session, limits, head) };
 }
 
 type ConnServer = (conn: Conn) => void;
@@ -149,6 +158,7 @@ class CoreListeners {
       backlog: s.listen,
       accepted: () => counters.accepted(),
       headTimeoutMs: s.socketTimeout * 1000,
+      webSockets: nativeWebSockets(o.http.webSockets),
     };
     const handler = nativeHandler(o.http);
     this.#native = (t) => rt.serveHttp(t, handler, nativeOptions);

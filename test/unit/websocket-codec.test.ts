@@ -13,6 +13,7 @@ import {
   webSocketAccept,
   WS_OPCODE,
 } from '../../src/codec/index.ts';
+import { byteLength } from '../../src/websocket/session.ts';
 
 const MASK = new Uint8Array([0x37, 0xfa, 0x21, 0x3d]);
 const text = (s: string) => new TextEncoder().encode(s);
@@ -172,5 +173,11 @@ describe('close frames', () => {
     const p = encodeClosePayload(1000, 'é'.repeat(100));
     expect(p.length).toBeLessThanOrEqual(125);
     expect(parseClosePayload(p).reason).toBe('é'.repeat(61));
+  });
+});
+
+describe('message sizes', () => {
+  it("counts a string's UTF-8 bytes as TextEncoder makes them", () => {
+    for (const s of ['', 'abc', 'é', '€', '😀', 'a€😀é', '\ud800x']) expect(byteLength(s), s).toBe(new TextEncoder().encode(s).length);
   });
 });
