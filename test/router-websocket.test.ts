@@ -307,7 +307,9 @@ describe(`WebSockets end to end through the --http router (${RUNTIME})`, () => {
     c.upgrade('/ws');
     expect(await until(() => c.closed || /or --http\n/.test(c.text()), 20_000)).toBe(true);
     expect(c.text()).toMatch(/^HTTP\/1\.1 426 /);
-    expect(c.text()).toMatch(/--socket \(uwsgi, as from nginx uwsgi_pass\) cannot carry WebSockets: serve this route with --http-socket \(nginx proxy_pass\) or --http\n/);
+    expect(c.text()).toMatch(
+      /--socket \(uwsgi, as from nginx uwsgi_pass\) cannot carry WebSockets: serve this route with --http-socket \(nginx proxy_pass\) or --http\n/,
+    );
     c.socket.destroy();
   });
 
