@@ -3,7 +3,19 @@
  * loop (the stream API is ≈2.5× slower, docs/ARCHITECTURE.md); node:net only for inherited fds, which
  * Deno.listen cannot take; node:child_process for children.
  */
-import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime, Signal } from './types.ts';
+import type {
+  Conn,
+  ConnHandler,
+  HttpHandler,
+  Listener,
+  ListenOptions,
+  NativeHttpOptions,
+  NativeHttpTarget,
+  Peer,
+  NativeUpgrade,
+  Runtime,
+  Signal,
+} from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
 import { LINGER_MS } from './linger.ts';
 import { typescriptLoader } from './boot.mjs';
@@ -47,12 +59,30 @@ interface DenoGlobal {
   addSignalListener(s: Signal, h: () => void): void;
   removeSignalListener(s: Signal, h: () => void): void;
   memoryUsage(): { rss: number };
+  upgradeWebSocket: NativeUpgrade;
   exit(code: number): never;
   pid: number;
 }
 const Deno = (globalThis as unknown as { Deno: DenoGlobal }).Deno;
 
 const READ_SIZE = 64 * 1024;
+
+/**
+ * Deno.upgradeWebSocket takes only requests Deno.serve made: behind
+ * tsgi's own servers (the router's internal socket, UNIX sockets, a master's port) the app's
+ * call gets tsgi's portable WebSocket in its shape instead.
+ */
+function adoptNativeUpgrade(fallback: NativeUpgrade): void {
+  if (fromDenoServe !== null) return;
+  const own = Deno.upgradeWebSocket.bind(Deno);
+  const served = new WeakSet<Request>();
+  fromDenoServe = served;
+  // Deno's call does not throw on another request: its socket would never open.
+  Deno.upgradeWebSocket = (req, options) => (served.has(req) ? own(req, options) : fallback(req, options));
+}
+
+/** The requests Deno.serve made, once adoptNativeUpgrade needs to tell them apart. */
+let fromDenoServe: WeakSet<Request> | null = null;
 
 class DenoStreamConn extends QueuedConn {
   private paused = false;
@@ -283,7 +313,10 @@ function serveHttp(target: NativeHttpTarget, handler: HttpHandler, _options: Nat
         onListen() {},
         onError: (e) => new Response(`Internal Server Error: ${(e as Error).message}\n`, { status: 500 }),
       },
-      (req, info) => handler(req, new DenoPeer(info)),
+      (req, info) => {
+        fromDenoServe?.add(req);
+        return handler(req, new DenoPeer(info));
+      },
     );
   } catch (e) {
     return Promise.reject(toBindError(e, `${target.host}:${target.port}`));
@@ -320,6 +353,7 @@ export function createDenoRuntime(): Runtime {
     nativeHttpKinds: ['tcp'],
     nativeHttpHonorsClose: false,
     nativeHttpTakesOver: false,
+    adoptNativeUpgrade,
     bindInheritable: nodeBindInheritable,
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,

@@ -5,7 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { getRuntime } from '../../runtimes/detect.ts';
-import { bunShapedHandler, isBunShaped } from '../websocket/forms.ts';
+import { bunShapedHandler, denoStyleUpgrade, isBunShaped } from '../websocket/forms.ts';
 
 export type FetchHandler = (req: Request) => Response | Promise<Response>;
 
@@ -52,8 +52,11 @@ export async function loadApp(file: string | undefined, callable: string | undef
     throw new AppLoadError(`app not found: ${file} (looked for ${abs}; check --app and --chdir)`);
   }
   let mod: Record<string, unknown>;
+  const rt = await getRuntime();
+  // An app that calls its runtime's own upgrade (Deno.upgradeWebSocket) works on every front door.
+  rt.adoptNativeUpgrade?.(denoStyleUpgrade);
   try {
-    mod = await (await getRuntime()).importModule(abs);
+    mod = await rt.importModule(abs);
   } catch (e) {
     const err = e as Error;
     throw new AppLoadError(`cannot load app ${abs}: ${err.message ?? String(e)}`, { cause: e });
