@@ -31,6 +31,7 @@ start() {
   shift 2
   setsid "$@" >"$W/$id.log" 2>&1 &
   PID=$!
+  disown "$PID" 2>/dev/null || true
   for i in $(seq 1 300); do port_open "$port" && return 0; sleep 0.1; done
   echo "$id did not start; its log:" >&2
   tail -20 "$W/$id.log" >&2
