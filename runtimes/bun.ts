@@ -3,7 +3,20 @@
  * bench/README.md; and the API that takes an inherited fd — docs/ARCHITECTURE.md), node:child_process for
  * children. Bun's socket.write may write part of a buffer: the rest is queued and flushed on drain.
  */
-import type { Conn, ConnHandler, HttpHandler, Listener, ListenOptions, NativeHttpOptions, NativeHttpTarget, Peer, Runtime } from './types.ts';
+import type {
+  Conn,
+  ConnHandler,
+  HttpHandler,
+  Listener,
+  ListenOptions,
+  NativeHttpOptions,
+  NativeHttpTarget,
+  NativeWebSocketOptions,
+  Peer,
+  Runtime,
+  WebSocketSession,
+  WebSocketTransport,
+} from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
 import { typescriptLoader } from './boot.mjs';
 import {
@@ -56,14 +69,33 @@ interface BunServer {
   readonly hostname: string;
   requestIP(req: Request): { address: string; port: number } | null;
   stop(closeActiveConnections?: boolean): Promise<void> | void;
+  upgrade(req: Request, options: { data: WebSocketSession; headers?: Record<string, string> }): boolean;
+}
+/** Bun's ServerWebSocket, as tsgi uses it. */
+interface BunServerWebSocket {
+  readonly data: WebSocketSession;
+  send(data: string | Uint8Array): number;
+  close(code?: number, reason?: string): void;
+  ping(data?: Uint8Array): number;
+  getBufferedAmount(): number;
+}
+interface BunWebSocketHandlers {
+  maxPayloadLength: number;
+  idleTimeout: number;
+  sendPings: boolean;
+  open(ws: BunServerWebSocket): void;
+  message(ws: BunServerWebSocket, message: string | Uint8Array): void;
+  drain(ws: BunServerWebSocket): void;
+  close(ws: BunServerWebSocket, code: number, reason: string): void;
 }
 interface BunServeOptions {
   hostname: string;
   port: number;
   reusePort: boolean;
   maxRequestBodySize?: number;
-  fetch(req: Request, server: BunServer): Response | Promise<Response>;
+  fetch(req: Request, server: BunServer): Response | undefined | Promise<Response | undefined>;
   error(e: Error): Response;
+  websocket?: BunWebSocketHandlers;
 }
 interface BunGlobal {
   version: string;
@@ -187,6 +219,53 @@ class BunPeer implements Peer {
   }
 }
 
+/** Bun's ServerWebSocket as a session's transport. */
+class BunTransport implements WebSocketTransport {
+  readonly #ws: BunServerWebSocket;
+  constructor(ws: BunServerWebSocket) {
+    this.#ws = ws;
+  }
+  get bufferedAmount(): number {
+    return this.#ws.getBufferedAmount();
+  }
+  send(data: string | Uint8Array): number {
+    // Bun: -1 queued above its backpressure mark (drain follows), 0 dropped, else the bytes sent.
+    return this.#ws.send(data);
+  }
+  ping(data: Uint8Array): void {
+    this.#ws.ping(data);
+  }
+  close(code: number, reason: string): void {
+    this.#ws.close(code, reason);
+  }
+}
+
+/** The app accepted a WebSocket: Bun's server.upgrade() takes the request (undefined: Bun answers the 101). */
+function bunUpgrade(ws: NativeWebSocketOptions, server: BunServer, req: Request, res: Response): Response | undefined {
+  const session = ws.accepted(res);
+  if (session === null) return res;
+  if (server.upgrade(req, { data: session, headers: session.protocol ? { 'sec-websocket-protocol': session.protocol } : undefined })) return undefined;
+  session.closed(1006, '');
+  return new Response('this request cannot be upgraded to a WebSocket\n', { status: 400 });
+}
+
+/**
+ * Bun's WebSocket server with tsgi's limits: messages up to --websockets-max-size, and Bun's
+ * pings (sendPings) with one idle timeout: no data, pongs included, for ping-freq + pong-tolerance.
+ */
+function bunWebSocketHandlers(ws: NativeWebSocketOptions): BunWebSocketHandlers {
+  return {
+    maxPayloadLength: ws.maxMessage,
+    idleTimeout: Math.min(960, Math.max(1, Math.ceil((ws.pingMs + ws.pongMs) / 1000))),
+    sendPings: true,
+    open: (s) => s.data.opened(new BunTransport(s)),
+    // A binary message is a Buffer: a Uint8Array.
+    message: (s, message) => void s.data.message(message),
+    drain: (s) => s.data.drained(),
+    close: (s, code, reason) => s.data.closed(code, reason),
+  };
+}
+
 /** Bun.serve on TCP. Its own limits apply too: request heads above 16 KiB get 431 from Bun. */
 function serveHttp(target: NativeHttpTarget, handler: HttpHandler, options: NativeHttpOptions): Promise<Listener> {
   if (target.kind !== 'tcp') return Promise.reject(new Error(`Bun.serve cannot serve a shared ${target.kind} socket here`));
@@ -198,7 +277,13 @@ function serveHttp(target: NativeHttpTarget, handler: HttpHandler, options: Nati
       reusePort: target.reusePort,
       // 0 would refuse every body: "no limit" is the largest size Bun takes.
       maxRequestBodySize: options.maxBodySize > 0 ? options.maxBodySize : Number.MAX_SAFE_INTEGER,
-      fetch: (req, srv) => handler(req, new BunPeer(srv, req)),
+      fetch: (req, srv) => {
+        const out = handler(req, new BunPeer(srv, req));
+        const ws = options.webSockets;
+        if (ws === undefined) return out;
+        return out instanceof Response ? bunUpgrade(ws, srv, req, out) : out.then((res) => bunUpgrade(ws, srv, req, res));
+      },
+      websocket: options.webSockets && bunWebSocketHandlers(options.webSockets),
       // The core's handler answers errors itself; this is for Bun's own failures.
       error: (e) => new Response(`Internal Server Error: ${e.message}\n`, { status: 500 }),
     });

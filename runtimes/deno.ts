@@ -11,10 +11,13 @@ import type {
   ListenOptions,
   NativeHttpOptions,
   NativeHttpTarget,
-  Peer,
   NativeUpgrade,
+  NativeWebSocketOptions,
+  Peer,
   Runtime,
   Signal,
+  WebSocketSession,
+  WebSocketTransport,
 } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
 import { LINGER_MS } from './linger.ts';
@@ -59,7 +62,7 @@ interface DenoGlobal {
   addSignalListener(s: Signal, h: () => void): void;
   removeSignalListener(s: Signal, h: () => void): void;
   memoryUsage(): { rss: number };
-  upgradeWebSocket: NativeUpgrade;
+  upgradeWebSocket(req: Request, options: { protocol?: string; idleTimeout?: number }): { socket: WebSocket; response: Response };
   exit(code: number): never;
   pid: number;
 }
@@ -78,7 +81,7 @@ function adoptNativeUpgrade(fallback: NativeUpgrade): void {
   const served = new WeakSet<Request>();
   fromDenoServe = served;
   // Deno's call does not throw on another request: its socket would never open.
-  Deno.upgradeWebSocket = (req, options) => (served.has(req) ? own(req, options) : fallback(req, options));
+  Deno.upgradeWebSocket = (req, options) => (served.has(req) ? own(req, options ?? {}) : (fallback(req, options) as ReturnType<typeof own>));
 }
 
 /** The requests Deno.serve made, once adoptNativeUpgrade needs to tell them apart. */
@@ -296,12 +299,89 @@ class DenoPeer implements Peer {
   }
 }
 
+const encoder = new TextEncoder();
+/** Bytes of a message (a string as UTF-8). */
+function byteLength(data: string | Uint8Array): number {
+  return typeof data === 'string' ? encoder.encode(data).length : data.length;
+}
+
+/** Deno's server-side WebSocket as a session's transport. */
+class DenoTransport implements WebSocketTransport {
+  readonly #socket: WebSocket;
+  readonly #session: WebSocketSession;
+  #draining = false;
+
+  constructor(socket: WebSocket, session: WebSocketSession) {
+    this.#socket = socket;
+    this.#session = session;
+  }
+
+  get bufferedAmount(): number {
+    return this.#socket.bufferedAmount;
+  }
+
+  send(data: string | Uint8Array): number {
+    this.#socket.send(data as string | Uint8Array<ArrayBuffer>);
+    if (this.#socket.bufferedAmount < HIGH_WATER) return byteLength(data);
+    this.#watchDrain();
+    return -1;
+  }
+
+  /** Deno's WebSocket has no ping of its own to send: its idleTimeout pings instead. */
+  ping(_data: Uint8Array): void {}
+
+  close(code: number, reason: string): void {
+    this.#socket.close(code, reason);
+  }
+
+  /** Deno tells nothing when its queue empties: look every 10 ms. */
+  #watchDrain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    const timer = setInterval(() => {
+      if (this.#socket.bufferedAmount >= HIGH_WATER && this.#socket.readyState === WebSocket.OPEN) return;
+      clearInterval(timer);
+      this.#draining = false;
+      if (this.#socket.readyState === WebSocket.OPEN) this.#session.drained();
+    }, 10);
+  }
+}
+
+/**
+ * The app accepted a WebSocket: Deno.upgradeWebSocket on the Request Deno.serve gave (another
+ * Request object cannot be upgraded), with Deno's pings: a ping after pingFreq + pongTolerance of
+ * silence, and the close when no pong follows. Messages above --websockets-max-size are closed
+ * here with 1009, since Deno has no limit to set.
+ */
+function denoUpgrade(ws: NativeWebSocketOptions, req: Request, res: Response): Response {
+  const session = ws.accepted(res);
+  if (session === null) return res;
+  let upgraded: { socket: WebSocket; response: Response };
+  try {
+    upgraded = Deno.upgradeWebSocket(req, { protocol: session.protocol || undefined, idleTimeout: Math.max(1, Math.ceil((ws.pingMs + ws.pongMs) / 1000)) });
+  } catch (e) {
+    session.closed(1006, '');
+    return new Response(`this request cannot be upgraded to a WebSocket: ${(e as Error).message}\n`, { status: 400 });
+  }
+  const { socket } = upgraded;
+  socket.binaryType = 'arraybuffer';
+  const transport = new DenoTransport(socket, session);
+  socket.onopen = () => session.opened(transport);
+  socket.onmessage = (e: MessageEvent<string | ArrayBuffer>) => {
+    const data = typeof e.data === 'string' ? e.data : new Uint8Array(e.data);
+    if (byteLength(data) > ws.maxMessage) return socket.close(1009, 'message too big');
+    void session.message(data);
+  };
+  socket.onclose = (e: CloseEvent) => session.closed(e.code, e.reason);
+  return upgraded.response;
+}
+
 /**
  * Deno.serve on TCP; with reusePort (Linux) several processes share the port — Deno wants
  * --unstable-net for that, which the children get (execArgs). Deno.serve has no body limit:
  * the core's handler enforces --limit-post.
  */
-function serveHttp(target: NativeHttpTarget, handler: HttpHandler, _options: NativeHttpOptions): Promise<Listener> {
+function serveHttp(target: NativeHttpTarget, handler: HttpHandler, options: NativeHttpOptions): Promise<Listener> {
   if (target.kind !== 'tcp') return Promise.reject(new Error(`Deno.serve cannot serve a shared ${target.kind} socket here`));
   let server: DenoHttpServer;
   try {
@@ -315,7 +395,10 @@ function serveHttp(target: NativeHttpTarget, handler: HttpHandler, _options: Nat
       },
       (req, info) => {
         fromDenoServe?.add(req);
-        return handler(req, new DenoPeer(info));
+        const out = handler(req, new DenoPeer(info));
+        const ws = options.webSockets;
+        if (ws === undefined) return out;
+        return out instanceof Response ? denoUpgrade(ws, req, out) : out.then((res) => denoUpgrade(ws, req, res));
       },
     );
   } catch (e) {

@@ -12,9 +12,9 @@
 import http from 'node:http';
 import net from 'node:net';
 import { clientGone, type HttpHandler, type Listener, type NativeHttpOptions, type NativeHttpTarget, type Peer, takeoverOf } from './types.ts';
-import { wrapNodeSocket } from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
 import { LINGER_MS } from './linger.ts';
+import { wrapNodeSocket } from './node-compat.ts';
 
 /** The client's address, read from the socket only when used. */
 class NodePeer implements Peer {
@@ -189,8 +189,8 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
     connections.started(req.socket);
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    void upgrade(req, socket, head, handler, options);
     connections.started(socket);
-    void upgradeRequest(req, socket, head, handler);
   });
   const what = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.kind === 'unix' ? target.path : `fd ${target.fd}`;
   await new Promise<void>((resolve, reject) => {
@@ -224,40 +224,30 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
 }
 
 /**
- * A request that asks to switch protocols (node:http gives it the raw socket, and no longer
- * parses HTTP on it): the handler's answer takes the socket over (takeoverAnswer), or it is
- * written as a plain answer after which the connection closes.
+ * node:http's 'upgrade' event (a request with `Upgrade:`): the app answers it as any request;
+ * an answer that takes the connection over (the router's relay) gets the raw socket, one that
+ * accepts a WebSocket gets tsgi's codec on it, any other is written
+ * as it is and the connection closed.
  */
-async function upgradeRequest(incoming: http.IncomingMessage, socket: net.Socket, head: Buffer, handler: HttpHandler): Promise<void> {
+async function upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, handler: HttpHandler, options: NativeHttpOptions): Promise<void> {
   const headers = new Headers();
-  for (let i = 0; i < incoming.rawHeaders.length; i += 2) headers.append(incoming.rawHeaders[i], incoming.rawHeaders[i + 1]);
-  const url = `http://${incoming.headers.host ?? 'localhost'}${incoming.url ?? '/'}`;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  const request = new Request(`http://${headers.get('host') ?? 'localhost'}${req.url ?? '/'}`, { method: req.method, headers });
   let res: Response;
   try {
-    res = await handler(new Request(url, { method: incoming.method, headers }), new NodePeer(socket));
-  } catch (e) {
-    process.stderr.write(`tsgi: upgrade request failed: ${(e as Error).message}\n`);
-    socket.destroy();
-    return;
+    res = await handler(request, new NodePeer(socket));
+  } catch {
+    res = new Response('internal server error\n', { status: 500 });
   }
+  // The router's relay after a worker's 101 (takeoverAnswer).
   const take = takeoverOf(res);
-  if (take) return take(wrapNodeSocket(socket), head);
-  await writeClosing(socket, res);
-}
-
-/** An answer on a raw socket, delimited by the connection's close. */
-async function writeClosing(socket: net.Socket, res: Response): Promise<void> {
-  let head = `HTTP/1.1 ${res.status} ${res.statusText || http.STATUS_CODES[res.status] || ''}\r\n`;
+  if (take) return take(wrapNodeSocket(socket), new Uint8Array(head));
+  const session = options.webSockets?.accepted(res);
+  if (session) return options.webSockets?.overConn(session, wrapNodeSocket(socket), new Uint8Array(head));
+  const body = new Uint8Array(await res.arrayBuffer());
+  let text = `HTTP/1.1 ${res.status} ${res.statusText || http.STATUS_CODES[res.status] || ''}\r\n`;
   res.headers.forEach((value, name) => {
-    if (name !== 'connection' && name !== 'transfer-encoding') head += `${name}: ${value}\r\n`;
+    if (name !== 'content-length' && name !== 'connection' && name !== 'transfer-encoding') text += `${name}: ${value}\r\n`;
   });
-  socket.write(`${head}connection: close\r\n\r\n`, 'latin1');
-  const reader = res.body?.getReader();
-  try {
-    for (let r = await reader?.read(); r && !r.done; r = await reader?.read()) {
-      if (!socket.write(r.value)) await new Promise((resolve) => socket.once('drain', resolve));
-    }
-  } finally {
-    socket.end();
-  }
+  socket.end(Buffer.concat([Buffer.from(`${text}content-length: ${body.length}\r\nconnection: close\r\n\r\n`, 'latin1'), body]));
 }

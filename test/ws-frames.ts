@@ -60,3 +60,88 @@ export function upgradeRequest(path: string, extra: Record<string, string> = {})
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('')}\r\n`;
 }
+
+/** A WebSocket client on a raw socket: it sends what a test wants, well-formed or not, and reads the server's frames. */
+export class RawClient {
+  readonly frames = new ServerFrames();
+  head = '';
+  closed = false;
+  readonly #socket: import('node:net').Socket;
+  #changed: Array<() => void> = [];
+
+  private constructor(socket: import('node:net').Socket) {
+    this.#socket = socket;
+    socket.on('data', (d: Buffer) => this.#onData(new Uint8Array(d)));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      this.closed = true;
+      this.#notify();
+    });
+  }
+
+  /** Connect and send an upgrade request (extra headers; '' drops one). */
+  static async open(target: { port: number } | { path: string }, path = '/', extra: Record<string, string> = {}): Promise<RawClient> {
+    const net = await import('node:net');
+    const socket = 'port' in target ? net.connect(target.port, '127.0.0.1') : net.connect(target.path);
+    const c = new RawClient(socket);
+    socket.write(upgradeRequest(path, extra));
+    return c;
+  }
+
+  write(bytes: Uint8Array): void {
+    this.#socket.write(bytes);
+  }
+
+  send(opcode: number, payload: Uint8Array | string): void {
+    this.write(clientFrame(opcode, payload));
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  /** The answer's head is in (101 or not). */
+  async answered(ms = 15_000): Promise<string> {
+    await this.until(() => this.head.endsWith('\r\n\r\n') || this.closed, ms);
+    return this.head;
+  }
+
+  /** The n-th frame (from 0), once it is in. */
+  async frame(n: number, ms = 15_000): Promise<ServerFrame> {
+    await this.until(() => this.frames.frames.length > n || this.closed, ms);
+    const f = this.frames.frames[n];
+    if (!f) throw new Error(`the connection closed after ${this.frames.frames.length} frames; head: ${JSON.stringify(this.head)}`);
+    return f;
+  }
+
+  until(test: () => boolean, ms = 15_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`RawClient: condition not met in ${ms} ms (${this.frames.frames.length} frames, head ${JSON.stringify(this.head)})`)),
+        ms,
+      );
+      const check = () => {
+        if (!test()) return void this.#changed.push(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      check();
+    });
+  }
+
+  #onData(chunk: Uint8Array): void {
+    if (!this.head.endsWith('\r\n\r\n')) {
+      const text = Buffer.from(chunk).toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      this.head += end === -1 ? text : text.slice(0, end + 4);
+      if (end === -1) return this.#notify();
+      chunk = chunk.subarray(end + 4);
+    }
+    if (this.head.startsWith('HTTP/1.1 101')) this.frames.push(chunk);
+    this.#notify();
+  }
+
+  #notify(): void {
+    for (const f of this.#changed.splice(0)) f();
+  }
+}

@@ -106,7 +106,7 @@ export class CoreCounters implements RequestCounters {
     this.sockets.add(socket);
     this.totals.websockets = this.sockets.size;
     // Accepted while the core stops: it goes at once (after its handshake, see Session.goAway).
-    if (this.drained) socket.goAway();
+    if (this.leaving) socket.goAway();
     return (end) => {
       if (!this.sockets.delete(socket)) return;
       const t = this.totals;
@@ -125,6 +125,19 @@ export class CoreCounters implements RequestCounters {
   /** Open WebSockets. */
   get websockets(): number {
     return this.sockets.size;
+  }
+
+  private leaving = false;
+
+  /**
+   * The core stops: every open WebSocket, and any accepted from now on, is closed with 1001 so
+   * that its client reconnects to another worker. Called before the listeners close: Bun's
+   * server.stop() resolves only once its WebSockets are closed (measured: the stop hung until
+   * the mercy when the 1001 came after it).
+   */
+  closeWebSockets(): void {
+    this.leaving = true;
+    for (const socket of [...this.sockets]) socket.goAway();
   }
 
   /**
@@ -162,7 +175,6 @@ export class CoreCounters implements RequestCounters {
     this.drained = true;
     for (const f of [...this.drainWatchers]) f();
     this.drainWatchers.clear();
-    for (const socket of [...this.sockets]) socket.goAway();
   }
 
   private wakeIfIdle(): void {

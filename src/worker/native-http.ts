@@ -16,6 +16,7 @@ import { describePeer, log } from '../log.ts';
 import type { HttpServerOptions } from './http1.ts';
 import type { RequestFacts } from './reqlog.ts';
 import { appFailed, checked, plainAnswer, settlesSoon, unbufferedEvents } from './respond.ts';
+import { pendingUpgrade } from '../websocket/upgrade.ts';
 
 /** Bytes of the head as the client sent it: "METHOD target HTTP/1.1", header lines, CRLFs. */
 function headSize(req: Request, target: string): number {
@@ -44,7 +45,11 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
         log(`tsgi: bad request from ${describePeer(peer)}: request body above --limit-post ${o.limitPost} bytes (413)`);
         res = plainAnswer(413, `request body above --limit-post ${o.limitPost} bytes`);
       }
-      return account(unbufferedEvents(res), threw, o, id, (r) => nativeFacts(req, r, target, peer, o.appOf?.(req) ?? 0));
+      const facts = (r: Response) => nativeFacts(req, r, target, peer, o.appOf?.(req) ?? 0);
+      // A WebSocket: the runtime's server takes it from here; counted and logged when it closes.
+      const session = o.webSockets ? pendingUpgrade(res) : null;
+      if (session) session.attach(peer.address, o.counters?.upgraded?.(id, session, () => facts(res)) ?? null);
+      return session ? res : account(unbufferedEvents(res), threw, o, id, facts);
     };
     return callNow(o.handler, req, peer, target, done);
   };

@@ -5,7 +5,9 @@
  * a worker's thread), or a TCP port bound with SO_REUSEPORT by the runtime's own HTTP server.
  */
 import { queueDrained } from '../stats/proc.ts';
-import type { Conn, ListenAddress, Listener, NativeHttpTarget, Runtime } from '../../runtimes/types.ts';
+import type { Conn, ListenAddress, Listener, NativeHttpTarget, NativeWebSocketOptions, Runtime } from '../../runtimes/types.ts';
+import { takeUpgrade } from '../websocket/upgrade.ts';
+import { WebSocketConnection } from './websocket.ts';
 import { ConfigError } from '../config/index.ts';
 import { log } from '../log.ts';
 import { appIndex, loadApps, mountHandler, type MountedApp } from './mount.ts';
@@ -17,7 +19,7 @@ import { nativeHandler } from './native-http.ts';
 import { handleUwsgiConn, type UwsgiServerOptions } from './uwsgi.ts';
 import { handleFastCgiConn } from './fastcgi.ts';
 import { handleScgiConn } from './scgi.ts';
-import type { Proto, ServeOptions, SocketSource } from '../master/protocol.ts';
+import type { Proto, ServeOptions, SocketSource, WebSocketLimits } from '../master/protocol.ts';
 
 export const NOTHING_TO_SERVE =
   'nothing to serve on: give --socket ADDRESS (uwsgi, for nginx), --http-socket ADDRESS (HTTP), --fastcgi-socket ADDRESS (FastCGI), --scgi-socket ADDRESS (SCGI) or --http ADDRESS (HTTP router); an address is host:port, :port or a UNIX socket path';
@@ -108,6 +110,7 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
     async stop(mercyMs: number) {
       // The last copy of a socket to close resets what the kernel has queued on it: take that first.
       await Promise.all(setup.sources.flatMap((src) => ('fd' in src ? [queueDrained(src.fd, 1000)] : [])));
+      counters.closeWebSockets();
       await listeners.close();
       counters.drain();
       return counters.idle(mercyMs);
@@ -122,6 +125,12 @@ function serverOptions(options: ServeOptions, apps: MountedApp[], counters: Core
   const common = { handler, bufferSize: options.bufferSize, limitPost: options.limitPost, headTimeoutMs: options.socketTimeout * 1000, counters, appOf };
   const webSockets = options.webSockets;
   return { vars: common, http: { ...common, keepAlive: options.httpKeepalive, measureBodies: !options.disableLogging || options.stats, webSockets } };
+}
+
+/** How the runtime's own server carries WebSockets: sessions from the app's answers, tsgi's codec where it has none (node:http). */
+function nativeWebSockets(limits: WebSocketLimits | undefined): NativeWebSocketOptions | undefined {
+  if (limits === undefined) return undefined;
+  return { ...limits, accepted: takeUpgrade, overConn: (session, conn, head) => void WebSocketConnection.start(conn, session, limits, head) };
 }
 
 type ConnServer = (conn: Conn) => void;
@@ -159,6 +168,7 @@ class CoreListeners {
       backlog: s.listen,
       accepted: () => counters.accepted(),
       headTimeoutMs: s.socketTimeout * 1000,
+      webSockets: nativeWebSockets(o.http.webSockets),
     };
     const handler = nativeHandler(o.http);
     this.#native = (t) => rt.serveHttp(t, handler, nativeOptions);

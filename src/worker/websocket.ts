@@ -12,7 +12,8 @@
  * - a message above --websockets-max-size closes with 1009, an invalid frame with 1002, text
  *   that is not UTF-8 with 1007;
  * - the close handshake: a peer's close frame is answered with the same code; after ours, the
- *   peer has CLOSE_WAIT_MS to answer before the connection is dropped.
+ *   peer has CLOSE_WAIT_MS to answer (or, after a protocol error, to close) before the connection
+ *   is dropped.
  */
 import type { Conn, WebSocketSession, WebSocketTransport } from '../../runtimes/types.ts';
 import { encodeClosePayload, encodeFrame, WebSocketDecoder, WebSocketError, webSocketAccept, WS_CLOSE, WS_OPCODE } from '../codec/websocket.ts';
@@ -138,12 +139,25 @@ export class WebSocketConnection implements WebSocketTransport {
     }
   }
 
-  /** The peer broke the protocol: our close frame, then the end (the peer gets no say). */
+  /**
+   * The peer broke the protocol: our close frame, then the end. What the peer still sends (the
+   * rest of an oversized message) is read and dropped until it closes, CLOSE_WAIT_MS at most:
+   * closing over unread bytes would reset the connection, and the peer could lose the close frame.
+   */
   #failWith(code: number, reason: string): void {
     if (this.#closeSent === 0) this.#write(WS_OPCODE.close, encodeClosePayload(code, reason));
     this.#closeSent = code;
     this.#finish(code, reason);
-    this.#conn.end();
+    const conn = this.#conn;
+    const cap = setTimeout(() => conn.destroy(), CLOSE_WAIT_MS);
+    conn.onData = () => {};
+    conn.onEnd = () => {
+      clearTimeout(cap);
+      conn.end();
+    };
+    conn.onClose = () => clearTimeout(cap);
+    conn.closeWrite();
+    conn.resume();
   }
 
   #message(data: string | Uint8Array): void {

@@ -3,6 +3,7 @@
 // upgradeWebSocket; the public uwsgi socket answers 426.
 import { describe, expect, it } from 'vitest';
 import { encodePacket } from '../../src/codec/index.ts';
+import { CoreCounters } from '../../src/worker/counters.ts';
 import { handleHttpConn } from '../../src/worker/http1.ts';
 import { handleUwsgiConn } from '../../src/worker/uwsgi.ts';
 import { type ServerWebSocket, upgradeWebSocket, type WebSocketHandlers } from '../../mod.ts';
@@ -142,6 +143,9 @@ describe('WebSocket over tsgi HTTP/1.1 (in memory)', () => {
       peer.conn.send(frame);
       await peer.frame(1);
       expect([peer.frames.frames[0].opcode, closeCode(peer.frames.frames[0])]).toEqual([WS_OPCODE.close, code]);
+      // Half-closed: what the client still sends is dropped until it closes.
+      await peer.conn.until((c) => c.writeClosed);
+      peer.conn.halfClose();
       await peer.conn.until((c) => c.closed);
       expect(log[1]).toMatch(new RegExp(`^close ${code} `));
     }
@@ -239,5 +243,28 @@ describe('WebSocket over the uwsgi protocol (in memory)', () => {
     await conn.until((c) => c.closed);
     expect(conn.text()).toMatch(/^HTTP\/1\.1 426 [\s\S]*--socket \(uwsgi[\s\S]*--http-socket/);
     expect(log).toEqual([]);
+  });
+});
+
+describe('open WebSockets and the core (in memory)', () => {
+  it('an accepted WebSocket is no running request; a stop closes it with 1001 and waits for it', async () => {
+    const counters = new CoreCounters(0);
+    const log: Log = [];
+    const conn = new MemoryConn();
+    handleHttpConn(conn, { handler: echoApp(log), bufferSize: 4096, limitPost: 0, headTimeoutMs: 5000, keepAlive: true, webSockets: LIMITS, counters });
+    const peer = new Peer(conn);
+    conn.send(upgradeRequest('/'));
+    await peer.opened();
+    expect([counters.busy, counters.websockets, counters.totals.websockets]).toEqual([0, 1, 1]);
+    counters.closeWebSockets();
+    let idle = false;
+    const stopped = counters.idle(5000).then((ok) => (idle = ok));
+    await peer.frame(1);
+    expect(closeCode(peer.frames.frames[0])).toBe(1001);
+    expect(idle).toBe(false);
+    conn.send(clientFrame(WS_OPCODE.close, new Uint8Array([0x03, 0xe9])));
+    await stopped;
+    expect([idle, counters.websockets, counters.totals.requests]).toEqual([true, 0, 1]);
+    expect(log).toEqual(['open null 7', 'close 1001 ']);
   });
 });
