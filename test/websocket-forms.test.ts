@@ -99,3 +99,16 @@ describe.skipIf(RUNTIME !== 'deno')(`Deno.upgradeWebSocket(req) in the app (${RU
     expect(await (await fetchFresh(`http://127.0.0.1:${port}/`)).text()).toBe('plain');
   });
 });
+
+// hono/deno calls Deno.upgradeWebSocket: a Deno app.
+describe.skipIf(RUNTIME !== 'deno')(`Hono's hono/deno upgradeWebSocket (${RUNTIME})`, () => {
+  test('behind the --http router: onOpen and onMessage work unchanged', async () => {
+    const port = await router('test/fixtures/apps/ws-hono-deno.ts');
+    const c = await WsClient.open(`ws://127.0.0.1:${port}/ws`);
+    expect(await c.next()).toBe('hono on deno says hi');
+    c.ws.send('y');
+    expect(await c.next()).toBe('echo: y');
+    c.ws.close(1000);
+    expect((await c.closing()).code).toBe(1000);
+  });
+});

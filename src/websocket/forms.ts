@@ -111,7 +111,8 @@ export class DenoStyleSocket extends EventTarget {
   readonly CLOSING = WS_STATE.closing;
   readonly CLOSED = WS_STATE.closed;
   readonly url: string;
-  binaryType: 'blob' | 'arraybuffer' = 'blob';
+  // Deno's default (the browser's is 'blob').
+  binaryType: 'blob' | 'arraybuffer' = 'arraybuffer';
   onopen: ((e: Event) => void) | null = null;
   onmessage: ((e: MessageEvent) => void) | null = null;
   onclose: ((e: CloseEvent) => void) | null = null;
