@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { cleanup, fetchFresh, freePort, type Proc, RUNTIME, startTsgi } from './helpers.ts';
+import { cleanup, fetchFresh, freePort, type Proc, RUNTIME, startTsgi, tsgiFails } from './helpers.ts';
 import { WsClient } from './ws-client.ts';
 
 const procs: Proc[] = [];
@@ -111,4 +111,11 @@ describe.skipIf(RUNTIME !== 'deno')(`Hono's hono/deno upgradeWebSocket (${RUNTIM
     c.ws.close(1000);
     expect((await c.closing()).code).toBe(1000);
   });
+});
+
+test.skipIf(RUNTIME === 'bun')(`a hono/bun app elsewhere than on Bun: the load error says to run it on Bun (${RUNTIME})`, async () => {
+  const port = await freePort();
+  const r = await tsgiFails(['--http-socket', `127.0.0.1:${port}`, '--app', 'test/fixtures/apps/ws-hono-bun.ts']);
+  expect(r.code).not.toBe(0);
+  expect(r.output).toMatch(/uses the Bun global: run tsgi on Bun/);
 });

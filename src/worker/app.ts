@@ -45,6 +45,12 @@ export function toHandler(value: unknown, where: string): FetchHandler {
   );
 }
 
+/** An app (or a package it imports, such as hono/bun) written for another runtime: say which. */
+function otherRuntime(e: Error): string {
+  const m = e instanceof ReferenceError ? /^(Bun|Deno) is not defined/.exec(e.message) : null;
+  return m ? ` (the app, or a package it imports, uses the ${m[1]} global: run tsgi on ${m[1]})` : '';
+}
+
 export async function loadApp(file: string | undefined, callable: string | undefined, cwd: string): Promise<LoadedApp> {
   if (!file) throw new AppLoadError('no app given: pass --app FILE (a module whose default export is a fetch handler)');
   const abs = resolve(cwd, file);
@@ -59,7 +65,7 @@ export async function loadApp(file: string | undefined, callable: string | undef
     mod = await rt.importModule(abs);
   } catch (e) {
     const err = e as Error;
-    throw new AppLoadError(`cannot load app ${abs}: ${err.message ?? String(e)}`, { cause: e });
+    throw new AppLoadError(`cannot load app ${abs}: ${err.message ?? String(e)}${otherRuntime(err)}`, { cause: e });
   }
   const name = callable ?? 'default';
   if (!(name in mod) || mod[name] === undefined) {
