@@ -11,6 +11,7 @@ import type {
   ListenOptions,
   NativeHttpOptions,
   NativeHttpTarget,
+  NativeUpgrade,
   NativeWebSocketOptions,
   Peer,
   Runtime,
@@ -93,6 +94,23 @@ class ReadBuffers {
   }
 }
 const readBuffers = new ReadBuffers();
+
+/**
+ * Deno.upgradeWebSocket takes only requests Deno.serve made: behind
+ * tsgi's own servers (the router's internal socket, UNIX sockets, a master's port) the app's
+ * call gets tsgi's portable WebSocket in its shape instead.
+ */
+function adoptNativeUpgrade(fallback: NativeUpgrade): void {
+  if (fromDenoServe !== null) return;
+  const own = Deno.upgradeWebSocket.bind(Deno);
+  const served = new WeakSet<Request>();
+  fromDenoServe = served;
+  // Deno's call does not throw on another request: its socket would never open.
+  Deno.upgradeWebSocket = (req, options) => (served.has(req) ? own(req, options ?? {}) : (fallback(req, options) as ReturnType<typeof own>));
+}
+
+/** The requests Deno.serve made, once adoptNativeUpgrade needs to tell them apart. */
+let fromDenoServe: WeakSet<Request> | null = null;
 
 class DenoStreamConn extends QueuedConn {
   private paused = false;
@@ -413,6 +431,7 @@ function serveHttp(target: NativeHttpTarget, handler: HttpHandler, options: Nati
         onError: (e) => new Response(`Internal Server Error: ${(e as Error).message}\n`, { status: 500 }),
       },
       (req, info) => {
+        fromDenoServe?.add(req);
         const out = handler(req, new DenoPeer(info));
         const ws = options.webSockets;
         if (ws === undefined) return out;
@@ -457,6 +476,7 @@ export function createDenoRuntime(): Runtime {
     tls: { server: 'node:http2', h2: true, clientCerts: false, sni: true },
     nativeHttpHonorsClose: false,
     nativeHttpTakesOver: false,
+    adoptNativeUpgrade,
     bindInheritable: nodeBindInheritable,
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,

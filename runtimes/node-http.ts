@@ -12,9 +12,9 @@
 import http from 'node:http';
 import net from 'node:net';
 import { clientGone, type HttpHandler, type Listener, type NativeHttpOptions, type NativeHttpTarget, type Peer, takeoverOf } from './types.ts';
-import { wrapNodeSocket } from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
 import { LINGER_MS } from './linger.ts';
+import { wrapNodeSocket } from './node-compat.ts';
 
 /** The client's address, read from the socket only when used; the head's size from node:http's raw lines. */
 class NodePeer implements Peer {

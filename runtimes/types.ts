@@ -314,6 +314,13 @@ export interface Runtime {
   readonly nativeHttpTakesOver: boolean;
 
   /**
+   * Where the runtime has its own WebSocket upgrade call for apps (Deno.upgradeWebSocket): let it
+   * take requests its own server did not make too, with `fallback` (tsgi's portable WebSocket in
+   * that API's shape). A runtime without such a call leaves this out.
+   */
+  adoptNativeUpgrade?(fallback: NativeUpgrade): void;
+
+  /**
    * Bind a listening socket for children to inherit (the launcher of --master). Connections
    * that arrive before the caller closes it are refused; close it right after spawning.
    */
@@ -380,6 +387,9 @@ export function takeoverAnswer(take: Takeover, fallback: Response): Response {
 export function takeoverOf(res: Response): Takeover | undefined {
   return takeovers.get(res);
 }
+
+/** A runtime's upgrade call in an app: the request (and its options) → the socket and the answer to return. */
+export type NativeUpgrade = (req: Request, options?: { protocol?: string }) => { socket: unknown; response: Response };
 
 /** Why req.signal aborts, on every front door and runtime: the client went before the answer was complete. */
 export function clientGone(): DOMException {

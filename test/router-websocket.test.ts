@@ -263,12 +263,55 @@ test('behind nginx proxy_pass with the Upgrade headers, the relay carries the up
 describe(`WebSockets end to end through the --http router (${RUNTIME})`, () => {
   let tsgi: Proc;
   let port: number;
+  let uwsgiPort: number;
 
   beforeAll(async () => {
     port = await freePort();
-    tsgi = await startTsgi(['--master', '--processes', '1', '--http', `127.0.0.1:${port}`, '--app', 'test/fixtures/apps/ws-echo.ts']);
+    uwsgiPort = await freePort();
+    tsgi = await startTsgi([
+      ...['--master', '--processes', '1', '--http', `127.0.0.1:${port}`, '--socket', `127.0.0.1:${uwsgiPort}`],
+      ...['--app', 'test/fixtures/apps/ws-echo.ts'],
+    ]);
     procs.push(tsgi);
   }, 90_000);
+
+  test('behind nginx proxy_pass (Upgrade headers) to the router: a WebSocket echoes', async () => {
+    if (!hasNginx) throw new Error('nginx is not installed: apt-get install -y nginx-light');
+    const front = await freePort();
+    procs.push(
+      await startNginx(
+        `server { listen 127.0.0.1:${front};
+          location / { proxy_pass http://127.0.0.1:${port}; proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; } }`,
+        front,
+      ),
+    );
+    const c = await WsClient.open(`ws://127.0.0.1:${front}/ws`);
+    const b = new Uint8Array(300_000).map((_, i) => (i * 5) & 255);
+    c.ws.send(b);
+    const got = await c.next(60_000);
+    expect(got instanceof Uint8Array && sha(got)).toBe(sha(b));
+    c.ws.send('text');
+    expect(await c.next()).toBe('text');
+    c.ws.close(1000);
+    expect((await c.closing()).code).toBe(1000);
+  });
+
+  test('behind nginx uwsgi_pass (--socket), which cannot upgrade: a clear 426 that names the front doors that can', async () => {
+    if (!hasNginx) throw new Error('nginx is not installed: apt-get install -y nginx-light');
+    const front = await freePort();
+    procs.push(
+      await startNginx(`server { listen 127.0.0.1:${front}; location / { include /etc/nginx/uwsgi_params; uwsgi_pass 127.0.0.1:${uwsgiPort}; } }`, front),
+    );
+    const c = new Client(front);
+    c.upgrade('/ws');
+    expect(await until(() => c.closed || /or --http\n/.test(c.text()), 20_000)).toBe(true);
+    expect(c.text()).toMatch(/^HTTP\/1\.1 426 /);
+    expect(c.text()).toMatch(
+      /--socket \(uwsgi, as from nginx uwsgi_pass\) cannot carry WebSockets: serve this route with --http-socket \(nginx proxy_pass\) or --http\n/,
+    );
+    c.socket.destroy();
+  });
 
   test('text and binary messages up to 1 MiB are echoed', async () => {
     const c = await WsClient.open(`ws://127.0.0.1:${port}/ws`);

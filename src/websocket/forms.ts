@@ -7,13 +7,19 @@
  *   Hono's `hono/bun` helper (`upgradeWebSocket` in routes, `export default { fetch: app.fetch,
  *   websocket }`) is built on it and runs as it is.
  *
+ * - Deno's: `const { socket, response } = Deno.upgradeWebSocket(req); socket.onmessage = …;
+ *   return response;` (and Hono's `hono/deno` on it). Deno's own call serves the requests of
+ *   Deno.serve; for any other (behind the router, a UNIX socket, a master's port) the runtime
+ *   adapter calls denoStyleUpgrade instead (Runtime.adoptNativeUpgrade): a DenoStyleSocket,
+ *   the browser's WebSocket interface over tsgi's portable one.
+ *
  * `server` here is an UpgradeServer: upgrade() accepts a WebSocket for the request (false when
  * the request is no valid WebSocket handshake, as on Bun), and the handlers get tsgi's
  * ServerWebSocket (data, send, close, ping, readyState, bufferedAmount, remoteAddress). Bun's
  * publish/subscribe and its other server methods are not there.
  */
 import { handshakeRefusal } from '../codec/websocket.ts';
-import { type ServerWebSocket, upgradeWebSocket, type WebSocketHandlers } from './upgrade.ts';
+import { type ServerWebSocket, upgradeWebSocket, type WebSocketHandlers, WS_STATE } from './upgrade.ts';
 
 /** The `websocket` handlers of a Bun-shaped app. */
 export interface BunWebSocketHandlers {
@@ -92,4 +98,93 @@ export function bunShapedHandler(app: { fetch: BunFetch; websocket: BunWebSocket
     if (out instanceof Promise) return out.then((r: unknown) => server.answer(req, r));
     return server.answer(req, out);
   };
+}
+
+/**
+ * The socket Deno.upgradeWebSocket gives, on tsgi's portable WebSocket: the browser's WebSocket
+ * interface (readyState, send, close, bufferedAmount, protocol, binaryType; open, message,
+ * close and error events, as `on…` properties and listeners).
+ */
+export class DenoStyleSocket extends EventTarget {
+  readonly CONNECTING = WS_STATE.connecting;
+  readonly OPEN = WS_STATE.open;
+  readonly CLOSING = WS_STATE.closing;
+  readonly CLOSED = WS_STATE.closed;
+  readonly url: string;
+  // Deno's default (the browser's is 'blob').
+  binaryType: 'blob' | 'arraybuffer' = 'arraybuffer';
+  onopen: ((e: Event) => void) | null = null;
+  onmessage: ((e: MessageEvent) => void) | null = null;
+  onclose: ((e: CloseEvent) => void) | null = null;
+  onerror: ((e: Event) => void) | null = null;
+  #ws: ServerWebSocket | null = null;
+  #state: number = WS_STATE.connecting;
+  #protocol: string;
+
+  constructor(url: string, protocol: string) {
+    super();
+    this.url = url;
+    this.#protocol = protocol;
+  }
+
+  get readyState(): number {
+    return this.#ws?.readyState ?? this.#state;
+  }
+
+  get protocol(): string {
+    return this.#protocol;
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws?.bufferedAmount ?? 0;
+  }
+
+  get extensions(): string {
+    return '';
+  }
+
+  send(data: string | ArrayBufferLike | ArrayBufferView | Blob): void {
+    if (this.#ws === null) throw new DOMException('the WebSocket is not open yet', 'InvalidStateError');
+    const ws = this.#ws;
+    if (data instanceof Blob) void data.arrayBuffer().then((b) => ws.send(b));
+    else if (typeof data === 'string' || ArrayBuffer.isView(data)) ws.send(data);
+    else ws.send(new Uint8Array(data));
+  }
+
+  close(code?: number, reason?: string): void {
+    this.#ws?.close(code, reason);
+  }
+
+  /** The handlers that drive it (upgradeWebSocket's). */
+  handlers(): WebSocketHandlers {
+    return {
+      open: (ws) => {
+        this.#ws = ws;
+        this.#emit('open', new Event('open'));
+      },
+      message: (_ws, data) => {
+        const payload = typeof data === 'string' ? data : this.binaryType === 'arraybuffer' ? new Uint8Array(data).buffer : new Blob([new Uint8Array(data)]);
+        this.#emit('message', new MessageEvent('message', { data: payload }));
+      },
+      close: (_ws, code, reason) => {
+        this.#state = WS_STATE.closed;
+        this.#ws = null;
+        this.#emit('close', new CloseEvent('close', { code, reason, wasClean: code !== 1006 }));
+      },
+    };
+  }
+
+  #emit(type: 'open' | 'message' | 'close', e: Event): void {
+    const on = type === 'open' ? this.onopen : type === 'message' ? this.onmessage : this.onclose;
+    (on as ((e: Event) => void) | null)?.call(this, e);
+    this.dispatchEvent(e);
+  }
+}
+
+/** Deno.upgradeWebSocket's answer for a request Deno.serve did not make: a DenoStyleSocket and tsgi's upgrade answer. */
+export function denoStyleUpgrade(req: Request, options: { protocol?: string } = {}): { socket: DenoStyleSocket; response: Response } {
+  const refused = handshakeRefusal(req.method, req.headers);
+  if (refused !== null) throw new TypeError(`Deno.upgradeWebSocket: ${refused.why}`);
+  const socket = new DenoStyleSocket(req.url, options.protocol ?? '');
+  return { socket, response: upgradeWebSocket(req, socket.handlers(), { protocol: options.protocol }) };
 }

@@ -5,7 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { getRuntime } from '../../runtimes/detect.ts';
-import { bunShapedHandler, isBunShaped } from '../websocket/forms.ts';
+import { bunShapedHandler, denoStyleUpgrade, isBunShaped } from '../websocket/forms.ts';
 
 export type FetchHandler = (req: Request) => Response | Promise<Response>;
 
@@ -45,6 +45,12 @@ export function toHandler(value: unknown, where: string): FetchHandler {
   );
 }
 
+/** An app (or a package it imports, such as hono/bun) written for another runtime: say which. */
+function otherRuntime(e: Error): string {
+  const m = e instanceof ReferenceError ? /^(Bun|Deno) is not defined/.exec(e.message) : null;
+  return m ? ` (the app, or a package it imports, uses the ${m[1]} global: run tsgi on ${m[1]})` : '';
+}
+
 export async function loadApp(file: string | undefined, callable: string | undefined, cwd: string): Promise<LoadedApp> {
   if (!file) throw new AppLoadError('no app given: pass --app FILE (a module whose default export is a fetch handler)');
   const abs = resolve(cwd, file);
@@ -52,11 +58,14 @@ export async function loadApp(file: string | undefined, callable: string | undef
     throw new AppLoadError(`app not found: ${file} (looked for ${abs}; check --app and --chdir)`);
   }
   let mod: Record<string, unknown>;
+  const rt = await getRuntime();
+  // An app that calls its runtime's own upgrade (Deno.upgradeWebSocket) works on every front door.
+  rt.adoptNativeUpgrade?.(denoStyleUpgrade);
   try {
-    mod = await (await getRuntime()).importModule(abs);
+    mod = await rt.importModule(abs);
   } catch (e) {
     const err = e as Error;
-    throw new AppLoadError(`cannot load app ${abs}: ${err.message ?? String(e)}`, { cause: e });
+    throw new AppLoadError(`cannot load app ${abs}: ${err.message ?? String(e)}${otherRuntime(err)}`, { cause: e });
   }
   const name = callable ?? 'default';
   if (!(name in mod) || mod[name] === undefined) {
