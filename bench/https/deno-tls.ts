@@ -20,7 +20,9 @@ const [port, processes, cert, key] = [Number(Deno.args[0]), Number(Deno.args[1] 
 const children: ChildProcess[] = [];
 for (let i = 1; i < processes; i++) {
   children.push(
-    spawn(Deno.execPath(), ['run', '-A', '--unstable-net', fileURLToPath(import.meta.url), String(port), '1', cert, key], { stdio: ['ignore', 'inherit', 'inherit'] }),
+    spawn(Deno.execPath(), ['run', '-A', '--unstable-net', fileURLToPath(import.meta.url), String(port), '1', cert, key], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    }),
   );
 }
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
