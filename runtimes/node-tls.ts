@@ -133,11 +133,24 @@ export async function serveHttps(
     requestCert: mtls,
     rejectUnauthorized: mtls,
     handshakeTimeout: m.handshakeTimeoutMs,
-    maxSessionMemory: 64,
     // Only when there are SNI certificates: Deno asks the callback with an empty name for clients that send none.
     ...(m.sni.length > 0 ? { SNICallback: (name: string, cb: (e: Error | null, ctx?: tls.SecureContext) => void) => cb(null, contexts.find(name)) } : {}),
   });
-  server.on('request', (req: Incoming, res: Outgoing) => void listener(req as never, res as never));
+  server.on('request', (req: Incoming, res: Outgoing) => {
+    // Held as an accepted connection until the answer's stream closes: a graceful stop waits for
+    // its last bytes, which HTTP/2 sends after the app's body has ended (an exit at that moment
+    // lost the end of a streamed answer: measured).
+    const settle = options.accepted?.();
+    if (settle) res.once('close', settle);
+    void listener(req as never, res as never);
+  });
+  // HTTP/2 sessions, told to go away at close() (GOAWAY: the client opens no more streams here,
+  // the open ones finish).
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (session: http2.ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
   // A client that fails its handshake (garbage, a wrong certificate, a timeout) is closed (Deno
   // leaves the socket open otherwise: measured).
   server.on('tlsClientError', (_e: Error, socket: tls.TLSSocket) => socket.destroy());
@@ -173,6 +186,7 @@ export async function serveHttps(
     // Stop accepting (not waiting for the connections to close): requests and HTTP/2 streams in flight finish.
     close: async () => {
       server.close();
+      for (const session of sessions) session.close();
     },
   };
 }

@@ -22,6 +22,8 @@ const PACKAGES = {
   apache2: '/usr/sbin/apache2',
   openssl: '/usr/bin/openssl',
   curl: '/usr/bin/curl',
+  // h2load, for bench/https.sh
+  'nghttp2-client': '/usr/bin/h2load',
   python3: '/usr/bin/python3',
   'python3-yaml': '/usr/lib/python3/dist-packages/yaml/__init__.py',
   iproute2: '/usr/sbin/ip',

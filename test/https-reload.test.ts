@@ -17,10 +17,12 @@ beforeAll(() => {
 });
 afterAll(cleanup);
 
-/** An HTTP/2 stream of /stream?until=FILE: its text so far, and its end. */
-function openStream(port: number, until: string, ca: string): { text(): string; ended: Promise<string>; close(): void } {
+/** An HTTP/2 stream of /stream?until=FILE: its text so far, its end, and whether the server said GOAWAY. */
+function openStream(port: number, until: string, ca: string): { text(): string; ended: Promise<string>; close(): void; goaway(): boolean } {
   const session = http2.connect(`https://localhost:${port}`, { ca: readFileSync(ca) });
   session.on('error', () => {});
+  let goaway = false;
+  session.on('goaway', () => (goaway = true));
   const req = session.request({ ':path': `/stream?until=${encodeURIComponent(until)}` });
   let text = '';
   req.setEncoding('utf8');
@@ -30,7 +32,7 @@ function openStream(port: number, until: string, ca: string): { text(): string; 
     req.on('error', reject);
   });
   req.end();
-  return { text: () => text, ended, close: () => session.close() };
+  return { text: () => text, ended, close: () => session.close(), goaway: () => goaway };
 }
 
 function install(pair: { cert: string; key: string }, dir: string): void {
@@ -89,3 +91,20 @@ for (const mode of MODES) {
     }, 90_000);
   });
 }
+
+describe('a graceful stop with an HTTP/2 stream open', () => {
+  test('the session gets GOAWAY, the open stream finishes, then tsgi exits', async () => {
+    const port = await freePort();
+    const srv = await startTsgi(['--app', 'test/fixtures/apps/tls.ts', '--https-socket', `127.0.0.1:${port},${certs.a.cert},${certs.a.key}`]);
+    const stop = join(certs.dir, `stop-${port}`);
+    const stream = openStream(port, stop, certs.ca);
+    expect(await until(() => stream.text().includes('tick'), 30_000)).toBe(true);
+    srv.signal('SIGTERM');
+    expect(await until(() => stream.goaway(), 30_000)).toBe(true);
+    writeFileSync(stop, '');
+    expect(await stream.ended).toMatch(/^(tick\n)+done\n$/);
+    stream.close();
+    await srv.exited;
+    expect(srv.output()).toMatch(/goodbye/);
+  }, 90_000);
+});

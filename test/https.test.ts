@@ -5,7 +5,8 @@
  * bad certificates. Certificates are made by the test (test/tls-helpers.ts).
  */
 import http2 from 'node:http2';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cleanup, freePort, type Proc, RUNTIME, startTsgi, tsgiFails } from './helpers.ts';
 import { curl, makeCerts, servedCN, type TestCerts } from './tls-helpers.ts';
@@ -64,7 +65,7 @@ describe('--https-socket: the workers speak HTTPS (one process)', () => {
     expect(two.status).toBe(200);
     expect(two.version).toBe('2');
     expect(JSON.parse(two.body).url).toBe(`https://a.test:${port}/x`);
-    expect(srv.output()).toMatch(/https socket 0 bound to 127\.0\.0\.1:\d+ \(node:http2: TLS 1\.2\+, HTTP\/2 and HTTP\/1\.1 by ALPN\)/);
+    expect(srv.output()).toMatch(/https socket 0 bound to TCP address 127\.0\.0\.1:\d+ \(node:http2: TLS 1\.2\+, HTTP\/2 and HTTP\/1\.1 by ALPN\)/);
   }, 60_000);
 
   test("Node's http2 client", async () => {
@@ -135,6 +136,7 @@ describe('--https on the router (a master, two workers)', () => {
     }
     expect(await servedCN(https, 'b.test')).toBe('b.test');
     expect((await h2get(https, '/n', certs.ca)).status).toBe(200);
+    expect(srv.output()).toMatch(/https router bound to TCP address 127\.0\.0\.1:\d+ \(node:http2: TLS 1\.2\+, HTTP\/2 and HTTP\/1\.1 by ALPN\)/);
   }, 60_000);
 
   test('the plain --http port still answers, and the router drops a client-certificate header a client sent', async () => {
@@ -166,6 +168,31 @@ describe('--https on the router (a master, two workers)', () => {
     },
     60_000,
   );
+});
+
+describe('the TLS options from an ini file, a JSON file and the environment', () => {
+  test('--https-socket from ini, --sni from TSGI_SNI; --https from JSON', async () => {
+    const port = await freePort();
+    const ini = join(certs.dir, 'tls.ini');
+    writeFileSync(ini, `[uwsgi]\napp = ${APP}\nhttps-socket = 127.0.0.1:${port},${certs.a.cert},${certs.a.key}\n`);
+    const one = await startTsgi([ini], { env: { TSGI_SNI: `b.test,${certs.b.cert},${certs.b.key}` } });
+    try {
+      expect(await servedCN(port, 'b.test')).toBe('b.test');
+      expect((await curl(`https://a.test:${port}/`, resolveTo('a.test', port), certs.ca)).status).toBe(200);
+    } finally {
+      await one.stop();
+    }
+    const json = join(certs.dir, 'tls.json');
+    writeFileSync(json, JSON.stringify({ uwsgi: { app: APP, https: [`127.0.0.1:${port},${certs.a.cert},${certs.a.key}`] } }));
+    const two = await startTsgi([json]);
+    try {
+      const r = await curl(`https://a.test:${port}/`, ['--http2', ...resolveTo('a.test', port)], certs.ca);
+      expect(r.version).toBe('2');
+      expect(JSON.parse(r.body).url).toBe(`https://a.test:${port}/`);
+    } finally {
+      await two.stop();
+    }
+  }, 120_000);
 });
 
 describe('bad certificates stop tsgi at startup with one line naming the file', () => {

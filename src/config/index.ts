@@ -279,7 +279,7 @@ export function renderHelp(): string {
     '',
     'Signals: SIGTERM, SIGINT stop gracefully (finish requests in flight; a second one stops now;',
     'with --shutdown-delay a SIGTERM first reports not ready and serves on; a second signal ends the wait);',
-    'SIGQUIT stops now; SIGHUP reloads the workers gracefully (--master); SIGUSR2 (and SIGUSR1 on',
+    'SIGQUIT stops now; SIGHUP reloads the workers gracefully (--master) and reads TLS certificates again; SIGUSR2 (and SIGUSR1 on',
     'Node and Bun; Deno opens its inspector on SIGUSR1) writes worker stats to the log.',
     '',
   );

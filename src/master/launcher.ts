@@ -28,7 +28,7 @@ import {
 } from './protocol.ts';
 import { spawnChild } from './spawn.ts';
 import { dropPrivileges, handOver } from '../privilege/drop.ts';
-import { checkTls } from '../tls/check.ts';
+import { checkTls, tlsSummary } from '../tls/check.ts';
 import { parseTlsPort, type TlsFiles } from '../tls/spec.ts';
 
 type Relayed = Exclude<Signal, 'SIGKILL'>;
@@ -307,7 +307,7 @@ class SocketBinder {
       return { socket: { proto, spec, reuse: { host: actual.host, port }, display }, port, address: actual };
     }
     const mode = actual.kind === 'unix' && serve.chmodSocket !== undefined ? ` (mode ${serve.chmodSocket.toString(8)})` : '';
-    log(`${what} bound to ${display}${mode}`);
+    log(`${what} bound to ${display}${mode}${tls ? ` (${tlsSummary(rt)})` : ''}`);
     this.bound.handles.push(handle);
     const socket = { proto, spec, fd: 2 + this.bound.handles.length, display, unixPath: actual.kind === 'unix' ? actual.path : undefined };
     return { socket, port, address: actual };

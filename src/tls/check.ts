@@ -20,3 +20,8 @@ export function checkTls(rt: Runtime, option: string, files: TlsFiles, serve: Se
   if (serve.sni.length > 0 && !rt.tls.sni) throw cannot('--sni');
   tlsMaterial(option, files, serve, cwd);
 }
+
+/** What a TLS port serves here, for the startup lines: "node:http2: TLS 1.2+, HTTP/2 and HTTP/1.1 by ALPN". */
+export function tlsSummary(rt: Runtime): string {
+  return `${rt.tls.server}: TLS 1.2+, ${rt.tls.h2 ? 'HTTP/2 and HTTP/1.1 by ALPN' : `HTTP/1.1 only (${rt.name}'s TLS server has no HTTP/2)`}`;
+}

@@ -21,7 +21,6 @@ export interface TlsPortWatch {
 export class CertReload {
   readonly #ports: TlsPortWatch[] = [];
   readonly #cwd: string;
-  #watching = false;
 
   constructor(cwd: string) {
     this.#cwd = cwd;
@@ -31,11 +30,6 @@ export class CertReload {
   add(port: TlsPortWatch): void {
     this.#ports.push(port);
     new TouchReload(port.files, this.#cwd, (why) => this.#reloadOne(port, why), { unref: true });
-    this.#watching = true;
-  }
-
-  get watching(): boolean {
-    return this.#watching;
   }
 
   /** Every port, now (SIGHUP). */

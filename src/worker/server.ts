@@ -21,7 +21,7 @@ import { handleUwsgiConn, type UwsgiServerOptions } from './uwsgi.ts';
 import { handleFastCgiConn } from './fastcgi.ts';
 import { handleScgiConn } from './scgi.ts';
 import type { Proto, ServeOptions, SocketSource, WebSocketLimits } from '../master/protocol.ts';
-import { checkTls, tlsMaterial } from '../tls/check.ts';
+import { checkTls, tlsMaterial, tlsSummary } from '../tls/check.ts';
 import { ownClientCert } from '../tls/client-cert.ts';
 import { CertReload } from '../tls/reload.ts';
 import { parseSni, type TlsFiles, tlsFilesOf } from '../tls/spec.ts';
@@ -209,10 +209,8 @@ class CoreListeners {
       const s = await bindListener(this.#rt, src.spec, cwd, open, { mode: serve.chmodSocket, backlog: serve.listen });
       l = s.listener;
       if (s.address.kind === 'unix') this.#unixPaths.push(s.address.path);
-      if (!this.#setup.quiet)
-        log(
-          `https socket ${index} bound to ${formatAddress(s.address)} (${this.#rt.tls.server}: TLS 1.2+, ${this.#rt.tls.h2 ? 'HTTP/2 and HTTP/1.1 by ALPN' : 'HTTP/1.1 only'})`,
-        );
+      const where = s.address.kind === 'unix' ? `UNIX address ${s.address.path}` : `TCP address ${formatAddress(s.address)}`;
+      if (!this.#setup.quiet) log(`https socket ${index} bound to ${where} (${tlsSummary(this.#rt)})`);
     }
     this.#listeners.push(l);
     const serve = this.#setup.serve;
