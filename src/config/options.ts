@@ -152,7 +152,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   o({ name: 'pidfile', type: 'path', group: 'Processes', metavar: 'FILE',
     help: 'write the master\'s pid to FILE', uwsgi: 'pidfile: create pidfile (before privileges drop)' }),
   o({ name: 'uid', type: 'string', group: 'Processes', metavar: 'USER|UID',
-    help: 'run every tsgi process (launcher, master, router, workers) as this user once every socket is bound, before the app loads; its group and supplementary groups too unless --gid (needs root; starts a master)',
+    help: 'run every tsgi process (launcher, master, router, workers) as this user once every socket is bound, before the app loads, with its supplementary groups from /etc/group and its primary group unless --gid (needs root; starts a master)',
     uwsgi: 'uid: setuid to the specified user/uid' }),
   o({ name: 'gid', type: 'string', group: 'Processes', metavar: 'GROUP|GID',
     help: 'run every tsgi process with this group (and it as the only supplementary group with --gid alone), set before --uid',
