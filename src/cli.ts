@@ -13,7 +13,7 @@ import { ShutdownDelay } from './master/drain.ts';
 import { activatedSockets, runLauncher, systemdFds } from './master/launcher.ts';
 import { type ChildState, type MasterOptions, type ServeOptions, type SocketSource, STATE_ENV } from './master/protocol.ts';
 import { masterOptions, needsMaster, serveOptions } from './plan.ts';
-import { AppLoadError } from './worker/app.ts';
+import { AppLoadError } from './worker/app-error.ts';
 import type { ServingCore } from './worker/server.ts';
 import { NOTHING_TO_SERVE, socketSpecs } from './worker/sockets.ts';
 import { VERSION } from './version.ts';

@@ -9,7 +9,7 @@
  */
 import { resolve } from 'node:path';
 import { type Entry, ConfigError, objectEntries, type ObjectValue, readArgv, readEnv, readIni, readJson, splitSection } from './read.ts';
-import { Cidr } from '../codec/forwarded.ts';
+import { Cidr } from './cidr.ts';
 import { envName, fieldName, findOption, OPTIONS, type OptionSpec } from './options.ts';
 import { parseSni, parseTlsPort } from '../tls/spec.ts';
 

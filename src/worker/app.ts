@@ -6,6 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { getRuntime } from '../../runtimes/detect.ts';
 import { bunShapedHandler, denoStyleUpgrade, isBunShaped } from '../websocket/forms.ts';
+import { AppLoadError } from './app-error.ts';
 
 export type FetchHandler = (req: Request) => Response | Promise<Response>;
 
@@ -17,10 +18,7 @@ export interface LoadedApp {
   callable: string;
 }
 
-/** A problem with the app that the user must fix; the message says what to do. */
-export class AppLoadError extends Error {
-  override name = 'AppLoadError';
-}
+export { AppLoadError };
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
