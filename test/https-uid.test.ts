@@ -35,7 +35,8 @@ function keyIn(dir: string, gid: number, mode: number): { cert: string; key: str
 }
 
 function uidOf(pid: number): string {
-  return /^Uid:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1].trim().replace(/\s+/g, ' ') ?? '';
+  const line = /^Uid:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '';
+  return line.trim().replace(/\s+/g, ' ');
 }
 
 describe.skipIf(!isRoot)(`HTTPS with --uid (${RUNTIME}; needs root)`, () => {
