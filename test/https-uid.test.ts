@@ -5,7 +5,7 @@
  * startup with one line naming the path and the fix; a key the user's group can read serves as
  * nobody. The tests need root (they run as root in CI and here).
  */
-import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cleanup, freePort, ROOT, RUNTIME, startTsgi, tempDir, tsgiFails } from './helpers.ts';
@@ -61,6 +61,23 @@ describe.skipIf(!isRoot)(`HTTPS with --uid (${RUNTIME}; needs root)`, () => {
     expect(r.code).not.toBe(0);
     expect(r.output).toContain(`--https: nobody (--uid) cannot enter the directory ${live} (root:root, mode 0700)`);
     expect(r.output).toContain(`chgrp nogroup ${live} && chmod g+x ${live}`);
+  }, 60_000);
+
+  test('a symlinked key (live/ -> archive/, as certbot makes them) in a directory only root can enter: the target directory is named', async () => {
+    const dir = tempDir();
+    const [live, archive] = [join(dir, 'live'), join(dir, 'archive')];
+    mkdirSync(live);
+    chmodSync(live, 0o755);
+    mkdirSync(archive);
+    chmodSync(archive, 0o700);
+    const { cert, key } = keyIn(archive, NOBODY, 0o640);
+    symlinkSync(cert, join(live, 'fullchain.pem'));
+    symlinkSync(key, join(live, 'privkey.pem'));
+    const r = await tsgiFails([...AS_NOBODY, '--https', `127.0.0.1:${await freePort()},live/fullchain.pem,live/privkey.pem`, '--app', APP], {
+      cwd: dir,
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain(`--https: nobody (--uid) cannot enter the directory ${archive} (root:root, mode 0700)`);
   }, 60_000);
 
   test('a key the group nogroup can read (root:nogroup 0640): --https and --https-socket serve as nobody', async () => {
