@@ -13,7 +13,7 @@ import { log, reopenLog } from '../log.ts';
 import { bindWith, formatAddress } from '../worker/bind.ts';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NOTHING_TO_SERVE, reusePortHttp, socketSpecs } from '../worker/sockets.ts';
 import {
@@ -29,7 +29,8 @@ import {
 import { spawnChild } from './spawn.ts';
 import { dropPrivileges, handOver } from '../privilege/drop.ts';
 import { checkTls, tlsSummary } from '../tls/check.ts';
-import { parseTlsPort, type TlsFiles } from '../tls/spec.ts';
+import { parseSni, parseTlsPort, type TlsFiles, tlsFilesOf } from '../tls/spec.ts';
+import { ReadableAs } from '../privilege/readable.ts';
 
 type Relayed = Exclude<Signal, 'SIGKILL'>;
 
@@ -234,6 +235,7 @@ class SocketBinder {
   readonly #serve: ServeOptions;
   readonly #cwd: string;
   readonly #master: MasterOptions;
+  readonly #readable: ReadableAs | null;
   readonly bound: Bound = { sockets: [], handles: [], addresses: [] };
 
   constructor(rt: Runtime, serve: ServeOptions, cwd: string, master: MasterOptions) {
@@ -241,11 +243,19 @@ class SocketBinder {
     this.#serve = serve;
     this.#cwd = cwd;
     this.#master = master;
+    this.#readable = ReadableAs.for(master.identity);
+  }
+
+  /** A port's certificates, read now, and readable by the --uid user the serving processes become. */
+  #checkTls(option: string, files: TlsFiles): void {
+    checkTls(this.#rt, option, files, this.#serve, this.#cwd);
+    const paths = tlsFilesOf(files, this.#serve.sni.map(parseSni)).map((f) => resolve(this.#cwd, f));
+    this.#readable?.check(option, paths);
   }
 
   /** A --socket, --http-socket or --https-socket (its certificates checked now: a bad one stops tsgi with one line). */
   async socket(proto: Proto, spec: string, tls?: TlsFiles): Promise<void> {
-    if (tls) checkTls(this.#rt, 'https-socket', tls, this.#serve, this.#cwd);
+    if (tls) this.#checkTls('https-socket', tls);
     const one = await this.#bind(proto, spec, `${tls ? 'https' : proto} socket ${this.bound.sockets.length}`, tls);
     this.bound.sockets.push(tls ? { ...one.socket, tls } : one.socket);
     this.bound.addresses.push(one.address);
@@ -260,7 +270,7 @@ class SocketBinder {
     if (http.address !== undefined) listens.push(await this.#routerPort(http.address, 'http router'));
     for (const spec of http.https) {
       const { address, files } = parseTlsPort(spec, 'https');
-      checkTls(this.#rt, 'https', files, this.#serve, this.#cwd);
+      this.#checkTls('https', files);
       listens.push({ ...(await this.#routerPort(address, 'https router', files)), tls: files });
     }
     if (http.redirect !== undefined) {

@@ -72,6 +72,15 @@ export class Accounts {
     return entry.gid;
   }
 
+  /** The name of a user or a group for a message, else its number. */
+  userName(uid: number): string {
+    return this.#users.find((u) => u.uid === uid)?.name ?? String(uid);
+  }
+
+  groupName(gid: number): string {
+    return this.#groups.find((g) => g.gid === gid)?.name ?? String(gid);
+  }
+
   /** The groups a user is a member of (initgroups), with `gid` first. */
   groupsOf(name: string | undefined, gid: number): number[] {
     const extra = name === undefined ? [] : this.#groups.filter((g) => g.members.includes(name)).map((g) => g.gid);
