@@ -14,6 +14,7 @@ import { bindListener, bindSocket, formatAddress, parseSocketAddress, removeSock
 import { CoreCounters } from './counters.ts';
 import { handleHttpConn, type HttpServerOptions } from './http1.ts';
 import { nativeHandler } from './native-http.ts';
+import { handleInternalConn } from './internal.ts';
 import { handleUwsgiConn, type UwsgiServerOptions } from './uwsgi.ts';
 import { handleFastCgiConn } from './fastcgi.ts';
 import { handleScgiConn } from './scgi.ts';
@@ -125,12 +126,11 @@ function serverOptions(options: ServeOptions, apps: MountedApp[], counters: Core
 
 type ConnServer = (conn: Conn) => void;
 
-/** How each protocol serves a connection: one row a protocol (`internal`: the router's uwsgi, with streamed bodies). */
+/** How each protocol serves a connection: one row a protocol (`internal`: the router's uwsgi, with streamed bodies and kept connections). */
 function connServers(o: { vars: UwsgiServerOptions; http: HttpServerOptions }): Record<Proto | 'internal', ConnServer> {
-  const internal = { ...o.vars, streamedBodies: true };
   return {
     uwsgi: (conn) => handleUwsgiConn(conn, o.vars),
-    internal: (conn) => handleUwsgiConn(conn, internal),
+    internal: (conn) => handleInternalConn(conn, o.vars),
     http: (conn) => handleHttpConn(conn, o.http),
     fastcgi: (conn) => handleFastCgiConn(conn, o.vars),
     scgi: (conn) => handleScgiConn(conn, o.vars),
