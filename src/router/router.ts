@@ -17,6 +17,7 @@ import { parseMount } from '../worker/mount.ts';
 import { nativeHandler } from '../worker/native-http.ts';
 import { nativeHttp } from '../worker/server.ts';
 import { WorkerGate } from './gate.ts';
+import { UpstreamPool } from './pool.ts';
 import { forward, type ProxyOptions } from './proxy.ts';
 import { parseStaticMap, staticMap } from './static.ts';
 
@@ -35,6 +36,13 @@ export function routerApp(staticMaps: Array<{ prefix: string; dir: string }>, mo
   return app;
 }
 
+/** Every request to the workers when there is nothing to route (no static map, no mount); else the Hono app. */
+function routerHandler(statics: Array<{ prefix: string; dir: string }>, mountpoints: string[], proxy: ProxyOptions): HttpServerOptions['handler'] {
+  if (statics.length === 0 && mountpoints.length === 0) return (req, peer) => forward(req, peer, '', proxy);
+  const app = routerApp(statics, mountpoints, proxy);
+  return (req, peer) => app.fetch(req, { peer });
+}
+
 export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
   const channel = rt.parentChannel();
   if (!state.router || !channel) {
@@ -47,6 +55,9 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
 
 type RouterState = NonNullable<ChildState['router']>;
 
+/** Idle connections to the workers the router keeps at most (more go on with a new connection each). */
+const MAX_IDLE_UPSTREAM = 256;
+
 /** The router process: its listener, the gate that holds requests until a worker is ready, the stop. */
 class Router {
   readonly #rt: Runtime;
@@ -56,6 +67,8 @@ class Router {
   /** Requests wait until the master says a worker is ready (at once after a respawn of the router). */
   readonly #workers: WorkerGate;
   readonly #counters = new CoreCounters(0);
+  /** Idle connections to the workers, closed by the router before the workers' --socket-timeout would. */
+  readonly #pool: UpstreamPool;
   #listener: Listener | null = null;
   #stopping = false;
 
@@ -65,6 +78,7 @@ class Router {
     this.#r = r;
     this.#channel = channel;
     this.#workers = new WorkerGate(state.serve.listen ?? 100, r.connectTimeout * 1000);
+    this.#pool = new UpstreamPool(() => rt.connectUnix(r.upstream), MAX_IDLE_UPSTREAM, (state.serve.socketTimeout * 1000) / 2);
   }
 
   async run(): Promise<void> {
@@ -106,20 +120,16 @@ class Router {
     const { serve, cwd } = this.#state;
     const r = this.#r;
     const proxy: ProxyOptions = {
-      connect: () => this.#rt.connectUnix(r.upstream),
+      pool: this.#pool,
       upstream: r.upstream,
       workers: this.#workers,
       timeoutMs: r.timeout * 1000,
       serverPort: r.port,
     };
     const statics = r.staticMaps.map((s) => parseStaticMap(s, cwd));
-    const app = routerApp(
-      statics,
-      serve.mounts.map((m) => parseMount(m).prefix),
-      proxy,
-    );
+    const mountpoints = serve.mounts.map((m) => parseMount(m).prefix);
     return {
-      handler: (req, peer) => app.fetch(req, { peer }),
+      handler: routerHandler(statics, mountpoints, proxy),
       bufferSize: serve.bufferSize,
       limitPost: serve.limitPost,
       headTimeoutMs: serve.socketTimeout * 1000,
@@ -142,6 +152,7 @@ class Router {
       this.#counters.drain();
       await this.#counters.idle(this.#state.master.workerReloadMercy * 1000);
     }
+    this.#pool.close();
     this.#rt.exit(0);
   }
 }
