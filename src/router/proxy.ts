@@ -182,7 +182,8 @@ function send(req: Request, peer: Peer, scriptName: string, o: ProxyOptions): Pr
   // neither Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3).
   const sized = req.headers.has('content-length');
   const hasBody = sized || req.headers.has('transfer-encoding');
-  const body = req.body !== null && hasBody && req.method !== 'GET' && req.method !== 'HEAD' ? req.body : null;
+  // req.body last: on Node (Hono's adapter) it makes the whole undici Request.
+  const body = hasBody && req.method !== 'GET' && req.method !== 'HEAD' ? req.body : null;
   const framed = body !== null && !sized;
   const out: Outgoing = { req, packet: encodePacket(varsFor(req, peer, scriptName, o.serverPort, framed)), body, framed };
   const idle = body === null ? o.pool.take() : null;
