@@ -7,10 +7,10 @@
  * backpressure both ways. The connection then goes back to the pool (pool.ts) for the next
  * request, unless the worker said `connection: close`.
  *
- * A request without a body takes an idle connection; if the worker closed it before answering
- * (it stops, or its idle time ran out on its side), the request, which is all in its vars, is
- * sent again once on a fresh connection. A request with a body takes a fresh connection: what it
- * sent could not be sent again.
+ * A GET, HEAD or OPTIONS takes an idle connection; if the worker closed it before answering (it
+ * stops, or its idle time ran out on its side), the request, which is all in its vars, is sent
+ * again once on a fresh connection. Any other request (a body, or a method that is not safe to
+ * repeat) takes a fresh connection: it is never sent twice.
  *
  * While no worker is ready the request waits (gate.ts), then 503; 502 when the socket cannot be
  * reached, or when a worker closes without answering; 504 when no answer head arrives within
@@ -169,6 +169,12 @@ export function forward(req: Request, peer: Peer, scriptName: string, o: ProxyOp
   });
 }
 
+/**
+ * The requests that go on a kept connection: safe ones without a body, which may be sent again
+ * if the connection turns out closed (RFC 9110 9.2.1). Any other goes on a fresh connection.
+ */
+const RESENDABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 /** What an exchange sends: the vars packet, then the body (if any). */
 interface Outgoing {
   req: Request;
@@ -186,7 +192,7 @@ function send(req: Request, peer: Peer, scriptName: string, o: ProxyOptions): Pr
   const body = hasBody && req.method !== 'GET' && req.method !== 'HEAD' ? req.body : null;
   const framed = body !== null && !sized;
   const out: Outgoing = { req, packet: encodePacket(varsFor(req, peer, scriptName, o.serverPort, framed)), body, framed };
-  const idle = body === null ? o.pool.take() : null;
+  const idle = body === null && RESENDABLE.has(req.method) ? o.pool.take() : null;
   if (idle !== null) return new UpstreamExchange(idle, out, o, true).run();
   return sendFresh(out, o);
 }
@@ -327,13 +333,13 @@ class UpstreamExchange {
   }
 
   /**
-   * The worker closed before answering. On a connection from the pool with nothing sent but the
-   * vars, it did not take the request (it stopped, or the connection's time was up): send it
-   * again, once, on a fresh connection.
+   * The worker closed before answering. On a connection from the pool (a safe request, all in
+   * its vars) with no byte of an answer, it most likely never read the request (it stopped, or
+   * the connection's time was up): send it again, once, on a fresh connection.
    */
   #closedEarly(why: string): void {
     if (this.#answered) return;
-    if (!this.#reused || this.#head !== null || this.#out.body !== null) return this.#giveUp(502, why);
+    if (!this.#reused || this.#head !== null) return this.#giveUp(502, why);
     this.#answered = true;
     clearTimeout(this.#timer);
     this.#over();

@@ -121,6 +121,18 @@ describe('router upstream connections (in memory)', () => {
     expect(opened.length).toBe(1);
   });
 
+  it('a bodyless DELETE takes a fresh connection too (not safe to send twice)', async () => {
+    const { o, pool, opened } = setup();
+    const idle = new MemoryConn('', 0);
+    pool.give(idle);
+    const answer = forward(new Request('http://example.test/thing', { method: 'DELETE' }), peer, '', o);
+    await waitFor(() => opened.length === 1);
+    await received(opened[0]);
+    expect(idle.written.length).toBe(0);
+    opened[0].halfClose();
+    expect((await answer).status).toBe(502);
+  });
+
   it('an idle connection the worker closes leaves the pool', async () => {
     const { pool } = setup();
     const a = new MemoryConn('', 0);
