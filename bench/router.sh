@@ -10,7 +10,8 @@
 #   PATH=$PWD/scripts/node-lines/node_modules/node24/bin:$PATH bash bench/router.sh 5 3   (Node 24)
 # Env: BENCH_BASE=DIR also runs the tsgi rows from another checkout (its bin/tsgi.js, with this
 # tree's node_modules if it has none), labelled "base", before this tree's; BENCH_ONLY=regex
-# over the row ids (tsgi-node tsgi-bun tsgi-deno base-node base-bun base-deno uwsgi).
+# over the row ids (tsgi-node tsgi-bun tsgi-deno tsgi-bun-reuse-port tsgi-deno-reuse-port, the same
+# with base- for BENCH_BASE, uwsgi).
 # Needs: wrk, curl, uwsgi + uwsgi-plugin-python3 (the http plugin ships with uwsgi); npm ci done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -103,6 +104,10 @@ tsgi_rows() { # prefix (tsgi / base), label prefix, dir
   measure "$id-node" "$what on Node" "$dir" node bin/tsgi.js "${TSGI_ARGS[@]}"
   measure "$id-bun" "$what on Bun" "$dir" "$BUN" bin/tsgi.js "${TSGI_ARGS[@]}"
   measure "$id-deno" "$what on Deno" "$dir" "$DENO" run -A bin/tsgi.js "${TSGI_ARGS[@]}"
+  # Bun.serve and Deno.serve take no inherited fd: by default their router runs tsgi's own
+  # HTTP/1.1 server on the master's socket, with --reuse-port the runtime's server.
+  measure "$id-bun-reuse-port" "$what --reuse-port on Bun" "$dir" "$BUN" bin/tsgi.js "${TSGI_ARGS[@]}" --reuse-port
+  measure "$id-deno-reuse-port" "$what --reuse-port on Deno" "$dir" "$DENO" run -A bin/tsgi.js "${TSGI_ARGS[@]}" --reuse-port
 }
 
 echo "tsgi --http and uWSGI --http --http-keepalive, 2 workers each, hello world, wrk -t2 -c64 -d${DUR}s after a 1 s warm-up, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start."
@@ -122,7 +127,7 @@ echo "Ratios to uWSGI in the same run (req/s; CPU per request: uWSGI's ÷ tsgi's
 echo
 echo "| tsgi | req/s ÷ uWSGI (each run) | CPU efficiency ÷ uWSGI (each run) |"
 echo "|---|---|---|"
-for id in base-node base-bun base-deno tsgi-node tsgi-bun tsgi-deno; do
+for id in base-node base-bun base-deno base-bun-reuse-port base-deno-reuse-port tsgi-node tsgi-bun tsgi-deno tsgi-bun-reuse-port tsgi-deno-reuse-port; do
   grep -q "^$id " "$W/results" 2>/dev/null || continue
   awk -v id="$id" '
     $1 == "uwsgi" { u[++nu] = $2; uc[nu] = $3 }
