@@ -256,13 +256,13 @@ class UpstreamExchange {
   #answered = false;
   /** The whole answer is in. */
   #answerOver = false;
-  /** The connection may serve the next request once this one is over. */
+  /** The worker's answer says the connection may serve the next request (#keepsConnection). */
   #reusable = false;
+  /** Something on this exchange makes the connection unfit for another request, whatever the answer says. */
+  #spoiled = false;
   /** The FIN goes after the whole request: before it, the worker would read a truncated one. */
   #requestSent = false;
   #finPending = false;
-  /** The client went (or half-closed) before the answer was over: the worker's connection is half-closed too. */
-  #clientLeft = false;
   #released = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #resolve: (res: Response | Promise<Response>) => void = () => {};
@@ -303,17 +303,21 @@ class UpstreamExchange {
    */
   #clientGone = (): void => {
     if (this.#answerOver) return;
-    this.#clientLeft = true;
-    this.#reusable = false;
+    this.#spoil();
     if (this.#requestSent) this.#conn.closeWrite();
     else this.#finPending = true;
   };
 
   #sent(ok: boolean): void {
     this.#requestSent = true;
-    if (!ok) return;
+    if (!ok) return this.#spoil();
     if (this.#finPending) this.#conn.closeWrite();
     this.#releaseIfOver();
+  }
+
+  /** The connection will not go back to the pool. */
+  #spoil(): void {
+    this.#spoiled = true;
   }
 
   #over(): void {
@@ -365,7 +369,7 @@ class UpstreamExchange {
 
   /** Bytes after the end of the answer: the connection is of no further use. */
   #unexpected(): void {
-    this.#reusable = false;
+    this.#spoil();
     if (!this.#released) this.#conn.destroy();
   }
 
@@ -401,7 +405,7 @@ class UpstreamExchange {
   #response(head: AnswerHead, rest: Uint8Array): Response {
     const init = { status: head.status, statusText: head.statusText, headers: head.headers };
     const bodyless = this.#req.method === 'HEAD' || head.status === 204 || head.status === 304 || head.status < 200;
-    this.#reusable = this.#keepsConnection(head, bodyless) && !this.#clientLeft;
+    this.#reusable = this.#keepsConnection(head, bodyless);
     if (bodyless) {
       this.#answerEnded(rest.length);
       return new Response(null, init);
@@ -442,7 +446,7 @@ class UpstreamExchange {
   #answerEnded(extra: number): void {
     this.#answerOver = true;
     this.#over();
-    if (extra > 0) this.#reusable = false;
+    if (extra > 0) this.#spoil();
     this.#releaseIfOver();
   }
 
@@ -451,29 +455,31 @@ class UpstreamExchange {
     if (!this.#answerOver || !this.#requestSent || this.#released) return;
     this.#released = true;
     this.#lease.end();
-    if (this.#reusable) this.#o.pool.give(this.#conn);
+    if (this.#reusable && !this.#spoiled) this.#o.pool.give(this.#conn);
     else this.#conn.end();
   }
 
   #broken(why: string): void {
     log(`tsgi http router: ${why}: ${this.#req.method} ${this.#req.url}`);
-    this.#reusable = false;
+    this.#spoil();
     this.#answer?.fail(why);
     this.#answer = null;
     this.#over();
     this.#conn.destroy();
   }
 
+  /** The client cancelled the answer body: the worker's connection goes, unless the whole answer was in (then it is not this exchange's to close). */
   #cancelled(): void {
     this.#answer = null;
-    this.#reusable = false;
+    if (this.#answerOver) return;
+    this.#spoil();
     this.#conn.destroy();
   }
 
   /** The worker sends nothing more: that ends a body that ends at the close; a framed one was cut. */
   #onEnd(): void {
     if (!this.#answered) return this.#closedEarly('a worker closed the connection without answering (did it die? see the tsgi log)');
-    this.#reusable = false;
+    this.#spoil();
     this.#over();
     if (this.#framing !== null) this.#answer?.fail('a worker closed the connection before the end of its answer');
     else this.#answer?.end();
@@ -484,7 +490,7 @@ class UpstreamExchange {
 
   #onClose(error?: Error): void {
     if (!this.#answered) return this.#closedEarly(`a worker closed the connection without answering${error ? ` (${error.message})` : ''}`);
-    this.#reusable = false;
+    this.#spoil();
     this.#over();
     if (error || this.#framing !== null) this.#answer?.fail(error ?? 'a worker closed the connection before the end of its answer');
     else this.#answer?.end();

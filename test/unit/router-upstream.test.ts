@@ -36,9 +36,13 @@ async function received(c: MemoryConn, bytes = 0): Promise<void> {
   });
 }
 
+/** Resolves once `test` holds (checked every 2 ms, 1 s at most); each check runs it once. */
 async function waitFor(test: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !test(); i++) await new Promise((r) => setTimeout(r, 2));
-  expect(test()).toBe(true);
+  for (let i = 0; i < 500; i++) {
+    if (test()) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  throw new Error(`condition not met: ${test}`);
 }
 
 describe('router upstream connections (in memory)', () => {
@@ -75,6 +79,21 @@ describe('router upstream connections (in memory)', () => {
     opened[0].send('6\r\n world\r\n0\r\n\r\n');
     expect(new TextDecoder().decode((await reader.read()).value)).toBe(' world');
     expect((await reader.read()).done).toBe(true);
+    expect(pool.take()).toBe(opened[0]);
+  });
+
+  it('a client that cancels an answer whose bytes are all in leaves the pooled connection alone', async () => {
+    const { o, pool, opened } = setup();
+    const answer = forward(new Request('http://example.test/big'), peer, '', o);
+    await waitFor(() => opened.length === 1);
+    await received(opened[0]);
+    opened[0].send('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello');
+    const res = await answer;
+    opened[0].send('world');
+    await waitFor(() => pool.take() === opened[0]);
+    pool.give(opened[0]);
+    await (res.body as ReadableStream<Uint8Array>).cancel();
+    expect(opened[0].closed).toBe(false);
     expect(pool.take()).toBe(opened[0]);
   });
 
