@@ -21,7 +21,7 @@ export { FrameDecoder, frameHead, KEEP_CONNECTION_VAR, LAST_FRAME, STREAMED_BODY
 export { concatBytes, latin1, fromLatin1 } from './bytes.ts';
 export { encodePacket, encodeVars, getVar } from './vars.ts';
 export { appendHeader, buildRequest, requestToVars, varsToRequest, type SignalSource } from './request.ts';
-export { bodyAllowed, encodeResponseHead, statusReason } from './response.ts';
+export { bodyAllowed, chunkFrame, encodeResponseHead, lastChunk, statusReason } from './response.ts';
 export {
   encodeEndRequest,
   encodeGetValuesResult,

@@ -14,7 +14,7 @@
  * The connection itself is a CgiConnection (cgi-conn.ts) of the protocol below.
  */
 import type { Conn } from '../../runtimes/types.ts';
-import { concatBytes, encodeResponseHead, getVar, KEEP_CONNECTION_VAR, UwsgiDecoder, type UwsgiVars } from '../codec/index.ts';
+import { chunkFrame, encodeResponseHead, getVar, KEEP_CONNECTION_VAR, lastChunk, UwsgiDecoder, type UwsgiVars } from '../codec/index.ts';
 import { CgiConnection, type CgiProtocol, type Ending, type KeptConnections } from './cgi-conn.ts';
 import type { AnswerWriter } from './exchange.ts';
 import type { VarsServerOptions } from './vars.ts';
@@ -34,12 +34,6 @@ function internalProtocol(o: VarsServerOptions): CgiProtocol {
     kept: KEPT,
   };
 }
-
-const textEncoder = new TextEncoder();
-const CRLF = textEncoder.encode('\r\n');
-const LAST_CHUNK = textEncoder.encode('0\r\n\r\n');
-const chunk = (c: Uint8Array) => concatBytes([textEncoder.encode(`${c.length.toString(16)}\r\n`), c, CRLF]);
-const lastChunk = () => LAST_CHUNK;
 
 /** Kept only if the router asked, and while the router still sends and the worker does not stop; never after a switch of protocols. */
 const KEPT: KeptConnections = {
@@ -64,7 +58,7 @@ class KeptAnswerWriter implements AnswerWriter {
     this.#method = method;
     this.#ending = ending;
     this.#chunked = !res.headers.has('content-length');
-    this.frame = this.#chunked ? chunk : undefined;
+    this.frame = this.#chunked ? chunkFrame : undefined;
     this.trailer = this.#chunked ? lastChunk : undefined;
   }
 

@@ -1,11 +1,12 @@
 // The --http router's internal socket in a worker (src/worker/internal.ts) over an in-memory
 // connection: streamed bodies, and connections kept open for the router's next request.
 import { describe, expect, it } from 'vitest';
-import { concatBytes, encodePacket, frameHead, LAST_FRAME } from '../../src/codec/index.ts';
+import { concatBytes, frameHead, LAST_FRAME } from '../../src/codec/index.ts';
 import { CoreCounters } from '../../src/worker/counters.ts';
 import { handleInternalConn } from '../../src/worker/internal.ts';
 import type { VarsServerOptions } from '../../src/worker/vars.ts';
 import { MemoryConn } from './memory-conn.ts';
+import { packet } from './uwsgi-packet.ts';
 
 type Handler = VarsServerOptions['handler'];
 
@@ -16,22 +17,6 @@ function serve(handler: Handler, extra: Partial<VarsServerOptions> = {}): Memory
 }
 
 const KEEP: Array<[string, string]> = [['TSGI_KEEP', '1']];
-
-function packet(method: string, uri: string, body?: string, more: Array<[string, string]> = []): Uint8Array {
-  const vars: Array<[string, string]> = [
-    ['REQUEST_METHOD', method],
-    ['REQUEST_URI', uri],
-    ['PATH_INFO', uri],
-    ['QUERY_STRING', ''],
-    ['SERVER_PROTOCOL', 'HTTP/1.1'],
-    ['HTTP_HOST', 'example.test'],
-    ...(body !== undefined ? ([['CONTENT_LENGTH', String(body.length)]] as Array<[string, string]>) : []),
-    ...more,
-  ];
-  const head = encodePacket(vars);
-  if (body === undefined) return head;
-  return concatBytes([head, new TextEncoder().encode(body)]);
-}
 
 /** The answers written so far, split at each status line. */
 function answers(conn: MemoryConn): string[] {

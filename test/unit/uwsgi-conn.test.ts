@@ -1,8 +1,8 @@
 // The uwsgi protocol server over an in-memory connection: no socket, no process.
 import { describe, expect, it } from 'vitest';
-import { concatBytes, encodePacket } from '../../src/codec/index.ts';
 import { handleUwsgiConn, type UwsgiServerOptions } from '../../src/worker/uwsgi.ts';
 import { MemoryConn } from './memory-conn.ts';
+import { packet } from './uwsgi-packet.ts';
 
 type Handler = UwsgiServerOptions['handler'];
 
@@ -10,23 +10,6 @@ function serve(handler: Handler, extra: Partial<UwsgiServerOptions> = {}): Memor
   const conn = new MemoryConn();
   handleUwsgiConn(conn, { handler, bufferSize: 4096, limitPost: 0, headTimeoutMs: 5000, ...extra });
   return conn;
-}
-
-function packet(method: string, uri: string, body?: string, more: Array<[string, string]> = []): Uint8Array {
-  const vars: Array<[string, string]> = [
-    ['REQUEST_METHOD', method],
-    ['REQUEST_URI', uri],
-    ['PATH_INFO', uri.split('?')[0]],
-    ['QUERY_STRING', uri.split('?')[1] ?? ''],
-    ['SERVER_PROTOCOL', 'HTTP/1.1'],
-    ['HTTP_HOST', 'example.test'],
-    ...(body !== undefined ? ([['CONTENT_LENGTH', String(body.length)]] as Array<[string, string]>) : []),
-    ...more,
-  ];
-  const head = encodePacket(vars);
-  if (body === undefined) return head;
-  const bytes = new TextEncoder().encode(body);
-  return concatBytes([head, bytes], head.length + bytes.length);
 }
 
 describe('uwsgi connection (in memory)', () => {
