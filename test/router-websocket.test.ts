@@ -12,6 +12,7 @@ import { getRuntime } from '../runtimes/detect.ts';
 import type { Conn, Listener } from '../runtimes/types.ts';
 import { concatBytes, latin1 } from '../src/codec/index.ts';
 import { WorkerGate } from '../src/router/gate.ts';
+import { UpstreamPool } from '../src/router/pool.ts';
 import type { ProxyOptions } from '../src/router/proxy.ts';
 import { routerApp } from '../src/router/router.ts';
 import { Relays } from '../src/router/upgrade.ts';
@@ -96,7 +97,7 @@ async function router(upstream: string, server: 'tsgi' | 'native', relays: Relay
   const workers = new WorkerGate(10, 10_000);
   workers.workers(1);
   const proxy: ProxyOptions = {
-    connect: () => rt.connectUnix(upstream),
+    pool: new UpstreamPool(() => rt.connectUnix(upstream), 8, 60_000),
     upstream,
     workers,
     timeoutMs: 10_000,
@@ -216,7 +217,7 @@ test('where the HTTP server cannot hand a connection over, an upgrade request ge
   const workers = new WorkerGate(10, 10_000);
   workers.workers(1);
   const app = routerApp([], [], {
-    connect: () => rt.connectUnix(sock),
+    pool: new UpstreamPool(() => rt.connectUnix(sock), 8, 60_000),
     upstream: sock,
     workers,
     timeoutMs: 10_000,

@@ -43,6 +43,8 @@ export class UwsgiDecoder {
   private readonly streamedBodies: boolean;
   /** The body's frames, for a streamed body. */
   private frames: FrameDecoder | null = null;
+  /** Bytes that came after the packet's end (the next request, on a connection kept open). */
+  private rest: Uint8Array | null = null;
 
   /**
    * `bufferSize`: the largest vars block accepted (--buffer-size), at most and by default 65535.
@@ -57,6 +59,16 @@ export class UwsgiDecoder {
   /** head → vars → body → done, or error. */
   get state(): DecoderState {
     return this.st;
+  }
+
+  /**
+   * The bytes of the last push that came after the end of the packet and its body (the next
+   * request on a connection the router keeps open, src/worker/internal.ts), once; else null.
+   */
+  takeRest(): Uint8Array | null {
+    const r = this.rest;
+    this.rest = null;
+    return r;
   }
 
   /** Bytes from the peer. The decoder keeps (subarrays of) the chunk: the caller must not reuse it. */
@@ -104,7 +116,10 @@ export class UwsgiDecoder {
       this.have = 0;
       if (!this.readVars(block, 0, size)) return;
     }
-    if (this.st === 'body' && off < n) this.body(chunk.subarray(off));
+    if (off < n) {
+      if (this.st === 'body') this.body(chunk.subarray(off));
+      else if (this.st === 'done') this.rest = chunk.subarray(off);
+    }
   }
 
   /** The peer closed its side. Only an error when the packet is incomplete. */
@@ -228,12 +243,14 @@ export class UwsgiDecoder {
 
   private body(chunk: Uint8Array): void {
     if (this.frames) {
-      this.frames.push(chunk);
+      const used = this.frames.push(chunk);
+      if (used < chunk.length) this.rest = chunk.subarray(used);
       return;
     }
     if (chunk.length >= this.remaining) {
       // The last body bytes; anything after them is not ours.
       const last = chunk.length === this.remaining ? chunk : chunk.subarray(0, this.remaining);
+      if (chunk.length > this.remaining) this.rest = chunk.subarray(this.remaining);
       this.remaining = 0;
       this.st = 'done';
       this.handlers.onBody(last);

@@ -89,3 +89,11 @@ export class FrameDecoder {
     return off;
   }
 }
+
+/**
+ * The var by which tsgi's router asks for a connection kept open (its one value "1"), on the
+ * internal socket only (src/worker/internal.ts): the worker frames its answer (Content-Length or
+ * chunked), says `connection: close` when it will not take another request, and otherwise
+ * reads the next packet on the same connection.
+ */
+export const KEEP_CONNECTION_VAR = 'TSGI_KEEP';

@@ -17,11 +17,11 @@
 export { CodecError, MAX_VARS_SIZE, type PacketHead, type ProtocolErrorCode, type ProtocolErrorDetails, UwsgiProtocolError, type UwsgiVars } from './types.ts';
 export { UwsgiDecoder, type DecoderHandlers, type DecoderState } from './decoder.ts';
 export { ScgiDecoder, type ScgiErrorCode, type ScgiHandlers, ScgiProtocolError, type ScgiState } from './scgi.ts';
-export { FrameDecoder, frameHead, LAST_FRAME, STREAMED_BODY, STREAMED_BODY_VAR, type FrameHandlers } from './frames.ts';
+export { FrameDecoder, frameHead, KEEP_CONNECTION_VAR, LAST_FRAME, STREAMED_BODY, STREAMED_BODY_VAR, type FrameHandlers } from './frames.ts';
 export { concatBytes, latin1, fromLatin1 } from './bytes.ts';
 export { encodePacket, encodeVars, getVar } from './vars.ts';
 export { appendHeader, buildRequest, requestToVars, varsToRequest, type SignalSource } from './request.ts';
-export { bodyAllowed, encodeResponseHead, statusReason } from './response.ts';
+export { bodyAllowed, chunkFrame, encodeResponseHead, lastChunk, statusReason } from './response.ts';
 export {
   encodeEndRequest,
   encodeGetValuesResult,

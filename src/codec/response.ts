@@ -172,3 +172,13 @@ function utf8Fallback(s: string): Uint8Array {
   flush(s.length);
   return concatBytes(parts, total);
 }
+
+const CHUNK_TEXT = new TextEncoder();
+const CRLF = CHUNK_TEXT.encode('\r\n');
+const LAST_CHUNK = CHUNK_TEXT.encode('0\r\n\r\n');
+
+/** One piece of a chunked answer body (RFC 9112 7.1): its size in hex, the bytes, CRLF. */
+export const chunkFrame = (c: Uint8Array): Uint8Array => concatBytes([CHUNK_TEXT.encode(`${c.length.toString(16)}\r\n`), c, CRLF]);
+
+/** The end of a chunked answer body: the last chunk, no trailers. */
+export const lastChunk = (): Uint8Array => LAST_CHUNK;

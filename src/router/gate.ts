@@ -36,9 +36,12 @@ export class WorkerGate {
     for (const w of all) w.admit(null);
   }
 
-  /** Resolves null when the request may go to the workers, or with why not (a 503). */
-  admit(signal?: AbortSignal): Promise<string | null> {
-    if (this.ready > 0) return Promise.resolve(null);
+  /**
+   * null when the request may go to the workers now (no promise: the usual case costs nothing);
+   * else a wait that resolves null when it may, or with why not (a 503).
+   */
+  admit(signal?: AbortSignal): Promise<string | null> | null {
+    if (this.ready > 0) return null;
     if (signal?.aborted) return Promise.resolve('the client went away');
     if (this.waiting.size >= this.max) {
       return Promise.resolve(`${this.waiting.size} requests already wait for a worker to be ready (the queue holds --listen ${this.max})`);

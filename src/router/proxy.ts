@@ -1,9 +1,17 @@
 /**
- * The --http router's client side: one request → one uwsgi connection to the workers' internal
- * socket (the workers share it, so the kernel balances), the vars nginx's uwsgi_params would
- * send, the body streamed after them (one of unknown length in tsgi's frames,
- * src/codec/frames.ts), and the worker's raw HTTP/1.1 answer read back into a Response whose body
- * streams with backpressure both ways.
+ * The --http router's client side: one request → one uwsgi exchange with a worker over the
+ * workers' internal socket (the workers share it, so the kernel balances new connections): the
+ * vars nginx's uwsgi_params would send and TSGI_KEEP, the body streamed after them (one of
+ * unknown length in tsgi's frames, src/codec/frames.ts), and the worker's HTTP/1.1 answer
+ * (framed by Content-Length or chunked) read back into a Response whose body streams with
+ * backpressure both ways. The connection then goes back to the pool (pool.ts) for the next
+ * request, unless the worker said `connection: close`.
+ *
+ * A GET, HEAD or OPTIONS takes an idle connection; if the worker closed it before answering (it
+ * stops, or its idle time ran out on its side), the request, which is all in its vars, is sent
+ * again once on a fresh connection. Any other request (a body, or a method that is not safe to
+ * repeat) takes a fresh connection: it is never sent twice. So does an upgrade request: after the
+ * worker's 101 the connection is relayed raw (upgrade.ts) and never goes back to the pool.
  *
  * While no worker is ready the request waits (gate.ts), then 503; 502 when the socket cannot be
  * reached, or when a worker closes without answering; 504 when no answer head arrives within
@@ -11,10 +19,12 @@
  */
 import type { Conn, Peer } from '../../runtimes/types.ts';
 import {
+  BodyReader,
   concatBytes,
   encodePacket,
   frameHead,
   headEnd,
+  KEEP_CONNECTION_VAR,
   LAST_FRAME,
   latin1,
   requestToVars,
@@ -26,11 +36,12 @@ import { log } from '../log.ts';
 import { BodyStream } from '../worker/body.ts';
 import { plainAnswer } from '../worker/respond.ts';
 import type { WorkerGate } from './gate.ts';
+import type { UpstreamPool } from './pool.ts';
 import { isUpgrade, type Relays, UpgradeRelay, upgradeRefused } from './upgrade.ts';
 
 export interface ProxyOptions {
-  /** Open a connection to the workers. */
-  connect(): Promise<Conn>;
+  /** Connections to the workers: idle ones kept, new ones opened. */
+  pool: UpstreamPool;
   /** How the workers' socket is shown in error pages and logs. */
   upstream: string;
   /** Where requests wait while no worker is ready. */
@@ -56,18 +67,29 @@ export function gatewayError(status: 502 | 503 | 504, why: string): Response {
   return plainAnswer(status, `tsgi http router: ${why}`, status === 503 ? { 'retry-after': String(RETRY_AFTER_S) } : {});
 }
 
+/** The host of a request URL (as URL.hostname gives it: an IPv6 address keeps its brackets) and whether it is https, without parsing it whole. */
+function urlHost(url: string): { hostname: string; https: boolean } {
+  const https = url.startsWith('https:');
+  const start = https ? 8 : 7;
+  let end = url.indexOf('/', start);
+  if (end === -1) end = url.length;
+  const host = url.slice(start, end);
+  const colon = host.lastIndexOf(':');
+  return { hostname: colon > host.lastIndexOf(']') ? host.slice(0, colon) : host, https };
+}
+
 /**
- * The uwsgi vars for a request: nginx's set, SCRIPT_NAME/PATH_INFO split at a mountpoint, and
- * TSGI_BODY for a body that goes in frames.
+ * The uwsgi vars for a request: nginx's set, SCRIPT_NAME/PATH_INFO split at a mountpoint,
+ * TSGI_BODY for a body that goes in frames, and TSGI_KEEP.
  */
 function varsFor(req: Request, peer: Peer, scriptName: string, serverPort: number, framed: boolean): UwsgiVars {
-  const url = new URL(req.url);
+  const { hostname, https } = urlHost(req.url);
   const vars = requestToVars(req, {
     remoteAddr: peer.address,
     remotePort: peer.port,
-    serverName: url.hostname,
+    serverName: hostname,
     serverPort,
-    scheme: url.protocol === 'https:' ? 'https' : 'http',
+    scheme: https ? 'https' : 'http',
   });
   const out: UwsgiVars = [];
   for (const v of vars) {
@@ -78,35 +100,50 @@ function varsFor(req: Request, peer: Peer, scriptName: string, serverPort: numbe
     else out.push(v);
   }
   if (framed) out.push([STREAMED_BODY_VAR, STREAMED_BODY]);
+  out.push([KEEP_CONNECTION_VAR, '1']);
   return out;
 }
 
 interface AnswerHead {
   status: number;
   statusText: string;
+  /** For the client: without the hop-by-hop headers of the worker's connection. */
   headers: Headers;
+  /** Content-Length, or null. */
+  length: number | null;
+  chunked: boolean;
+  /** The worker said `connection: close`. */
+  close: boolean;
 }
 
 function parseAnswerHead(text: string): AnswerHead {
   const lines = text.split('\r\n');
   const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(lines[0]);
   if (!m) throw new Error(`not an HTTP answer: ${JSON.stringify(lines[0].slice(0, 60))}`);
-  const headers = new Headers();
+  const head: AnswerHead = { status: Number(m[1]), statusText: m[2] ?? '', headers: new Headers(), length: null, chunked: false, close: false };
   for (let i = 1; i < lines.length; i++) {
-    const colon = lines[i].indexOf(':');
-    if (colon <= 0) throw new Error(`malformed header line ${JSON.stringify(lines[i].slice(0, 60))}`);
-    headers.append(lines[i].slice(0, colon).trim(), lines[i].slice(colon + 1).trim());
+    const line = lines[i];
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new Error(`malformed header line ${JSON.stringify(line.slice(0, 60))}`);
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === 'connection') head.close = value.toLowerCase() === 'close';
+    else if (name === 'transfer-encoding') head.chunked = value.toLowerCase() === 'chunked';
+    else {
+      if (name === 'content-length') head.length = Number(value);
+      head.headers.append(name, value);
+    }
   }
-  return { status: Number(m[1]), statusText: m[2] ?? '', headers };
+  return head;
 }
 
 /**
  * Send the request body (if any) after the vars as it arrives, with backpressure: one piece at a
  * time, the next read once the connection takes more (then `moved()`). `framed`: each piece in a
- * frame, then the end frame (a body of unknown length).
+ * frame, then the end frame (a body of unknown length). Resolves false if the body failed.
  */
-async function sendBody(conn: Conn, body: ReadableStream<Uint8Array> | null, framed: boolean, moved: () => void): Promise<void> {
-  if (body === null) return;
+async function sendBody(conn: Conn, body: ReadableStream<Uint8Array> | null, framed: boolean, moved: () => void): Promise<boolean> {
+  if (body === null) return true;
   const reader = body.getReader();
   try {
     for (;;) {
@@ -119,78 +156,149 @@ async function sendBody(conn: Conn, body: ReadableStream<Uint8Array> | null, fra
       moved();
     }
     if (framed) conn.write(LAST_FRAME);
+    return true;
   } catch (e) {
     // The client went away mid-body: the worker must not wait for the rest.
     log(`tsgi http router: request body failed: ${(e as Error).message}`);
     conn.destroy();
+    return false;
   }
 }
 
-export async function forward(req: Request, peer: Peer, scriptName: string, o: ProxyOptions): Promise<Response> {
-  if (!o.upgrades && isUpgrade(req)) return upgradeRefused();
-  const refused = await o.workers.admit(req.signal);
-  if (refused !== null) {
+export function forward(req: Request, peer: Peer, scriptName: string, o: ProxyOptions): Promise<Response> {
+  if (!o.upgrades && isUpgrade(req)) return Promise.resolve(upgradeRefused());
+  const waiting = o.workers.admit(req.signal);
+  if (waiting === null) return send(req, peer, scriptName, o);
+  return waiting.then((refused) => {
+    if (refused === null) return send(req, peer, scriptName, o);
     log(`tsgi http router: ${refused} (503): ${req.method} ${req.url}`);
     return gatewayError(503, refused);
-  }
+  });
+}
+
+/**
+ * The requests that go on a kept connection: safe ones without a body, which may be sent again
+ * if the connection turns out closed (RFC 9110 9.2.1). Any other goes on a fresh connection.
+ */
+const RESENDABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** What an exchange sends: the vars packet, then the body (if any). */
+interface Outgoing {
+  req: Request;
+  packet: Uint8Array;
+  body: ReadableStream<Uint8Array> | null;
+  framed: boolean;
+}
+
+function send(req: Request, peer: Peer, scriptName: string, o: ProxyOptions): Promise<Response> {
   // A body of unknown length (a chunked upload) goes in frames, as it arrives. A request with
   // neither Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3).
   const sized = req.headers.has('content-length');
   const hasBody = sized || req.headers.has('transfer-encoding');
-  const body = req.body !== null && hasBody && req.method !== 'GET' && req.method !== 'HEAD' ? req.body : null;
+  // req.body last: on Node (Hono's adapter) it makes the whole undici Request.
+  const body = hasBody && req.method !== 'GET' && req.method !== 'HEAD' ? req.body : null;
   const framed = body !== null && !sized;
-  const vars = varsFor(req, peer, scriptName, o.serverPort, framed);
+  const out: Outgoing = { req, packet: encodePacket(varsFor(req, peer, scriptName, o.serverPort, framed)), body, framed };
+  const idle = body === null && RESENDABLE.has(req.method) && !isUpgrade(req) ? o.pool.take() : null;
+  if (idle !== null) return new UpstreamExchange(idle, out, o, true).run();
+  return sendFresh(out, o);
+}
+
+/** On a new connection to the workers (502 if they cannot be reached). */
+async function sendFresh(out: Outgoing, o: ProxyOptions): Promise<Response> {
   let conn: Conn;
   try {
-    conn = await o.connect();
+    conn = await o.pool.open();
   } catch (e) {
     log(`tsgi http router: cannot reach the workers at ${o.upstream}: ${(e as Error).message}`);
     return gatewayError(502, `cannot reach the workers at ${o.upstream}: ${(e as Error).message}`);
   }
-  return new UpstreamExchange(conn, req, o).run(encodePacket(vars), body, framed);
+  return new UpstreamExchange(conn, out, o, false).run();
 }
 
 /**
- * One request passed to a worker over its own uwsgi connection, and the worker's answer passed
- * back: its head parsed into a Response, its body streamed with backpressure (BodyStream).
+ * The answer body's pause and resume for its BodyStream, while the exchange has the connection:
+ * once the connection is back in the pool, a slow client's reads no longer steer it.
+ */
+class Lease {
+  readonly #conn: Conn;
+  #held = true;
+
+  constructor(conn: Conn) {
+    this.#conn = conn;
+  }
+
+  pause(): void {
+    if (this.#held) this.#conn.pause();
+  }
+
+  resume(): void {
+    if (this.#held) this.#conn.resume();
+  }
+
+  end(): void {
+    this.#held = false;
+  }
+}
+
+/**
+ * One request passed to a worker over a uwsgi connection, and the worker's answer passed back:
+ * its head parsed into a Response, its body streamed with backpressure (BodyStream). Once both
+ * are over, the connection goes back to the pool if the worker keeps it (#keepsConnection).
  */
 class UpstreamExchange {
   readonly #conn: Conn;
+  readonly #out: Outgoing;
   readonly #req: Request;
-  readonly #timeoutMs: number;
-  readonly #relays: Relays;
+  readonly #o: ProxyOptions;
+  /** The connection came from the pool: a close before the answer may be sent again on a fresh one. */
+  readonly #reused: boolean;
+  readonly #lease: Lease;
   /** The answer head's bytes so far. */
   #head: Uint8Array | null = null;
   /** The answer body while it is being passed on. */
   #answer: BodyStream | null = null;
+  /** How the answer body ends (Content-Length or chunked); null: at the close (a worker that does not keep connections). */
+  #framing: BodyReader | null = null;
   #answered = false;
+  /** The whole answer is in. */
+  #answerOver = false;
+  /** The worker's answer says the connection may serve the next request (#keepsConnection). */
+  #reusable = false;
+  /** Something on this exchange makes the connection unfit for another request, whatever the answer says. */
+  #spoiled = false;
   /** The FIN goes after the whole request: before it, the worker would read a truncated one. */
   #requestSent = false;
   #finPending = false;
+  #released = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #resolve: (res: Response) => void = () => {};
+  #resolve: (res: Response | Promise<Response>) => void = () => {};
 
-  constructor(conn: Conn, req: Request, o: ProxyOptions) {
+  constructor(conn: Conn, out: Outgoing, o: ProxyOptions, reused: boolean) {
     this.#conn = conn;
-    this.#req = req;
-    this.#timeoutMs = o.timeoutMs;
-    this.#relays = o.relays;
+    this.#out = out;
+    this.#req = out.req;
+    this.#o = o;
+    this.#reused = reused;
+    this.#lease = new Lease(conn);
   }
 
   /** Send the vars packet and the body; resolves with the worker's answer, or a 502/504. */
-  run(packet: Uint8Array, body: ReadableStream<Uint8Array> | null, framed: boolean): Promise<Response> {
+  run(): Promise<Response> {
     return new Promise<Response>((resolve) => {
       this.#resolve = resolve;
       const conn = this.#conn;
-      this.#timer = setTimeout(() => this.#expire(), this.#timeoutMs);
+      const out = this.#out;
+      this.#timer = setTimeout(() => this.#expire(), this.#o.timeoutMs);
       conn.onData = (chunk) => this.#onData(chunk);
       conn.onEnd = () => this.#onEnd();
       conn.onClose = (error) => this.#onClose(error);
       const signal = this.#req.signal;
       if (signal.aborted) this.#clientGone();
       else signal.addEventListener('abort', this.#clientGone);
-      conn.write(packet);
-      void sendBody(conn, body, framed, () => this.#moved()).then(() => this.#sent());
+      conn.write(out.packet);
+      if (out.body === null) this.#sent(true);
+      else void sendBody(conn, out.body, out.framed, () => this.#moved()).then((ok) => this.#sent(ok));
     });
   }
 
@@ -201,14 +309,22 @@ class UpstreamExchange {
    * and the worker's connection is closed then). Not once the answer is over.
    */
   #clientGone = (): void => {
-    if (this.#answered && this.#answer === null) return;
+    if (this.#answerOver) return;
+    this.#spoil();
     if (this.#requestSent) this.#conn.closeWrite();
     else this.#finPending = true;
   };
 
-  #sent(): void {
+  #sent(ok: boolean): void {
     this.#requestSent = true;
+    if (!ok) return this.#spoil();
     if (this.#finPending) this.#conn.closeWrite();
+    this.#releaseIfOver();
+  }
+
+  /** The connection will not go back to the pool. */
+  #spoil(): void {
+    this.#spoiled = true;
   }
 
   #over(): void {
@@ -219,16 +335,27 @@ class UpstreamExchange {
   #moved(): void {
     if (this.#answered) return;
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#expire(), this.#timeoutMs);
+    this.#timer = setTimeout(() => this.#expire(), this.#o.timeoutMs);
   }
 
   #expire(): void {
-    const s = this.#timeoutMs / 1000;
+    const s = this.#o.timeoutMs / 1000;
     this.#giveUp(504, `no answer from a worker within --http-timeout ${s} s`);
   }
 
-  #fail(why: string): void {
-    this.#giveUp(502, why);
+  /**
+   * The worker closed before answering. On a connection from the pool (a safe request, all in
+   * its vars) with no byte of an answer, it most likely never read the request (it stopped, or
+   * the connection's time was up): send it again, once, on a fresh connection.
+   */
+  #closedEarly(why: string): void {
+    if (this.#answered) return;
+    if (!this.#reused || this.#head !== null) return this.#giveUp(502, why);
+    this.#answered = true;
+    clearTimeout(this.#timer);
+    this.#over();
+    this.#conn.destroy();
+    this.#resolve(sendFresh(this.#out, this.#o));
   }
 
   #giveUp(status: 502 | 504, why: string): void {
@@ -242,8 +369,15 @@ class UpstreamExchange {
   }
 
   #onData(chunk: Uint8Array): void {
-    if (this.#answer !== null) this.#answer.push(chunk);
+    if (this.#answer !== null) this.#answerBytes(chunk);
+    else if (this.#answerOver) this.#unexpected();
     else if (!this.#answered) this.#readHead(chunk);
+  }
+
+  /** Bytes after the end of the answer: the connection is of no further use. */
+  #unexpected(): void {
+    this.#spoil();
+    if (!this.#released) this.#conn.destroy();
   }
 
   #readHead(chunk: Uint8Array): void {
@@ -251,14 +385,14 @@ class UpstreamExchange {
     this.#head = all;
     const end = headEnd(all, 0);
     if (end === -1) {
-      if (all.length > MAX_ANSWER_HEAD) this.#fail(`a worker sent an answer head above ${MAX_ANSWER_HEAD} bytes`);
+      if (all.length > MAX_ANSWER_HEAD) this.#giveUp(502, `a worker sent an answer head above ${MAX_ANSWER_HEAD} bytes`);
       return;
     }
     let parsed: AnswerHead;
     try {
       parsed = parseAnswerHead(latin1(all, 0, end));
     } catch (e) {
-      return this.#fail(`a worker sent a malformed answer: ${(e as Error).message}`);
+      return this.#giveUp(502, `a worker sent a malformed answer: ${(e as Error).message}`);
     }
     this.#answered = true;
     clearTimeout(this.#timer);
@@ -266,50 +400,113 @@ class UpstreamExchange {
     this.#resolve(this.#response(parsed, all.subarray(end + 4)));
   }
 
-  /** The worker switched protocols: from now on its connection is relayed raw (upgrade.ts). */
+  /** The worker switched protocols: from now on its connection is relayed raw (upgrade.ts), never back to the pool. */
   #switched(head: Uint8Array, rest: Uint8Array): void {
+    this.#spoil();
     this.#over();
-    this.#resolve(new UpgradeRelay(this.#conn, head.slice(), rest.slice(), this.#relays).answer());
+    this.#resolve(new UpgradeRelay(this.#conn, head.slice(), rest.slice(), this.#o.relays).answer());
+  }
+
+  /**
+   * Does the connection serve the next request after this answer? Only if the worker framed the
+   * answer and did not say close (a 101 never comes here: #switched).
+   */
+  #keepsConnection(head: AnswerHead, bodyless: boolean): boolean {
+    return !head.close && (bodyless || head.chunked || head.length !== null);
   }
 
   /** The Response for the client: `rest` is what came after the head. */
   #response(head: AnswerHead, rest: Uint8Array): Response {
     const init = { status: head.status, statusText: head.statusText, headers: head.headers };
-    if (this.#req.method === 'HEAD' || head.status === 204 || head.status === 304 || head.status < 200) return new Response(null, init);
-    const length = Number(head.headers.get('content-length') ?? -1);
+    const bodyless = this.#req.method === 'HEAD' || head.status === 204 || head.status === 304 || head.status < 200;
+    this.#reusable = this.#keepsConnection(head, bodyless);
+    if (bodyless) {
+      this.#answerEnded(rest.length);
+      return new Response(null, init);
+    }
+    const length = head.chunked ? -1 : (head.length ?? -1);
     if (length >= 0 && rest.length >= length) {
       // The whole answer came with its head (small answers do): hand it over as bytes, which
       // the runtime's server sends much faster than a stream.
-      this.#over();
-      this.#conn.end();
+      this.#answerEnded(rest.length - length);
       return new Response(rest.slice(0, length), init);
     }
     // A client that goes away cancels the body: so goes the worker's connection.
-    const answer = new BodyStream(this.#conn, { onCancel: () => this.#cancelled() });
-    if (rest.length > 0) answer.push(rest.slice());
+    const answer = new BodyStream(this.#lease, { onCancel: () => this.#cancelled() });
     this.#answer = answer;
+    if (head.chunked || length >= 0) this.#framing = new BodyReader(head.chunked ? null : length, head.chunked);
+    if (rest.length > 0) this.#answerBytes(rest.slice());
     return new Response(answer.take(), init);
   }
 
-  #cancelled(): void {
+  /** Answer body bytes: passed on up to the end its framing says. */
+  #answerBytes(chunk: Uint8Array): void {
+    const answer = this.#answer as BodyStream;
+    const framing = this.#framing;
+    if (framing === null) return answer.push(chunk);
+    let used: number;
+    try {
+      used = framing.feed(chunk, (piece) => answer.push(piece));
+    } catch (e) {
+      return this.#broken(`a worker sent a malformed answer body: ${(e as Error).message}`);
+    }
+    if (!framing.done) return;
     this.#answer = null;
+    answer.end();
+    this.#answerEnded(chunk.length - used);
+  }
+
+  /** The whole answer is in; `extra` bytes came after it. */
+  #answerEnded(extra: number): void {
+    this.#answerOver = true;
+    this.#over();
+    if (extra > 0) this.#spoil();
+    this.#releaseIfOver();
+  }
+
+  /** Answer and request both over: the connection goes back to the pool, or is closed. */
+  #releaseIfOver(): void {
+    if (!this.#answerOver || !this.#requestSent || this.#released) return;
+    this.#released = true;
+    this.#lease.end();
+    if (this.#reusable && !this.#spoiled) this.#o.pool.give(this.#conn);
+    else this.#conn.end();
+  }
+
+  #broken(why: string): void {
+    log(`tsgi http router: ${why}: ${this.#req.method} ${this.#req.url}`);
+    this.#spoil();
+    this.#answer?.fail(why);
+    this.#answer = null;
+    this.#over();
     this.#conn.destroy();
   }
 
-  /** The worker closes the connection after its answer: that ends the body. */
+  /** The client cancelled the answer body: the worker's connection goes, unless the whole answer was in (then it is not this exchange's to close). */
+  #cancelled(): void {
+    this.#answer = null;
+    if (this.#answerOver) return;
+    this.#spoil();
+    this.#conn.destroy();
+  }
+
+  /** The worker sends nothing more: that ends a body that ends at the close; a framed one was cut. */
   #onEnd(): void {
-    if (!this.#answered) return this.#fail('a worker closed the connection without answering (did it die? see the tsgi log)');
+    if (!this.#answered) return this.#closedEarly('a worker closed the connection without answering (did it die? see the tsgi log)');
+    this.#spoil();
     this.#over();
-    this.#answer?.end();
+    if (this.#framing !== null) this.#answer?.fail('a worker closed the connection before the end of its answer');
+    else this.#answer?.end();
     this.#answer = null;
     // Our side too: a half-open connection keeps its fd (Bun and Deno do not close it for us).
-    this.#conn.end();
+    if (!this.#released) this.#conn.end();
   }
 
   #onClose(error?: Error): void {
-    if (!this.#answered) return this.#fail(`a worker closed the connection without answering${error ? ` (${error.message})` : ''}`);
+    if (!this.#answered) return this.#closedEarly(`a worker closed the connection without answering${error ? ` (${error.message})` : ''}`);
+    this.#spoil();
     this.#over();
-    if (error) this.#answer?.fail(error);
+    if (error || this.#framing !== null) this.#answer?.fail(error ?? 'a worker closed the connection before the end of its answer');
     else this.#answer?.end();
     this.#answer = null;
   }

@@ -24,6 +24,7 @@ import { trustedProxies } from '../worker/forwarded.ts';
 import { nativeHttp } from '../worker/sockets.ts';
 import { WorkerGate } from './gate.ts';
 import { dropPrivileges } from '../privilege/drop.ts';
+import { UpstreamPool } from './pool.ts';
 import { forward, type ProxyOptions } from './proxy.ts';
 import { parseStaticMap, staticMap } from './static.ts';
 import { Relays } from './upgrade.ts';
@@ -43,6 +44,13 @@ export function routerApp(staticMaps: Array<{ prefix: string; dir: string }>, mo
   return app;
 }
 
+/** Every request to the workers when there is nothing to route (no static map, no mount); else the Hono app. */
+function routerHandler(statics: Array<{ prefix: string; dir: string }>, mountpoints: string[], proxy: ProxyOptions): HttpServerOptions['handler'] {
+  if (statics.length === 0 && mountpoints.length === 0) return (req, peer) => forward(req, peer, '', proxy);
+  const app = routerApp(statics, mountpoints, proxy);
+  return (req, peer) => app.fetch(req, { peer });
+}
+
 export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
   const channel = rt.parentChannel();
   if (!state.router || !channel) {
@@ -55,6 +63,9 @@ export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
 
 type RouterState = NonNullable<ChildState['router']>;
 
+/** Idle connections to the workers the router keeps at most (more go on with a new connection each). */
+const MAX_IDLE_UPSTREAM = 256;
+
 /** The router process: its listener, the gate that holds requests until a worker is ready, the stop. */
 class Router {
   readonly #rt: Runtime;
@@ -66,6 +77,8 @@ class Router {
   readonly #counters = new CoreCounters(0);
   /** Upgraded connections (WebSockets) relayed to the workers. */
   readonly #relays = new Relays();
+  /** Idle connections to the workers, closed by the router before the workers' --socket-timeout would. */
+  readonly #pool: UpstreamPool;
   #listeners: Listener[] = [];
   readonly #certs: CertReload;
   #stopping = false;
@@ -77,6 +90,7 @@ class Router {
     this.#channel = channel;
     this.#workers = new WorkerGate(state.serve.listen ?? 100, r.connectTimeout * 1000);
     this.#certs = new CertReload(state.cwd);
+    this.#pool = new UpstreamPool(() => rt.connectUnix(r.upstream), MAX_IDLE_UPSTREAM, (state.serve.socketTimeout * 1000) / 2);
   }
 
   async run(): Promise<void> {
@@ -147,7 +161,7 @@ class Router {
     const { serve, cwd } = this.#state;
     const r = this.#r;
     const proxy: ProxyOptions = {
-      connect: () => this.#rt.connectUnix(r.upstream),
+      pool: this.#pool,
       upstream: r.upstream,
       workers: this.#workers,
       timeoutMs: r.timeout * 1000,
@@ -157,15 +171,11 @@ class Router {
       upgrades: !l.tls && (!('reuse' in l.socket) || this.#rt.nativeHttpTakesOver),
     };
     const statics = r.staticMaps.map((s) => parseStaticMap(s, cwd));
-    const app = routerApp(
-      statics,
-      serve.mounts.map((m) => parseMount(m).prefix),
-      proxy,
-    );
+    const mountpoints = serve.mounts.map((m) => parseMount(m).prefix);
     const to = l.redirectTo;
     return {
       // Every router port owns the client-certificate header: only a verified certificate sets it.
-      handler: to !== undefined ? (req) => toHttps(req, to) : ownClientCert((req, peer) => app.fetch(req, { peer })),
+      handler: to !== undefined ? (req) => toHttps(req, to) : ownClientCert(routerHandler(statics, mountpoints, proxy)),
       bufferSize: serve.bufferSize,
       limitPost: serve.limitPost,
       headTimeoutMs: serve.socketTimeout * 1000,
@@ -191,6 +201,7 @@ class Router {
       // The workers close their WebSockets on a stop (1001); what is left is closed now.
       this.#relays.closeAll();
     }
+    this.#pool.close();
     this.#rt.exit(0);
   }
 }

@@ -20,8 +20,11 @@ export interface BodyOptions {
   onCancel?: () => void;
 }
 
+/** What a body stream steers on its connection. */
+export type Flow = Pick<Conn, 'pause' | 'resume'>;
+
 export class BodyStream {
-  readonly #conn: Conn;
+  readonly #conn: Flow;
   readonly #onCancel: (() => void) | undefined;
   #early: Uint8Array[] = [];
   #earlyBytes = 0;
@@ -32,7 +35,7 @@ export class BodyStream {
   #over = false;
   #wake: (() => void) | null = null;
 
-  constructor(conn: Conn, options: BodyOptions = {}) {
+  constructor(conn: Flow, options: BodyOptions = {}) {
     this.#conn = conn;
     this.#dropping = options.dropping ?? false;
     this.#onCancel = options.onCancel;

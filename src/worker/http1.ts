@@ -14,7 +14,18 @@
  * spoken in clear, 417 for an expectation other than 100-continue.
  */
 import { type Conn, type HttpHandler, type Peer, type Takeover, takeoverOf } from '../../runtimes/types.ts';
-import { BodyReader, buildRequest, concatBytes, encodeResponseHead, HttpError, type HttpRequestHead, headEnd, parseHead } from '../codec/index.ts';
+import {
+  BodyReader,
+  buildRequest,
+  chunkFrame,
+  concatBytes,
+  encodeResponseHead,
+  HttpError,
+  type HttpRequestHead,
+  headEnd,
+  lastChunk,
+  parseHead,
+} from '../codec/index.ts';
 import { describePeer, log } from '../log.ts';
 import { BodyStream } from './body.ts';
 import type { RequestCounters } from './counters.ts';
@@ -51,8 +62,6 @@ export interface HttpServerOptions {
 
 const textEncoder = new TextEncoder();
 const CONTINUE = textEncoder.encode('HTTP/1.1 100 Continue\r\n\r\n');
-const LAST_CHUNK = textEncoder.encode('0\r\n\r\n');
-const CRLF = textEncoder.encode('\r\n');
 
 let dateSecond = 0;
 let dateLine = '';
@@ -71,9 +80,6 @@ function bodyless(method: string): boolean {
   return method === 'GET' || method === 'HEAD';
 }
 
-const chunk = (c: Uint8Array) => concatBytes([textEncoder.encode(`${c.length.toString(16)}\r\n`), c, CRLF]);
-const lastChunk = () => LAST_CHUNK;
-
 /** The framing of one answer: Content-Length, chunked, or close-delimited (HTTP/1.0); and whether the connection is kept. */
 class HttpAnswerWriter implements AnswerWriter {
   keep: boolean;
@@ -88,7 +94,7 @@ class HttpAnswerWriter implements AnswerWriter {
     this.#req = req;
     this.keep = keep;
     this.#chunked = req.v11 && !res.headers.has('content-length');
-    this.frame = this.#chunked ? chunk : undefined;
+    this.frame = this.#chunked ? chunkFrame : undefined;
     this.trailer = this.#chunked ? lastChunk : undefined;
   }
 

@@ -17,6 +17,7 @@ import { CoreCounters } from './counters.ts';
 import { handleHttpConn, type HttpServerOptions } from './http1.ts';
 import { nativeHandler } from './native-http.ts';
 import { trustedProxies } from './forwarded.ts';
+import { handleInternalConn } from './internal.ts';
 import { handleUwsgiConn, type UwsgiServerOptions } from './uwsgi.ts';
 import { handleFastCgiConn } from './fastcgi.ts';
 import { handleScgiConn } from './scgi.ts';
@@ -123,13 +124,13 @@ function nativeWebSockets(limits: WebSocketLimits | undefined): NativeWebSocketO
 
 type ConnServer = (conn: Conn) => void;
 
-/** How each protocol serves a connection: one row a protocol (`internal`: the router's uwsgi, with streamed bodies). */
+/** How each protocol serves a connection: one row a protocol (`internal`: the router's uwsgi, with streamed bodies, kept connections and WebSockets). */
 function connServers(o: { vars: UwsgiServerOptions; http: HttpServerOptions }): Record<Proto | 'internal', ConnServer> {
   // The router's internal socket carries WebSockets (it relays the client's upgraded connection).
-  const internal = { ...o.vars, streamedBodies: true, webSockets: o.http.webSockets };
+  const internal = { ...o.vars, webSockets: o.http.webSockets };
   return {
     uwsgi: (conn) => handleUwsgiConn(conn, o.vars),
-    internal: (conn) => handleUwsgiConn(conn, internal),
+    internal: (conn) => handleInternalConn(conn, internal),
     http: (conn) => handleHttpConn(conn, o.http),
     fastcgi: (conn) => handleFastCgiConn(conn, o.vars),
     scgi: (conn) => handleScgiConn(conn, o.vars),

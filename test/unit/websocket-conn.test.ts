@@ -2,9 +2,10 @@
 // --http router's internal uwsgi socket run the codec (src/worker/websocket.ts) after the app's
 // upgradeWebSocket; the public uwsgi socket answers 426.
 import { describe, expect, it } from 'vitest';
-import { encodePacket } from '../../src/codec/index.ts';
+import { encodePacket, KEEP_CONNECTION_VAR } from '../../src/codec/index.ts';
 import { CoreCounters } from '../../src/worker/counters.ts';
 import { handleHttpConn } from '../../src/worker/http1.ts';
+import { handleInternalConn } from '../../src/worker/internal.ts';
 import { handleUwsgiConn } from '../../src/worker/uwsgi.ts';
 import { type ServerWebSocket, upgradeWebSocket, type WebSocketHandlers } from '../../mod.ts';
 import { clientFrame, closeCode, ServerFrames, upgradeRequest, WS_OPCODE } from '../ws-frames.ts';
@@ -225,11 +226,24 @@ describe('WebSocket over the uwsgi protocol (in memory)', () => {
 
   it('the router internal socket: a 101 head, then frames raw on the connection', async () => {
     const conn = new MemoryConn();
-    handleUwsgiConn(conn, { handler: echoApp([]), bufferSize: 4096, limitPost: 0, headTimeoutMs: 5000, streamedBodies: true, webSockets: LIMITS });
+    handleInternalConn(conn, { handler: echoApp([]), bufferSize: 4096, limitPost: 0, headTimeoutMs: 5000, webSockets: LIMITS });
     const peer = new Peer(conn);
     conn.send(encodePacket(vars));
     await peer.opened();
     expect(peer.head).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n[\s\S]*sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/);
+    conn.send(clientFrame(WS_OPCODE.text, 'relayed'));
+    await peer.frame(1);
+    expect(new TextDecoder().decode(peer.frames.frames[0].payload)).toBe('relayed');
+  });
+
+  it('the router internal socket, on a connection the router asked to keep: a 101 head, then frames raw, never the next packet', async () => {
+    const conn = new MemoryConn();
+    handleInternalConn(conn, { handler: echoApp([]), bufferSize: 4096, limitPost: 0, headTimeoutMs: 5000, webSockets: LIMITS });
+    const peer = new Peer(conn);
+    conn.send(encodePacket([...vars, [KEEP_CONNECTION_VAR, '1']]));
+    await peer.opened();
+    expect(peer.head).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n[\s\S]*sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/);
+    expect(peer.head).not.toMatch(/transfer-encoding|content-length/i);
     conn.send(clientFrame(WS_OPCODE.text, 'relayed'));
     await peer.frame(1);
     expect(new TextDecoder().decode(peer.frames.frames[0].payload)).toBe('relayed');
