@@ -339,6 +339,7 @@ export function createBunRuntime(): Runtime {
     nativeHttpKinds: ['tcp'],
     nativeHttpHonorsClose: true,
     nativeHttpTakesOver: false,
+    nodeHttpServer: false,
     bindInheritable: nodeBindInheritable,
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,

@@ -476,6 +476,7 @@ export function createDenoRuntime(): Runtime {
     tls: { server: 'node:http2', h2: true, clientCerts: false, sni: true },
     nativeHttpHonorsClose: false,
     nativeHttpTakesOver: false,
+    nodeHttpServer: false,
     adoptNativeUpgrade,
     bindInheritable: nodeBindInheritable,
     parentChannel: nodeParentChannel,

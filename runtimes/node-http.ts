@@ -197,9 +197,12 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
     connections.started(req.socket);
   });
   // A request with `Upgrade:`: node:http gives it the raw socket and parses no more HTTP on it.
+  // One listener answers it: the app's own (@hono/node-ws's injectWebSocket), else tsgi's.
+  const appUpgrade = appUpgradeListeners(server, options.injectServer);
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     connections.started(socket);
-    void upgradeRequest(req, socket, head, handler, options);
+    if (appUpgrade.length > 0) for (const l of appUpgrade) l.call(server, req, socket, head);
+    else void upgradeRequest(req, socket, head, handler, options);
   });
   const what = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.kind === 'unix' ? target.path : `fd ${target.fd}`;
   await new Promise<void>((resolve, reject) => {
@@ -230,6 +233,23 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
       connections.stop();
     },
   };
+}
+
+type UpgradeListener = (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void;
+
+/**
+ * The 'upgrade' listeners the app's injectWebSocket adds to `server` (@hono/node-ws: it runs the
+ * app for the request and hands its node-ws routes to `ws`), taken off the server so that tsgi's
+ * listener calls them in place of its own handling: node:http calls every listener, and two
+ * would each write an answer on the one socket.
+ */
+function appUpgradeListeners(server: http.Server, inject: ((server: unknown) => void) | undefined): UpgradeListener[] {
+  if (inject === undefined) return [];
+  const before = new Set(server.listeners('upgrade'));
+  inject(server);
+  const added = server.listeners('upgrade').filter((l) => !before.has(l)) as UpgradeListener[];
+  for (const l of added) server.off('upgrade', l);
+  return added;
 }
 
 /**

@@ -93,6 +93,7 @@ export function createNodeRuntime(): Runtime {
     tls: { server: 'node:http2', h2: true, clientCerts: true, sni: true },
     nativeHttpHonorsClose: true,
     nativeHttpTakesOver: true,
+    nodeHttpServer: true,
     listenTcp: nodeListenTcp,
     listenUnix: nodeListenUnix,
     listenFd: nodeListenFd,

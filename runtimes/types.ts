@@ -97,6 +97,12 @@ export interface NativeHttpOptions {
   idleTimeoutMs?: number;
   /** Carry the WebSockets the app accepts (the upgrade request reaches the handler as any other). */
   webSockets?: NativeWebSocketOptions;
+  /**
+   * The app's `injectWebSocket` export (@hono/node-ws), where the server is a node:http server
+   * (nodeHttpServer): called with it, and the 'upgrade' listeners it adds answer that server's
+   * upgrade requests instead of tsgi's handling (one answer to each).
+   */
+  injectServer?: (server: unknown) => void;
 }
 
 /**
@@ -312,6 +318,8 @@ export interface Runtime {
    * 'upgrade' event gives the socket); Bun.serve and Deno.serve give no raw socket.
    */
   readonly nativeHttpTakesOver: boolean;
+  /** Is serveHttp's server a node:http server, which an app's injectWebSocket (@hono/node-ws) can be given? */
+  readonly nodeHttpServer: boolean;
 
   /**
    * Where the runtime has its own WebSocket upgrade call for apps (Deno.upgradeWebSocket): let it

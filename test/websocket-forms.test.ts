@@ -5,9 +5,12 @@
  * and, on Deno, Deno.upgradeWebSocket(req) both on Deno.serve (--http-socket) and behind the router.
  */
 import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, symlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { cleanup, fetchFresh, freePort, type Proc, RUNTIME, startTsgi, tsgiFails } from './helpers.ts';
+import { cleanup, fetchFresh, freePort, type Proc, RUNTIME, rawExchange, startTsgi, tempDir, tsgiFails } from './helpers.ts';
 import { WsClient } from './ws-client.ts';
+import { RawClient, WS_OPCODE } from './ws-frames.ts';
 
 const procs: Proc[] = [];
 afterAll(async () => {
@@ -118,4 +121,55 @@ test.skipIf(RUNTIME === 'bun')(`a hono/bun app elsewhere than on Bun: the load e
   const r = await tsgiFails(['--http-socket', `127.0.0.1:${port}`, '--app', 'test/fixtures/apps/ws-hono-bun.ts']);
   expect(r.code).not.toBe(0);
   expect(r.output).toMatch(/uses the Bun global: run tsgi on Bun/);
+});
+
+// @hono/node-ws is a Node library (ws on node:http's 'upgrade' event): a Node app. It is a
+// devDependency; NODEWS_NODE_MODULES may name another node_modules that has it.
+const nodeModules = resolve(process.env.NODEWS_NODE_MODULES ?? 'node_modules');
+const haveNodeWs = existsSync(join(nodeModules, '@hono/node-ws'));
+describe.skipIf(RUNTIME !== 'node' || !haveNodeWs)(`Hono's @hono/node-ws with export { injectWebSocket } (${RUNTIME})`, () => {
+  let port: number;
+  let sock: string;
+  let proc: Proc;
+  beforeAll(async () => {
+    // The app in a directory of its own, whose node_modules has @hono/node-ws and hono.
+    const dir = tempDir();
+    copyFileSync('test/fixtures/apps/ws-node-ws.mjs', join(dir, 'app.mjs'));
+    symlinkSync(nodeModules, join(dir, 'node_modules'));
+    port = await freePort();
+    sock = join(dir, 'app.sock');
+    proc = await startTsgi(['--http-socket', `127.0.0.1:${port}`, '--http-socket', sock, '--app', join(dir, 'app.mjs')]);
+    procs.push(proc);
+  }, 90_000);
+
+  test('--http-socket on TCP (node:http): onOpen, text and binary echo through ws', async () => {
+    const c = await WsClient.open(`ws://127.0.0.1:${port}/ws`);
+    expect(await c.next()).toBe('node-ws says hi');
+    c.ws.send('x');
+    expect(await c.next()).toBe('echo: x');
+    const b = new Uint8Array(300_000).map((_, i) => (i * 5) & 255);
+    c.ws.send(b);
+    const got = await c.next();
+    expect(got instanceof Uint8Array && sha(got)).toBe(sha(b));
+    c.ws.close(1000);
+    expect((await c.closing()).code).toBe(1000);
+    expect(await (await fetchFresh(`http://127.0.0.1:${port}/`)).text()).toBe('plain');
+  });
+
+  test('--http-socket on a UNIX socket: the upgrade goes to ws; a plain route asked to upgrade gets one answer', async () => {
+    const c = await RawClient.open({ path: sock }, '/ws');
+    expect(await c.answered()).toMatch(/^HTTP\/1\.1 101 /);
+    expect(new TextDecoder().decode((await c.frame(0)).payload)).toBe('node-ws says hi');
+    c.send(WS_OPCODE.binary, new Uint8Array([1, 2, 3]));
+    expect([...(await c.frame(1)).payload]).toEqual([1, 2, 3]);
+    c.destroy();
+    // node-ws answers a route that is no node-ws route with the app's status, alone on the socket.
+    const plain = await rawExchange({ path: sock }, [
+      new TextEncoder().encode(
+        'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      ),
+    ]);
+    expect(plain.data.toString('latin1').match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    expect(proc.output()).not.toMatch(/upgrade request failed/);
+  });
 });

@@ -45,7 +45,7 @@ function connect(url: string, protocols?: string[]): Promise<Client> {
 }
 
 const hello = async (c: Client) =>
-  JSON.parse((await c.message(0)) as string) as { id: string | null; origin: string | null; path: string; pid: number; protocol: string };
+  JSON.parse((await c.message(0)) as string) as { id: string | null; origin: string | null; path: string; pid: number; loop: string; protocol: string };
 
 describe(`WebSockets through --http-socket (${RUNTIME})`, () => {
   let tsgi: Proc;
@@ -254,6 +254,24 @@ describe(`WebSockets and the master (${RUNTIME})`, () => {
     c.ws.close();
     await c.closed;
     expect(await until(async () => (await open()) === 0, 20_000)).toBe(true);
+  }, 150_000);
+
+  test('--threads 2: each event loop serves its own WebSockets (more than one serves them), and a SIGHUP reload sends all 1001', async () => {
+    const port = await freePort();
+    const p = await startTsgi(['--threads', '2', '--http-socket', `127.0.0.1:${port}`, '--app', APP]);
+    const clients: Client[] = [];
+    const loops = new Set<string>();
+    // The kernel spreads connections over the loops: open more until two have answered (bounded).
+    while (loops.size < 2 && clients.length < 200) {
+      const c = await connect(`ws://127.0.0.1:${port}/?id=${clients.length}`);
+      clients.push(c);
+      loops.add((await hello(c)).loop);
+    }
+    expect(loops.size, `${clients.length} WebSockets opened`).toBe(2);
+    clients.forEach((c, i) => c.ws.send(`m${i}`));
+    expect(await Promise.all(clients.map((c) => c.message(1)))).toEqual(clients.map((_, i) => `m${i}`));
+    p.signal('SIGHUP');
+    expect(await Promise.all(clients.map(async (c) => (await c.closed).code))).toEqual(clients.map(() => 1001));
   }, 150_000);
 
   test('--harakiri leaves an open WebSocket alone', async () => {

@@ -16,6 +16,11 @@ export interface LoadedApp {
   file: string;
   /** The export used: "default" or the --callable name. */
   callable: string;
+  /**
+   * The module's `injectWebSocket` export (@hono/node-ws's), if it has one: tsgi gives it the
+   * node:http server it serves the app on, as `serve()` would have (Runtime.nodeHttpServer).
+   */
+  injectWebSocket?: (server: unknown) => void;
 }
 
 export { AppLoadError };
@@ -74,5 +79,7 @@ export async function loadApp(file: string | undefined, callable: string | undef
         : `app ${abs} has no default export (its exports: ${exports}); export default your app, or pass --callable NAME`,
     );
   }
-  return { handler: toHandler(mod[name], `export '${name}' of ${abs}`), file: abs, callable: name };
+  const inject = mod.injectWebSocket;
+  const injectWebSocket = typeof inject === 'function' ? (inject as (server: unknown) => void) : undefined;
+  return { handler: toHandler(mod[name], `export '${name}' of ${abs}`), file: abs, callable: name, injectWebSocket };
 }

@@ -80,7 +80,7 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
   if (!options.disableLogging) {
     counters.logger = requestLogger(options.logFormat, { pid: rt.pid, wid: workerId, core, requests: () => counters.totals.requests });
   }
-  const listeners = new CoreListeners(rt, setup, serverOptions(options, apps, counters), counters);
+  const listeners = new CoreListeners(rt, setup, serverOptions(options, apps, counters), counters, nodeWsInject(apps));
   try {
     for (const src of setup.sources) await listeners.add(src);
   } catch (e) {
@@ -101,6 +101,11 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
       return counters.idle(mercyMs);
     },
   };
+}
+
+/** The app at the root (--app) with @hono/node-ws's injectWebSocket export, if any: node-ws runs the app for a path as it came. */
+function nodeWsInject(apps: MountedApp[]): ((server: unknown) => void) | undefined {
+  return apps.find((a) => a.prefix === '')?.injectWebSocket;
 }
 
 /** What the protocol servers are given: one set for the CGI-style ones, one for HTTP. */
@@ -147,9 +152,17 @@ class CoreListeners {
   readonly #certs: CertReload;
   readonly #listeners: Listener[] = [];
   readonly #unixPaths: string[] = [];
+  readonly #nodeWs: boolean;
 
-  constructor(rt: Runtime, setup: CoreSetup, o: { vars: UwsgiServerOptions; http: HttpServerOptions }, counters: CoreCounters) {
+  constructor(
+    rt: Runtime,
+    setup: CoreSetup,
+    o: { vars: UwsgiServerOptions; http: HttpServerOptions },
+    counters: CoreCounters,
+    injectWebSocket: ((server: unknown) => void) | undefined,
+  ) {
     this.#rt = rt;
+    this.#nodeWs = injectWebSocket !== undefined;
     this.#setup = setup;
     this.#servers = connServers(o);
     const s = setup.serve;
@@ -160,6 +173,7 @@ class CoreListeners {
       accepted: () => counters.accepted(),
       headTimeoutMs: s.socketTimeout * 1000,
       webSockets: nativeWebSockets(o.http.webSockets),
+      injectServer: rt.nodeHttpServer ? injectWebSocket : undefined,
     };
     const handler = nativeHandler(o.http);
     this.#native = (t) => rt.serveHttp(t, handler, nativeOptions);
@@ -180,15 +194,19 @@ class CoreListeners {
 
   async add(src: SocketSource): Promise<void> {
     if ('tls' in src && src.tls) return this.#addTls(src, src.tls);
-    const onConn = this.#servers['fd' in src && src.internal ? 'internal' : src.proto];
+    const internal = 'fd' in src && src.internal === true;
+    const onConn = this.#servers[internal ? 'internal' : src.proto];
     if ('reuse' in src) return void this.#listeners.push(await this.#native({ kind: 'tcp', ...src.reuse, reusePort: true }));
     if ('fd' in src) {
-      const l = this.#nativeFor(src.proto, 'fd') ? await this.#native({ kind: 'fd', fd: src.fd }) : await this.#rt.listenFd(src.fd, onConn);
+      const native = this.#nativeFor(src.proto, 'fd');
+      this.#sayNodeWs(src.proto, internal, native);
+      const l = native ? await this.#native({ kind: 'fd', fd: src.fd }) : await this.#rt.listenFd(src.fd, onConn);
       return void this.#listeners.push(l);
     }
     const { serve, cwd } = this.#setup;
     const bindOptions = { mode: serve.chmodSocket, owner: serve.socketOwner, backlog: serve.listen };
     const native = this.#nativeFor(src.proto, parseSocketAddress(src.spec, cwd).kind);
+    this.#sayNodeWs(src.proto, false, native);
     const open = (t: SocketAddress) =>
       this.#native(t.kind === 'unix' ? { kind: 'unix', path: t.path } : { kind: 'tcp', host: t.host, port: t.port, reusePort: false });
     const s = native ? await bindListener(this.#rt, src.spec, cwd, open, bindOptions) : await bindSocket(this.#rt, src.spec, cwd, onConn, bindOptions);
@@ -232,6 +250,21 @@ class CoreListeners {
   /** HTTP goes to the runtime's own server wherever it can listen (runtimes/types.ts). */
   #nativeFor(proto: Proto, kind: NativeHttpTarget['kind']): boolean {
     return proto === 'http' && nativeHttp(this.#rt, kind, this.#setup.serve.httpKeepalive);
+  }
+
+  /**
+   * An app with @hono/node-ws's injectWebSocket, on a socket that is no node:http server (tsgi's
+   * own HTTP/1.1 server, the router's internal socket, Bun.serve, Deno.serve): its node-ws routes
+   * cannot upgrade there. Said once, by the first worker's main thread.
+   */
+  #sayNodeWs(proto: Proto, internal: boolean, native: boolean): void {
+    const { core = 0, workerId = 0 } = this.#setup;
+    if (core !== 0 || workerId > 1 || !this.#nodeWs) return;
+    if (!internal && (proto !== 'http' || (native && this.#rt.nodeHttpServer))) return;
+    const where = internal ? "the --http router's workers" : native ? `${this.#rt.name}'s own HTTP server` : "tsgi's own HTTP/1.1 server";
+    log(
+      `tsgi: the app exports injectWebSocket (@hono/node-ws): its WebSocket routes do not upgrade on ${where}; serve them with --http-socket on TCP, a UNIX socket or an fd with tsgi on Node (node:http)`,
+    );
   }
 
   #logBound(proto: Proto, address: SocketAddress, native: boolean): void {
