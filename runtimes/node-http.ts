@@ -12,7 +12,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { clientGone, type HttpHandler, type Listener, type NativeHttpOptions, type NativeHttpTarget, type Peer, takeoverOf } from './types.ts';
-import { toBindError } from './bind-error.ts';
+import { listenOn } from './node-listen.ts';
 import { LINGER_MS } from './linger.ts';
 import { wrapNodeSocket } from './node-compat.ts';
 
@@ -204,26 +204,9 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
     if (appUpgrade.length > 0) for (const l of appUpgrade) l.call(server, req, socket, head);
     else void upgradeRequest(req, socket, head, handler, options);
   });
-  const what = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.kind === 'unix' ? target.path : `fd ${target.fd}`;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(toBindError(e, what)));
-    const ready = () => {
-      server.removeAllListeners('error');
-      server.on('error', (e) => process.stderr.write(`tsgi: HTTP server error on ${what}: ${e.message}\n`));
-      resolve();
-    };
-    if (target.kind === 'tcp') server.listen({ host: target.host, port: target.port, backlog: options.backlog }, ready);
-    else if (target.kind === 'unix') server.listen({ path: target.path, backlog: options.backlog }, ready);
-    else server.listen({ fd: target.fd } as net.ListenOptions, ready);
-  });
-  const addr = server.address();
+  const address = await listenOn(server, target, options.backlog, 'HTTP server');
   return {
-    address:
-      target.kind === 'tcp' && addr && typeof addr === 'object'
-        ? { kind: 'tcp', host: addr.address, port: addr.port }
-        : target.kind === 'unix'
-          ? { kind: 'unix', path: target.path }
-          : { kind: 'fd', fd: target.kind === 'fd' ? target.fd : -1 },
+    address,
     close: async () => {
       // Stop accepting (net.Server's close: http.Server's also destroys every connection
       // without a request in progress, a fresh one whose request is not read yet too, which

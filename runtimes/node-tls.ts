@@ -9,9 +9,8 @@
  * replaced in one step), established connections keep theirs.
  */
 import http2 from 'node:http2';
-import type net from 'node:net';
 import tls from 'node:tls';
-import { toBindError } from './bind-error.ts';
+import { listenOn } from './node-listen.ts';
 import { clientGone, type HttpHandler, type Listener, type NativeHttpOptions, type NativeHttpTarget, type Peer, type TlsMaterial } from './types.ts';
 
 type Incoming = http2.Http2ServerRequest | import('node:http').IncomingMessage;
@@ -156,27 +155,9 @@ export async function serveHttps(
   server.on('tlsClientError', (_e: Error, socket: tls.TLSSocket) => socket.destroy());
   if (options.idleTimeoutMs) closeIdle(server, options.idleTimeoutMs);
   server.on('sessionError', () => {});
-  const what = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.kind === 'unix' ? target.path : `fd ${target.fd}`;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(toBindError(e, what)));
-    const ready = () => {
-      server.removeAllListeners('error');
-      server.on('error', (e) => process.stderr.write(`tsgi: HTTPS server error on ${what}: ${e.message}\n`));
-      resolve();
-    };
-    if (target.kind === 'tcp')
-      server.listen({ host: target.host, port: target.port, backlog: options.backlog, reusePort: target.reusePort } as net.ListenOptions, ready);
-    else if (target.kind === 'unix') server.listen({ path: target.path, backlog: options.backlog }, ready);
-    else server.listen({ fd: target.fd } as net.ListenOptions, ready);
-  });
-  const addr = server.address();
+  const address = await listenOn(server, target, options.backlog, 'HTTPS server');
   return {
-    address:
-      target.kind === 'tcp' && addr && typeof addr === 'object'
-        ? { kind: 'tcp', host: addr.address, port: addr.port }
-        : target.kind === 'unix'
-          ? { kind: 'unix', path: target.path }
-          : { kind: 'fd', fd: target.kind === 'fd' ? target.fd : -1 },
+    address,
     setTls(next: TlsMaterial): void {
       // All built before any is used: a refused certificate changes nothing.
       const commit = contexts.prepare(next);
