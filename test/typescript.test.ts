@@ -3,7 +3,7 @@
  * Node ≥ 22.18, tsx on older Node, Bun's and Deno's own), and an app that type stripping cannot
  * run (an enum, a .tsx file) still loads — with tsx, said on stderr — in processes and threads.
  */
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { encodePacket } from '../src/codec/index.ts';
@@ -38,7 +38,8 @@ describe(`TypeScript loading (${RUNTIME})`, () => {
       env: { NODE_COMPILE_CACHE: cache },
     });
     // Every process is still running: what is on disk was saved before a child started or once a role was up.
-    const files = readdirSync(cache, { recursive: true, encoding: 'utf8' }).filter((f) => statSync(join(cache, f)).isFile());
+    // The entry's own type, no stat: Node may rename a file it is writing while we list.
+    const files = readdirSync(cache, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
     expect(files.length).toBeGreaterThan(20);
     await p.stop();
   });
