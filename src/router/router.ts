@@ -167,7 +167,7 @@ class Router {
       timeoutMs: r.timeout * 1000,
       serverPort: l.port,
       relays: this.#relays,
-      // Bun.serve and Deno.serve (--reuse-port there) give no raw connection to relay; nor does the TLS server.
+      // Bun's serve() and Deno's serve() (--reuse-port there) give no raw connection to relay; nor does the TLS server.
       upgrades: !l.tls && (!('reuse' in l.socket) || this.#rt.nativeHttpTakesOver),
     };
     const statics = r.staticMaps.map((s) => parseStaticMap(s, cwd));

@@ -7,7 +7,7 @@
  * both are closed. A worker's other answer to an upgrade request is passed on as any answer.
  *
  * The client's connection is asked of the HTTP server with takeoverAnswer (runtimes/types.ts):
- * tsgi's HTTP/1.1 server and node:http hand it over; Bun.serve and Deno.serve (the router with
+ * tsgi's HTTP/1.1 server and node:http hand it over; Bun's serve() and Deno's serve() (the router with
  * --reuse-port on Bun or Deno) cannot, and such a request gets a 501 before it reaches a worker.
  */
 import { type Conn, takeoverAnswer } from '../../runtimes/types.ts';

@@ -2,14 +2,14 @@
  * Apps written for a runtime's own WebSocket API, served unchanged on tsgi's portable one
  * (upgrade.ts), on every front door that carries WebSockets and on every runtime:
  *
- * - Bun's shape, as `Bun.serve` takes it: `export default { fetch(req, server) { if
+ * - Bun's shape, as Bun's serve() takes it: `export default { fetch(req, server) { if
  *   (server.upgrade(req, { data })) return; … }, websocket: { open, message, close, drain } }`.
  *   Hono's `hono/bun` helper (`upgradeWebSocket` in routes, `export default { fetch: app.fetch,
  *   websocket }`) is built on it and runs as it is.
  *
- * - Deno's: `const { socket, response } = Deno.upgradeWebSocket(req); socket.onmessage = …;
- *   return response;` (and Hono's `hono/deno` on it). Deno's own call serves the requests of
- *   Deno.serve; for any other (behind the router, a UNIX socket, a master's port) the runtime
+ * - Deno's: the app calls Deno's upgradeWebSocket(req), sets `socket.onmessage = …` on the socket
+ *   it gets and returns its `response` (and Hono's `hono/deno` on it). Deno's own call serves the requests of
+ *   Deno's serve(); for any other (behind the router, a UNIX socket, a master's port) the runtime
  *   adapter calls denoStyleUpgrade instead (Runtime.adoptNativeUpgrade): a DenoStyleSocket,
  *   the browser's WebSocket interface over tsgi's portable one.
  *
@@ -101,7 +101,7 @@ export function bunShapedHandler(app: { fetch: BunFetch; websocket: BunWebSocket
 }
 
 /**
- * The socket Deno.upgradeWebSocket gives, on tsgi's portable WebSocket: the browser's WebSocket
+ * The socket Deno's upgradeWebSocket() gives, on tsgi's portable WebSocket: the browser's WebSocket
  * interface (readyState, send, close, bufferedAmount, protocol, binaryType; open, message,
  * close and error events, as `on…` properties and listeners).
  */
@@ -181,10 +181,10 @@ export class DenoStyleSocket extends EventTarget {
   }
 }
 
-/** Deno.upgradeWebSocket's answer for a request Deno.serve did not make: a DenoStyleSocket and tsgi's upgrade answer. */
+/** Deno's upgradeWebSocket()'s answer for a request Deno's serve() did not make: a DenoStyleSocket and tsgi's upgrade answer. */
 export function denoStyleUpgrade(req: Request, options: { protocol?: string } = {}): { socket: DenoStyleSocket; response: Response } {
   const refused = handshakeRefusal(req.method, req.headers);
-  if (refused !== null) throw new TypeError(`Deno.upgradeWebSocket: ${refused.why}`);
+  if (refused !== null) throw new TypeError(`Deno's upgradeWebSocket(): ${refused.why}`);
   const socket = new DenoStyleSocket(req.url, options.protocol ?? '');
   return { socket, response: upgradeWebSocket(req, socket.handlers(), { protocol: options.protocol }) };
 }

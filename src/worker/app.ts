@@ -62,7 +62,7 @@ export async function loadApp(file: string | undefined, callable: string | undef
   }
   let mod: Record<string, unknown>;
   const rt = await getRuntime();
-  // An app that calls its runtime's own upgrade (Deno.upgradeWebSocket) works on every front door.
+  // An app that calls its runtime's own upgrade (Deno's upgradeWebSocket()) works on every front door.
   rt.adoptNativeUpgrade?.(denoStyleUpgrade);
   try {
     mod = await rt.importModule(abs);

@@ -254,7 +254,7 @@ class CoreListeners {
 
   /**
    * An app with @hono/node-ws's injectWebSocket, on a socket that is no node:http server (tsgi's
-   * own HTTP/1.1 server, the router's internal socket, Bun.serve, Deno.serve): its node-ws routes
+   * own HTTP/1.1 server, the router's internal socket, Bun's serve(), Deno's serve()): its node-ws routes
    * cannot upgrade there. Said once, by the first worker's main thread.
    */
   #sayNodeWs(proto: Proto, internal: boolean, native: boolean): void {
