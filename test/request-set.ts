@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { expect, test } from 'vitest';
-import { fetchFresh, rawExchange } from './helpers.ts';
+import { fetchFresh, rawExchange, until } from './helpers.ts';
 
 export function sha256(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
@@ -109,6 +109,8 @@ export function requestSet(url: (path: string) => string, host: () => string, ou
     const ok = await fetchFresh(url('/echo'));
     expect(ok.status).toBe(200);
     await ok.arrayBuffer();
+    // The worker's log line travels on its own pipe: it may come after the answers.
+    await until(() => output().includes('boom (thrown on purpose by the test app)'));
     expect(output()).toContain('boom (thrown on purpose by the test app)');
   });
 }
