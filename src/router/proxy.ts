@@ -297,8 +297,11 @@ class UpstreamExchange {
       if (signal.aborted) this.#clientGone();
       else signal.addEventListener('abort', this.#clientGone);
       conn.write(out.packet);
-      if (out.body === null) this.#sent(true);
-      else void sendBody(conn, out.body, out.framed, () => this.#moved()).then((ok) => this.#sent(ok));
+      if (out.body === null) return this.#sent(true);
+      // A connection that carried a body is not kept: the worker may still be reading (or
+      // dropping) the rest of it when its answer is over (an app that ignores the body).
+      this.#spoil();
+      void sendBody(conn, out.body, out.framed, () => this.#moved()).then((ok) => this.#sent(ok));
     });
   }
 
