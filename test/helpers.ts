@@ -65,7 +65,10 @@ export function alive(pid: number): boolean {
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
+/** Ports this test process has handed out: the kernel may give a closed port 0 again at once. */
+const givenPorts = new Set<number>();
+
+function kernelPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
@@ -74,6 +77,17 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** A free port on 127.0.0.1, never one this process has handed out before (bounded tries). */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await kernelPort();
+    if (givenPorts.has(port)) continue;
+    givenPorts.add(port);
+    return port;
+  }
+  throw new Error('freePort: the kernel kept giving ports this test already uses');
 }
 
 export interface Proc {
