@@ -148,6 +148,17 @@ const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const servers: Array<'tsgi' | 'native'> = rt.nativeHttpTakesOver ? ['tsgi', 'native'] : ['tsgi'];
 
 describe.each(servers)('router relay of an upgraded connection (%s HTTP server)', (server) => {
+  /** A stand-in worker that switches, the router before it, and a client whose upgrade was relayed (the worker's hello is in). */
+  async function upgraded(): Promise<{ seen: WorkerSide[]; relays: Relays; c: Client }> {
+    const sock = join(tempDir(), 'w.sock');
+    const seen = await standInWorker(sock, () => SWITCH);
+    const relays = new Relays();
+    const c = new Client(await router(sock, server, relays));
+    c.upgrade();
+    expect(await until(() => c.text().includes('hello'), 20_000)).toBe(true);
+    return { seen, relays, c };
+  }
+
   test('the upgrade headers reach the worker; after its 101 bytes go both ways (1 MiB echoed); closing the client closes the worker side', async () => {
     const dir = tempDir();
     const sock = join(dir, 'w.sock');
@@ -178,12 +189,7 @@ describe.each(servers)('router relay of an upgraded connection (%s HTTP server)'
   });
 
   test('the worker closing its side closes the client', async () => {
-    const sock = join(tempDir(), 'w.sock');
-    const seen = await standInWorker(sock, () => SWITCH);
-    const relays = new Relays();
-    const c = new Client(await router(sock, server, relays));
-    c.upgrade();
-    expect(await until(() => c.text().includes('hello'), 20_000)).toBe(true);
+    const { seen, relays, c } = await upgraded();
     seen[0].conn.end();
     expect(await until(() => c.closed, 20_000)).toBe(true);
     expect(relays.size).toBe(0);
@@ -199,12 +205,7 @@ describe.each(servers)('router relay of an upgraded connection (%s HTTP server)'
   });
 
   test('a router stop closes the relays it still has (Relays.closeAll)', async () => {
-    const sock = join(tempDir(), 'w.sock');
-    const seen = await standInWorker(sock, () => SWITCH);
-    const relays = new Relays();
-    const c = new Client(await router(sock, server, relays));
-    c.upgrade();
-    expect(await until(() => c.text().includes('hello'), 20_000)).toBe(true);
+    const { seen, relays, c } = await upgraded();
     await relays.idle(10);
     relays.closeAll();
     expect(await until(() => c.closed && seen[0].closed, 20_000)).toBe(true);

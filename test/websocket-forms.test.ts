@@ -26,6 +26,19 @@ async function router(app: string): Promise<number> {
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+/** Open `url`, expect the app's greeting, then a text echo and a binary echo of `size` bytes (`step`: the byte pattern). */
+async function echoes(url: string, greeting: string, size: number, step: number): Promise<WsClient> {
+  const c = await WsClient.open(url);
+  expect(await c.next()).toBe(greeting);
+  c.ws.send('x');
+  expect(await c.next()).toBe('echo: x');
+  const b = new Uint8Array(size).map((_, i) => (i * step) & 255);
+  c.ws.send(b);
+  const got = await c.next();
+  expect(got instanceof Uint8Array && sha(got)).toBe(sha(b));
+  return c;
+}
+
 describe(`Bun's shape: fetch(req, server) + websocket handlers (${RUNTIME})`, () => {
   let port: number;
   beforeAll(async () => {
@@ -60,14 +73,7 @@ describe.skipIf(RUNTIME !== 'bun')(`Hono's hono/bun upgradeWebSocket + websocket
   }, 90_000);
 
   test('onOpen, onMessage (text and binary) work unchanged', async () => {
-    const c = await WsClient.open(`ws://127.0.0.1:${port}/ws`);
-    expect(await c.next()).toBe('hono says hi');
-    c.ws.send('x');
-    expect(await c.next()).toBe('echo: x');
-    const b = new Uint8Array(70_000).map((_, i) => (i * 3) & 255);
-    c.ws.send(b);
-    const got = await c.next();
-    expect(got instanceof Uint8Array && sha(got)).toBe(sha(b));
+    const c = await echoes(`ws://127.0.0.1:${port}/ws`, 'hono says hi', 70_000, 3);
     c.ws.close(1000);
     expect((await c.closing()).code).toBe(1000);
     expect(await (await fetchFresh(`http://127.0.0.1:${port}/`)).text()).toBe('plain');
@@ -89,14 +95,7 @@ describe.skipIf(RUNTIME !== 'deno')(`Deno.upgradeWebSocket(req) in the app (${RU
   ];
   test.each(doors)('%s: open, text and binary echo, close', async (_name, start) => {
     const port = await start();
-    const c = await WsClient.open(`ws://127.0.0.1:${port}/`);
-    expect(await c.next()).toBe('deno says hi');
-    c.ws.send('x');
-    expect(await c.next()).toBe('echo: x');
-    const b = new Uint8Array(100_000).map((_, i) => (i * 7) & 255);
-    c.ws.send(b);
-    const got = await c.next();
-    expect(got instanceof Uint8Array && sha(got)).toBe(sha(b));
+    const c = await echoes(`ws://127.0.0.1:${port}/`, 'deno says hi', 100_000, 7);
     c.ws.send('bye');
     expect(await c.closing()).toEqual({ code: 4002, reason: 'bye' });
     expect(await (await fetchFresh(`http://127.0.0.1:${port}/`)).text()).toBe('plain');
@@ -143,14 +142,7 @@ describe.skipIf(RUNTIME !== 'node' || !haveNodeWs)(`Hono's @hono/node-ws with ex
   }, 90_000);
 
   test('--http-socket on TCP (node:http): onOpen, text and binary echo through ws', async () => {
-    const c = await WsClient.open(`ws://127.0.0.1:${port}/ws`);
-    expect(await c.next()).toBe('node-ws says hi');
-    c.ws.send('x');
-    expect(await c.next()).toBe('echo: x');
-    const b = new Uint8Array(300_000).map((_, i) => (i * 5) & 255);
-    c.ws.send(b);
-    const got = await c.next();
-    expect(got instanceof Uint8Array && sha(got)).toBe(sha(b));
+    const c = await echoes(`ws://127.0.0.1:${port}/ws`, 'node-ws says hi', 300_000, 5);
     c.ws.close(1000);
     expect((await c.closing()).code).toBe(1000);
     expect(await (await fetchFresh(`http://127.0.0.1:${port}/`)).text()).toBe('plain');
