@@ -126,15 +126,7 @@ export async function serveHttps(
   );
   const contexts = new Contexts();
   contexts.prepare(m)();
-  const server = http2.createSecureServer({
-    ...Contexts.options(m),
-    allowHTTP1: true,
-    requestCert: mtls,
-    rejectUnauthorized: mtls,
-    handshakeTimeout: m.handshakeTimeoutMs,
-    // Only when there are SNI certificates: Deno asks the callback with an empty name for clients that send none.
-    ...(m.sni.length > 0 ? { SNICallback: (name: string, cb: (e: Error | null, ctx?: tls.SecureContext) => void) => cb(null, contexts.find(name)) } : {}),
-  });
+  const server = secureServer(m, contexts);
   server.on('request', (req: Incoming, res: Outgoing) => {
     // Held as an accepted connection until the answer's stream closes: a graceful stop waits for
     // its last bytes, which HTTP/2 sends after the app's body has ended (an exit at that moment
@@ -143,13 +135,7 @@ export async function serveHttps(
     if (settle) res.once('close', settle);
     void listener(req as never, res as never);
   });
-  // HTTP/2 sessions, told to go away at close() (GOAWAY: the client opens no more streams here,
-  // the open ones finish).
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (session: http2.ServerHttp2Session) => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-  });
+  const sessions = sessionsOf(server);
   // A client that fails its handshake (garbage, a wrong certificate, a timeout) is closed (Deno
   // leaves the socket open otherwise: measured).
   server.on('tlsClientError', (_e: Error, socket: tls.TLSSocket) => socket.destroy());
@@ -170,4 +156,28 @@ export async function serveHttps(
       for (const session of sessions) session.close();
     },
   };
+}
+
+/** node:http2's TLS server, HTTP/1.1 too, with the certificates of `contexts` (one per --sni name). */
+function secureServer(m: TlsMaterial, contexts: Contexts): http2.Http2SecureServer {
+  const mtls = m.ca !== undefined;
+  return http2.createSecureServer({
+    ...Contexts.options(m),
+    allowHTTP1: true,
+    requestCert: mtls,
+    rejectUnauthorized: mtls,
+    handshakeTimeout: m.handshakeTimeoutMs,
+    // Only when there are SNI certificates: Deno asks the callback with an empty name for clients that send none.
+    ...(m.sni.length > 0 ? { SNICallback: (name: string, cb: (e: Error | null, ctx?: tls.SecureContext) => void) => cb(null, contexts.find(name)) } : {}),
+  });
+}
+
+/** The server's open HTTP/2 sessions, told to go away at close() (GOAWAY: the client opens no more streams here, the open ones finish). */
+function sessionsOf(server: http2.Http2SecureServer): Set<http2.ServerHttp2Session> {
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (session: http2.ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  return sessions;
 }
