@@ -3,7 +3,10 @@
  * one per connection: a timer set and cleared for each new connection cost 3–4 % of a Deno uwsgi
  * worker's samples (Deno's node-compatible timers; `deno --cpu-prof`, one request per
  * connection). All waits of one Deadlines are equally long, so the order they were added in is
- * the order they expire in; the timer is set for the first one only.
+ * the order they expire in; the timer is set for the first one only. It stays set when the last
+ * wait is removed, and then finds nothing when it fires (it is unref'd: it holds no process up):
+ * clearing it whenever nothing waited, and setting a new one for the next connection, was once
+ * per connection under load (the set empties each time a connection's head comes in).
  */
 export interface Expiring {
   /** The wait is over and the connection is still waiting. */
@@ -32,24 +35,24 @@ export class Deadlines {
   /** Call `c.expire()` in `ms` unless `c` is removed before. */
   add(c: Expiring): void {
     this.#waiting.set(c, performance.now() + this.#ms);
-    this.#timer ??= setTimeout(() => this.#sweep(), this.#ms);
+    if (this.#timer === null) this.#arm(this.#ms);
   }
 
   remove(c: Expiring): void {
-    if (!this.#waiting.delete(c) || this.#waiting.size > 0 || this.#timer === null) return;
-    // Nothing waits: no timer holds the process up.
-    clearTimeout(this.#timer);
-    this.#timer = null;
+    this.#waiting.delete(c);
+  }
+
+  #arm(ms: number): void {
+    const timer = setTimeout(() => this.#sweep(), ms);
+    timer.unref?.();
+    this.#timer = timer;
   }
 
   #sweep(): void {
     this.#timer = null;
     const now = performance.now();
     for (const [c, at] of this.#waiting) {
-      if (at > now) {
-        this.#timer = setTimeout(() => this.#sweep(), at - now);
-        return;
-      }
+      if (at > now) return this.#arm(at - now);
       this.#waiting.delete(c);
       c.expire();
     }
