@@ -1,12 +1,14 @@
 /**
- * One timer for the head timeouts (--socket-timeout) of every connection of a socket, instead of
- * one per connection: a timer set and cleared for each new connection cost 3–4 % of a Deno uwsgi
- * worker's samples (Deno's node-compatible timers; `deno --cpu-prof`, one request per
- * connection). All waits of one Deadlines are equally long, so the order they were added in is
- * the order they expire in; the timer is set for the first one only. It stays set when the last
- * wait is removed, and then finds nothing when it fires (it is unref'd: it holds no process up):
- * clearing it whenever nothing waited, and setting a new one for the next connection, was once
- * per connection under load (the set empties each time a connection's head comes in).
+ * One timer for many equally long waits of connections, instead of one per connection: the head
+ * timeouts (--socket-timeout) of a socket's connections, and the linger of connections closed
+ * from tsgi's side (LINGER_MS, runtimes/linger.ts). A timer set and cleared for each connection
+ * cost 3–4 % of a Deno uwsgi worker's samples (Deno's node-compatible timers: ≈ 2.5–3.4 CPU µs a
+ * pair, Node 0.5–1.5, Bun 0.2–1). All waits of one Deadlines are equally long, so the order they
+ * were added in is the order they expire in; the timer is set for the first one only. It stays
+ * set when the last wait is removed, and then finds nothing when it fires (it is unref'd: it
+ * holds no process up): clearing it whenever nothing waited, and setting a new one for the next
+ * connection, was once per connection under load (the set empties each time a head comes in).
+ * Runtime-neutral (global timers only): the core and the adapters share it.
  */
 export interface Expiring {
   /** The wait is over and the connection is still waiting. */

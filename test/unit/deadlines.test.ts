@@ -1,6 +1,6 @@
-// The shared head-timeout timer of a socket's connections (src/worker/deadlines.ts).
+// The shared head-timeout timer of a socket's connections (runtimes/deadlines.ts).
 import { describe, expect, it, vi } from 'vitest';
-import { Deadlines } from '../../src/worker/deadlines.ts';
+import { Deadlines } from '../../runtimes/deadlines.ts';
 
 /** Resolves once `f()` holds, checked every 10 ms, failing after 10 s. */
 async function until(f: () => boolean): Promise<void> {
