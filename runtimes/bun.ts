@@ -18,6 +18,8 @@ import type {
   WebSocketTransport,
 } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
+import { Deadlines } from './deadlines.ts';
+import { LINGER_MS } from './linger.ts';
 import { saveCompileCache, typescriptLoader } from './boot.mjs';
 import {
   ALL_SIGNALS,
@@ -106,6 +108,9 @@ interface BunGlobal {
 }
 const Bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
 
+/** Connections that sent their FIN and wait for the peer's (one timer for all of them). */
+const lingering = Deadlines.of(LINGER_MS);
+
 /** Per-socket state: the Conn handed to the core, with its pending-write queue. */
 class BunConn extends QueuedConn {
   private readonly socket: BunSocket;
@@ -141,7 +146,25 @@ class BunConn extends QueuedConn {
   end(): void {
     if (this.closed || this.ending) return;
     this.ending = true;
-    if (this.queued === 0) this.socket.end();
+    if (this.queued === 0) this.finish();
+  }
+  /**
+   * Everything is written: FIN, and close once the peer does (or after LINGER_MS), reading and
+   * dropping what it still sends. Bun's socket.end() closed at once: bytes arriving after it
+   * reset the connection, and the peer could lose the end of the answer.
+   */
+  private finish(): void {
+    if (this.ended) return this.socket.end();
+    this.socket.shutdown();
+    lingering.add(this);
+  }
+  /** The peer did not close its side within LINGER_MS of our FIN. */
+  expire(): void {
+    this.socket.terminate();
+  }
+  override inputEnded(): void {
+    super.inputEnded();
+    if (this.ending && !this.halfClose && this.queued === 0) this.socket.end();
   }
   closeWrite(): void {
     if (this.closed || this.ending) return;
@@ -168,11 +191,12 @@ class BunConn extends QueuedConn {
     if (this.queued < HIGH_WATER) this.wake();
     if (this.queued === 0 && this.ending) {
       if (this.halfClose) this.socket.shutdown();
-      else this.socket.end();
+      else this.finish();
     }
   }
   /** Bun closed the socket (either side, or an error). */
   gone(error?: Error): void {
+    lingering.remove(this);
     this.closedBy(error);
   }
 }

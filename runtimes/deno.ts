@@ -21,6 +21,7 @@ import type {
 } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
 import { LINGER_MS } from './linger.ts';
+import { Deadlines } from './deadlines.ts';
 import { saveCompileCache, typescriptLoader } from './boot.mjs';
 import { importFile, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild } from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
@@ -111,6 +112,9 @@ function adoptNativeUpgrade(fallback: NativeUpgrade): void {
 
 /** The requests Deno.serve made, once adoptNativeUpgrade needs to tell them apart. */
 let fromDenoServe: WeakSet<Request> | null = null;
+
+/** Connections that sent their FIN and wait for the peer's (one timer for all of them). */
+const lingering = Deadlines.of(LINGER_MS);
 
 class DenoStreamConn extends QueuedConn {
   private paused = false;
@@ -240,14 +244,16 @@ class DenoStreamConn extends QueuedConn {
     } catch {
       return this.shut();
     }
-    const timer = setTimeout(() => this.shut(), LINGER_MS);
-    this.onEnd = () => {
-      clearTimeout(timer);
-      this.shut();
-    };
+    lingering.add(this);
+    this.onEnd = () => this.shut();
+  }
+  /** The peer did not close its side within LINGER_MS of our FIN (lingering). */
+  expire(): void {
+    this.shut();
   }
   private shut(error?: Error): void {
     if (this.closed) return;
+    lingering.remove(this);
     try {
       this.conn.close();
     } catch {

@@ -9,6 +9,7 @@ import { readdirSync } from 'node:fs';
 import { socketInode, tcpListeners, unixInodes } from './procnet.ts';
 import { toBindError } from './bind-error.ts';
 import { LINGER_MS } from './linger.ts';
+import { Deadlines, type Expiring } from './deadlines.ts';
 import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -28,12 +29,16 @@ import type {
 
 const HIGH_WATER = 64 * 1024;
 
+/** Sockets that sent their FIN and wait for the peer's (one timer for all: socket.setTimeout set one per connection). */
+const lingering = Deadlines.of(LINGER_MS);
+
 /** Wrap a node:net socket (on Node, or Node-compatible APIs of Bun and Deno) as a Conn. */
 export function wrapNodeSocket(socket: net.Socket): Conn {
   let closed = false;
   let ended = false;
   let failure: Error | undefined;
   let drainWaiters: Array<() => void> = [];
+  let linger: Expiring | null = null;
   const wake = () => {
     const w = drainWaiters;
     drainWaiters = [];
@@ -63,7 +68,7 @@ export function wrapNodeSocket(socket: net.Socket): Conn {
       if (closed) return;
       socket.end();
       // Half-open sockets: give the peer a while to close its side, then drop it.
-      socket.setTimeout(LINGER_MS, () => socket.destroy());
+      if (linger === null) lingering.add((linger = { expire: () => socket.destroy() }));
     },
     closeWrite: () => {
       if (!closed) socket.end();
@@ -81,6 +86,7 @@ export function wrapNodeSocket(socket: net.Socket): Conn {
   socket.on('end', endInput);
   socket.on('close', () => {
     closed = true;
+    if (linger !== null) lingering.remove(linger);
     wake();
     endInput();
     conn.onClose?.(failure);

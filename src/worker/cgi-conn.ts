@@ -10,7 +10,7 @@ import type { Conn } from '../../runtimes/types.ts';
 import { concatBytes, encodeResponseHead, getVar, type UwsgiVars } from '../codec/index.ts';
 import { describePeer, log } from '../log.ts';
 import { BodyStream } from './body.ts';
-import { Deadlines } from './deadlines.ts';
+import { Deadlines } from '../../runtimes/deadlines.ts';
 import { type AnswerWriter, Exchange } from './exchange.ts';
 import { Gone } from './respond.ts';
 import type { WebSocketLimits } from '../master/protocol.ts';
@@ -253,7 +253,7 @@ export class CgiConnection {
       void this.#close(body);
       return;
     }
-    const req = requestOrRefusal(vars, r.bodyWanted ? body.take() : null, r.gone, this.#peer);
+    const req = requestOrRefusal(vars, r.bodyWanted ? body.take() : null, r.gone, () => this.#peer);
     if (typeof req === 'string') {
       this.#refuse(r, 400, req);
       void this.#close(body);

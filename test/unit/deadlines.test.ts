@@ -1,6 +1,6 @@
-// The shared head-timeout timer of a socket's connections (src/worker/deadlines.ts).
-import { describe, expect, it } from 'vitest';
-import { Deadlines } from '../../src/worker/deadlines.ts';
+// The shared head-timeout timer of a socket's connections (runtimes/deadlines.ts).
+import { describe, expect, it, vi } from 'vitest';
+import { Deadlines } from '../../runtimes/deadlines.ts';
 
 /** Resolves once `f()` holds, checked every 10 ms, failing after 10 s. */
 async function until(f: () => boolean): Promise<void> {
@@ -43,6 +43,37 @@ describe('Deadlines', () => {
     d.add({ expire: () => expired.push('late') });
     await until(() => expired.length === 1);
     expect(expired).toEqual(['late']);
+  });
+
+  it('connections that come and go one at a time share one timer (none set and cleared per connection)', () => {
+    const d = new Deadlines(60_000);
+    const set = vi.spyOn(globalThis, 'setTimeout');
+    const cleared = vi.spyOn(globalThis, 'clearTimeout');
+    try {
+      for (let i = 0; i < 100; i++) {
+        const c = { expire: () => {} };
+        d.add(c);
+        d.remove(c);
+      }
+      expect(set.mock.calls.length).toBe(1);
+      expect(cleared.mock.calls.length).toBe(0);
+    } finally {
+      set.mockRestore();
+      cleared.mockRestore();
+    }
+  });
+
+  it('a wait added while the timer of an earlier one runs gets its whole time', async () => {
+    const d = new Deadlines(150);
+    const first = { expire: () => {} };
+    d.add(first);
+    d.remove(first);
+    await new Promise((r) => setTimeout(r, 100));
+    const added = performance.now();
+    let expiredAt = 0;
+    d.add({ expire: () => (expiredAt = performance.now()) });
+    await until(() => expiredAt > 0);
+    expect(expiredAt - added).toBeGreaterThanOrEqual(149);
   });
 
   it('one Deadlines per length of wait', () => {

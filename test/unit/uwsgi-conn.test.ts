@@ -21,6 +21,39 @@ describe('uwsgi connection (in memory)', () => {
     expect(conn.text()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\npath \/a\/b$/);
   });
 
+  it("reads the peer's address only for a log line (asking the runtime on every request was 7 % of a Bun worker)", async () => {
+    /** A connection that counts the reads of its peer's address and port. */
+    const counting = () => {
+      const conn = new MemoryConn();
+      const count = { reads: 0 };
+      for (const [name, value] of [
+        ['remoteAddress', '127.0.0.1'],
+        ['remotePort', 40000],
+      ] as const) {
+        Object.defineProperty(conn, name, {
+          get: () => {
+            count.reads++;
+            return value;
+          },
+        });
+      }
+      return Object.assign(conn, { count });
+    };
+    const served = counting();
+    handleUwsgiConn(served, { handler: (req) => new Response(req.method), bufferSize: 4096, limitPost: 0, headTimeoutMs: 5000 });
+    served.send(packet('GET', '/'));
+    await served.until((c) => c.closed);
+    expect(served.text()).toMatch(/^HTTP\/1\.1 200 /);
+    expect(served.count.reads).toBe(0);
+    // A refused request names its peer in the log line.
+    const refused = counting();
+    handleUwsgiConn(refused, { handler: () => new Response('never'), bufferSize: 4096, limitPost: 0, headTimeoutMs: 5000 });
+    refused.send(packet('TRACE', '/'));
+    await refused.until((c) => c.closed);
+    expect(refused.text()).toMatch(/^HTTP\/1\.1 400 /);
+    expect(refused.count.reads).toBeGreaterThan(0);
+  });
+
   it('gives the app a body that arrives in pieces, byte by byte', async () => {
     const conn = serve(async (req) => new Response(`got ${await req.text()}`));
     const bytes = packet('POST', '/up', 'hello body');
