@@ -88,7 +88,7 @@ function urlHost(url: string): { hostname: string; https: boolean } {
  * The uwsgi vars for a request: nginx's set, SCRIPT_NAME/PATH_INFO split at a mountpoint,
  * TSGI_BODY for a body that goes in frames, and TSGI_KEEP.
  */
-function varsFor(req: Request, peer: Peer, scriptName: string, serverPort: number, framed: boolean): UwsgiVars {
+export function varsFor(req: Request, peer: Peer, scriptName: string, serverPort: number, framed: boolean): UwsgiVars {
   const { hostname, https } = urlHost(req.url);
   const vars = requestToVars(req, {
     remoteAddr: peer.address,
