@@ -57,23 +57,36 @@ class NodeRawReply implements RawReply {
   }
 
   head(status: number, _reason: string, headers: string[], close: boolean): void {
+    if (this.#over) return;
     if (close || this.#closing) headers.push('connection', 'close');
     // node:http's own reason phrase, as for the adapter's answers.
     this.#res.writeHead(status, headers);
   }
 
+  answer(status: number, reason: string, headers: string[], close: boolean, body: Uint8Array | null): void {
+    this.head(status, reason, headers, close);
+    if (this.#over) return;
+    this.#over = true;
+    // node:http sends the head and the body in one writev.
+    if (body === null) this.#res.end();
+    else this.#res.end(body);
+  }
+
   write(chunk: Uint8Array): boolean {
+    if (this.#over) return true;
     const ok = this.#res.write(chunk);
     if (!ok) this.#res.once('drain', () => this.onDrain?.());
     return ok;
   }
 
   end(): void {
+    if (this.#over) return;
     this.#over = true;
     this.#res.end();
   }
 
   destroy(): void {
+    if (this.#over) return;
     this.#over = true;
     this.#res.destroy();
   }

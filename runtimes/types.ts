@@ -95,6 +95,8 @@ export interface RawReply {
    * A body without Content-Length streams in the server's framing. `close`: the connection closes after it.
    */
   head(status: number, reason: string, headers: string[], close: boolean): void;
+  /** The whole answer at once, as head(), the body (none on HEAD, 1xx, 204, 304) and end() in one write. */
+  answer(status: number, reason: string, headers: string[], close: boolean, body: Uint8Array | null): void;
   /** Body bytes (none on HEAD, 1xx, 204, 304). False above the high-water mark: wait for onDrain. */
   write(chunk: Uint8Array): boolean;
   /** Called when writes may go on after write() said false. */

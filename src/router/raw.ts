@@ -199,12 +199,10 @@ class RawDelivery implements Delivery {
   }
 
   #answer(status: number, reason: string, headers: string[], body: Uint8Array | null): void {
-    this.#writeHead(status, reason, headers);
-    if (body !== null && body.length > 0 && this.#head.method !== 'HEAD') {
-      this.#bytes += body.length;
-      this.#reply.write(body);
-    }
-    this.#reply.end();
+    this.#status = status;
+    const sent = body !== null && body.length > 0 && this.#head.method !== 'HEAD' ? body : null;
+    this.#bytes += sent?.length ?? 0;
+    this.#reply.answer(status, reason, headers, !this.#o.keepAlive, sent);
     this.#finish();
   }
 

@@ -146,6 +146,19 @@ class RawHttpReply implements RawReply {
   }
 
   head(status: number, reason: string, headers: string[], close: boolean): void {
+    if (!this.#over) this.#conn.write(fromLatin1(this.#headText(status, reason, headers, close)));
+  }
+
+  /** Head and body in one write: one syscall for the answer, not two. */
+  answer(status: number, reason: string, headers: string[], close: boolean, body: Uint8Array | null): void {
+    if (this.#over) return;
+    const head = fromLatin1(this.#headText(status, reason, headers, close));
+    const rest = body === null || body.length === 0 ? null : this.#chunked ? chunkFrame(body) : body;
+    this.#conn.write(rest === null ? head : concatBytes([head, rest]));
+    this.end();
+  }
+
+  #headText(status: number, reason: string, headers: string[], close: boolean): string {
     const { method, v11 } = this.#head;
     this.#kept = !close && this.#keep();
     const keepLength = keepsLength(method, status);
@@ -165,7 +178,7 @@ class RawHttpReply implements RawReply {
       else this.#kept = false;
       this.#chunked = v11;
     }
-    this.#conn.write(fromLatin1(`${head}${connectionLines(this.#kept, v11)}\r\n`));
+    return `${head}${connectionLines(this.#kept, v11)}\r\n`;
   }
 
   write(chunk: Uint8Array): boolean {

@@ -151,6 +151,11 @@ class RecordingReply implements RawReply {
     this.status = status;
     this.headers = headers;
   }
+  answer(status: number, reason: string, headers: string[], close: boolean, body: Uint8Array | null): void {
+    this.head(status, reason, headers);
+    if (body !== null) this.write(body);
+    this.end();
+  }
   write(chunk: Uint8Array): boolean {
     this.body += new TextDecoder().decode(chunk);
     return true;
