@@ -15,6 +15,7 @@ import { clientGone, type HttpHandler, type Listener, type NativeHttpOptions, ty
 import { listenOn } from './node-listen.ts';
 import { LINGER_MS } from './linger.ts';
 import { wrapNodeSocket } from './node-compat.ts';
+import { nodeHeadBytes, offerRaw } from './node-raw-http.ts';
 
 /** The client's address, read from the socket only when used; the head's size from node:http's raw lines. */
 class NodePeer implements Peer {
@@ -29,12 +30,7 @@ class NodePeer implements Peer {
     return this.incoming.socket.remotePort ?? 0;
   }
   get headBytes(): number {
-    const m = this.incoming;
-    const raw = m.rawHeaders;
-    // "METHOD target HTTP/1.1\r\n", every "name: value\r\n", the blank line.
-    let n = (m.method ?? '').length + (m.url ?? '').length + 12 + 2;
-    for (let i = 0; i + 1 < raw.length; i += 2) n += raw[i].length + raw[i + 1].length + 4;
-    return n;
+    return nodeHeadBytes(this.incoming);
   }
 }
 
@@ -97,7 +93,7 @@ class Connections {
   private readonly idle = new Set<net.Socket>();
   /** Connections a stop waits for, and the call that says they started a request (or closed). */
   private readonly awaited = new Map<net.Socket, () => void>();
-  private stopping = false;
+  #stopping = false;
 
   private readonly options: NativeHttpOptions;
 
@@ -115,12 +111,16 @@ class Connections {
     });
   }
 
-  /** A request arrived on `socket`, before the app sees it. */
+  /** The server stops: every answer closes its connection. */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  /** A request arrived on `socket`, before the app (or the raw handler) sees it. */
   request(socket: net.Socket, res: http.ServerResponse): void {
     this.idle.delete(socket);
-    if (this.stopping) res.setHeader('connection', 'close');
     res.once('finish', () => {
-      if (this.stopping) this.await(socket);
+      if (this.#stopping) this.await(socket);
       else this.idle.add(socket);
     });
   }
@@ -130,12 +130,12 @@ class Connections {
     const settle = this.awaited.get(socket);
     if (!settle) return;
     this.awaited.delete(socket);
-    if (this.stopping) socket.setTimeout(0);
+    if (this.#stopping) socket.setTimeout(0);
     settle();
   }
 
   stop(): void {
-    this.stopping = true;
+    this.#stopping = true;
     for (const socket of this.idle) this.await(socket);
     this.idle.clear();
     for (const socket of this.awaited.keys()) this.limit(socket);
@@ -146,7 +146,7 @@ class Connections {
     const settle = this.options.accepted?.();
     if (!settle) return;
     this.awaited.set(socket, settle);
-    if (this.stopping) this.limit(socket);
+    if (this.#stopping) this.limit(socket);
   }
 
   /** After a stop, a connection gets --socket-timeout to send its request, as in tsgi's own servers. */
@@ -190,8 +190,11 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
   (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   const connections = new Connections(options);
   server.on('connection', (socket: net.Socket) => connections.opened(socket));
+  const raw = options.raw;
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     connections.request(req.socket, res);
+    if (raw !== undefined && offerRaw(raw, req, res, connections.stopping)) return connections.started(req.socket);
+    if (connections.stopping) res.setHeader('connection', 'close');
     void listener(req, res);
     // The adapter calls the app at once, and the app counts the request as started.
     connections.started(req.socket);

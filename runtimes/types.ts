@@ -72,6 +72,53 @@ export interface Peer {
 export type HttpHandler = (req: Request, peer: Peer) => Response | Promise<Response>;
 
 /**
+ * A request head as an HTTP server parsed it, for a raw handler (the --http router's fast path,
+ * src/router/raw.ts): no Request, no Headers.
+ */
+export interface RawRequestHead {
+  readonly method: string;
+  /** The request target as sent ("/path?query"). */
+  readonly target: string;
+  /** HTTP/1.1 (else HTTP/1.0). */
+  readonly v11: boolean;
+  /** The header lines as sent, flat: name, value, name, value, … (values without surrounding spaces). */
+  readonly headers: readonly string[];
+  /** Bytes of the head as sent: request line, header lines, CRLFs. */
+  readonly headBytes: number;
+  readonly peer: Peer;
+}
+
+/** Where a raw handler writes its answer (the server frames it and decides the connection's keep-alive). */
+export interface RawReply {
+  /**
+   * The answer head: status, reason phrase, header pairs (flat, no Connection or Transfer-Encoding).
+   * A body without Content-Length streams in the server's framing. `close`: the connection closes after it.
+   */
+  head(status: number, reason: string, headers: string[], close: boolean): void;
+  /** The whole answer at once, as head(), the body (none on HEAD, 1xx, 204, 304) and end() in one write. */
+  answer(status: number, reason: string, headers: string[], close: boolean, body: Uint8Array | null): void;
+  /** Body bytes (none on HEAD, 1xx, 204, 304). False above the high-water mark: wait for onDrain. */
+  write(chunk: Uint8Array): boolean;
+  /** Called when writes may go on after write() said false. */
+  onDrain: (() => void) | null;
+  /** The answer is complete. */
+  end(): void;
+  /** The answer will not complete: the client's connection closes at once. */
+  destroy(): void;
+  /** The client went (closed, or sent its FIN: TCP cannot tell which) before the answer was complete: at most once. */
+  onGone: (() => void) | null;
+  /** The client's connection closed before the answer was complete (after onGone): nothing more can be written. */
+  onAbort: (() => void) | null;
+}
+
+/**
+ * Tried by the server first, for every request: true when it takes the request (and answers on
+ * `reply`), false when it is not its own (then the server builds a Request for the handler as
+ * usual). It takes only requests without a body (the server reads none for it).
+ */
+export type RawHandler = (head: RawRequestHead, reply: RawReply) => boolean;
+
+/**
  * Where the runtime's own HTTP server listens: TCP (reusePort: several processes and threads
  * bind the same port, the kernel spreads connections), a UNIX socket path, or an inherited fd.
  * Runtime.nativeHttpKinds says which a runtime takes.
@@ -103,6 +150,8 @@ export interface NativeHttpOptions {
    * upgrade requests instead of tsgi's handling (one answer to each).
    */
   injectServer?: (server: unknown) => void;
+  /** Tried before the handler on each request without a body (node:http; see RawHandler). */
+  raw?: RawHandler;
 }
 
 /**

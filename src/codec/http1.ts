@@ -22,7 +22,10 @@ export interface HttpRequestHead {
   method: string;
   target: string;
   v11: boolean;
-  headers: Headers;
+  /** The header lines, flat: name, value, name, value, … (as sent; values trimmed). */
+  pairs: string[];
+  /** The headers as a Headers object, made on first use (a raw handler never asks). */
+  readonly headers: Headers;
   host: string;
   contentLength: number | null;
   chunked: boolean;
@@ -32,6 +35,7 @@ export interface HttpRequestHead {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const INVALID_VALUE = /[\0\r\n]/;
 const DIGITS = /^[0-9]+$/;
 
 /** Index of the CRLFCRLF that ends a head starting at `from`, or -1. */
@@ -61,11 +65,17 @@ export function parseHead(b: Uint8Array, start: number, end: number): HttpReques
   const expect = h.expect;
   if (expect !== null && expect !== '100-continue') throw new HttpError(417, `unsupported expectation ${JSON.stringify(expect.slice(0, 40))}`);
   const close = v11 ? /(^|,)\s*close\s*(,|$)/.test(h.connection) : !/(^|,)\s*keep-alive\s*(,|$)/.test(h.connection);
+  let headers: Headers | null = null;
+  const pairs = h.pairs;
   return {
     method,
     target,
     v11,
-    headers: h.headers,
+    pairs,
+    get headers(): Headers {
+      headers ??= headersOf(pairs);
+      return headers;
+    },
     host: h.host ?? 'localhost',
     contentLength: h.contentLength,
     chunked,
@@ -73,6 +83,19 @@ export function parseHead(b: Uint8Array, start: number, end: number): HttpReques
     expectContinue: expect !== null,
     size: end - start + 4,
   };
+}
+
+/** The Headers of flat header pairs (repeated headers joined as appendHeader joins them). */
+function headersOf(pairs: string[]): Headers {
+  const headers = new Headers();
+  for (let i = 0; i < pairs.length; i += 2) {
+    try {
+      appendHeader(headers, pairs[i], pairs[i + 1]);
+    } catch {
+      throw new HttpError(400, `invalid value for header ${pairs[i]}`);
+    }
+  }
+  return headers;
 }
 
 function parseRequestLine(line: string): { method: string; target: string; v11: boolean } {
@@ -103,7 +126,7 @@ function parseVersion(version: string): boolean {
 
 /** The header lines of a request, one by one, and what the server reads from them. */
 class HeaderScan {
-  readonly headers = new Headers();
+  readonly pairs: string[] = [];
   host: string | null = null;
   contentLength: number | null = null;
   te: string | null = null;
@@ -119,11 +142,9 @@ class HeaderScan {
     const name = h.slice(0, colon);
     if (!TOKEN.test(name)) throw new HttpError(400, `malformed header name ${JSON.stringify(name.slice(0, 60))}`);
     const value = trimOws(h.slice(colon + 1));
-    try {
-      appendHeader(this.headers, name, value);
-    } catch {
-      throw new HttpError(400, `invalid value for header ${name}`);
-    }
+    // What Headers refuses in a value (a lone CR or LF, NUL): refused here, before any Headers is made.
+    if (INVALID_VALUE.test(value)) throw new HttpError(400, `invalid value for header ${name}`);
+    this.pairs.push(name, value);
     this.#note(name, value);
   }
 

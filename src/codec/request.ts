@@ -452,7 +452,7 @@ function forbidden(method: string): boolean {
 }
 
 /** URL path (percent-encoded) → the byte string of its decoded bytes, as nginx's $document_uri. */
-function percentDecode(path: string): string {
+export function percentDecode(path: string): string {
   if (!path.includes('%')) return path;
   let out = '';
   for (let i = 0; i < path.length; i++) {

@@ -88,6 +88,16 @@ function safeReason(s: string): boolean {
   return true;
 }
 
+/** The reason phrase of a status line: `statusText` if it can go there as is, else statusReason(status). */
+export function reasonPhrase(status: number, statusText: string): string {
+  return statusText && safeReason(statusText) ? statusText : statusReason(status);
+}
+
+/** Does an answer keep its Content-Length? With a body; on HEAD too (the size a GET would get), but not on 1xx or 204. */
+export function keepsLength(method: string, status: number): boolean {
+  return bodyAllowed(method, status) || (method === 'HEAD' && status >= 200 && status !== 204);
+}
+
 /**
  * The status line and headers of the raw HTTP/1.1 answer, blank line included.
  *
@@ -111,8 +121,8 @@ export function encodeResponseHead(res: Response, options: { method: string; con
     reason = '';
   }
   const withBody = bodyAllowed(options.method, status);
-  const keepLength = withBody || (options.method === 'HEAD' && status >= 200 && status !== 204);
-  let head = `${options.cgi ? 'Status:' : 'HTTP/1.1'} ${status} ${reason && safeReason(reason) ? reason : statusReason(status)}\r\n`;
+  const keepLength = keepsLength(options.method, status);
+  let head = `${options.cgi ? 'Status:' : 'HTTP/1.1'} ${status} ${reasonPhrase(status, reason)}\r\n`;
   let hasLength = false;
   res.headers.forEach((value, name) => {
     if (name === 'set-cookie' || name === 'transfer-encoding') return;

@@ -36,6 +36,11 @@ export class WorkerGate {
     for (const w of all) w.admit(null);
   }
 
+  /** May a request go to the workers now (a worker is ready)? */
+  get open(): boolean {
+    return this.ready > 0;
+  }
+
   /**
    * null when the request may go to the workers now (no promise: the usual case costs nothing);
    * else a wait that resolves null when it may, or with why not (a 503).

@@ -18,6 +18,7 @@
  * --http-timeout.
  */
 import type { Conn, Peer } from '../../runtimes/types.ts';
+import { Deadlines, type Expiring } from '../worker/deadlines.ts';
 import {
   BodyReader,
   concatBytes,
@@ -64,7 +65,12 @@ export const RETRY_AFTER_S = 1;
 
 /** The router's own answer when no worker answers: one line of text (a 503 asks to come back later). */
 export function gatewayError(status: 502 | 503 | 504, why: string): Response {
-  return plainAnswer(status, `tsgi http router: ${why}`, status === 503 ? { 'retry-after': String(RETRY_AFTER_S) } : {});
+  return plainAnswer(status, gatewayText(why), status === 503 ? { 'retry-after': String(RETRY_AFTER_S) } : {});
+}
+
+/** The line of a gateway error's answer (gatewayError). */
+export function gatewayText(why: string): string {
+  return `tsgi http router: ${why}`;
 }
 
 /** The host of a request URL (as URL.hostname gives it: an IPv6 address keeps its brackets) and whether it is https, without parsing it whole. */
@@ -82,7 +88,7 @@ function urlHost(url: string): { hostname: string; https: boolean } {
  * The uwsgi vars for a request: nginx's set, SCRIPT_NAME/PATH_INFO split at a mountpoint,
  * TSGI_BODY for a body that goes in frames, and TSGI_KEEP.
  */
-function varsFor(req: Request, peer: Peer, scriptName: string, serverPort: number, framed: boolean): UwsgiVars {
+export function varsFor(req: Request, peer: Peer, scriptName: string, serverPort: number, framed: boolean): UwsgiVars {
   const { hostname, https } = urlHost(req.url);
   const vars = requestToVars(req, {
     remoteAddr: peer.address,
@@ -104,11 +110,11 @@ function varsFor(req: Request, peer: Peer, scriptName: string, serverPort: numbe
   return out;
 }
 
-interface AnswerHead {
+export interface AnswerHead {
   status: number;
   statusText: string;
-  /** For the client: without the hop-by-hop headers of the worker's connection. */
-  headers: Headers;
+  /** For the client, flat (name, value, …): without the hop-by-hop headers of the worker's connection. */
+  headers: string[];
   /** Content-Length, or null. */
   length: number | null;
   chunked: boolean;
@@ -120,7 +126,7 @@ function parseAnswerHead(text: string): AnswerHead {
   const lines = text.split('\r\n');
   const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(lines[0]);
   if (!m) throw new Error(`not an HTTP answer: ${JSON.stringify(lines[0].slice(0, 60))}`);
-  const head: AnswerHead = { status: Number(m[1]), statusText: m[2] ?? '', headers: new Headers(), length: null, chunked: false, close: false };
+  const head: AnswerHead = { status: Number(m[1]), statusText: m[2] ?? '', headers: [], length: null, chunked: false, close: false };
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
     const colon = line.indexOf(':');
@@ -131,7 +137,7 @@ function parseAnswerHead(text: string): AnswerHead {
     else if (name === 'transfer-encoding') head.chunked = value.toLowerCase() === 'chunked';
     else {
       if (name === 'content-length') head.length = Number(value);
-      head.headers.append(name, value);
+      head.headers.push(name, value);
     }
   }
   return head;
@@ -182,12 +188,97 @@ export function forward(req: Request, peer: Peer, scriptName: string, o: ProxyOp
  */
 const RESENDABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-/** What an exchange sends: the vars packet, then the body (if any). */
-interface Outgoing {
-  req: Request;
+/** Where the answer body's bytes go while it streams. */
+export interface BodySink {
+  push(chunk: Uint8Array): void;
+  end(): void;
+  fail(why: Error | string): void;
+}
+
+/**
+ * Where an exchange's outcome goes: a Response for the client-facing server's handler
+ * (ResponseDelivery), or straight to the client's connection (raw.ts, the router's fast path).
+ */
+export interface Delivery {
+  readonly method: string;
+  /** The request for log lines ("GET http://host/path"). */
+  describe(): string;
+  /** Call `f` when the client goes (closes, or sends its FIN) before the answer is over; null forgets it. */
+  watchClient(f: (() => void) | null): void;
+  /** The router's own answer: no worker answered. */
+  refuse(status: 502 | 504, why: string): void;
+  /** The worker's answer, with no body or its whole body. */
+  whole(head: AnswerHead, body: Uint8Array | null): void;
+  /** The worker's answer, whose body streams: its bytes go to the sink returned; `flow` steers the worker's connection; `cancelled`: the client is gone. */
+  stream(head: AnswerHead, flow: Lease, cancelled: () => void): BodySink;
+  /** The worker switched protocols (101): `head` is its answer head, `rest` what came after. */
+  switched(conn: Conn, head: Uint8Array, rest: Uint8Array): void;
+}
+
+/** What an exchange sends: the vars packet, then the body (if any), and where the answer goes. */
+export interface Outgoing {
+  delivery: Delivery;
   packet: Uint8Array;
   body: ReadableStream<Uint8Array> | null;
   framed: boolean;
+}
+
+/** The answer as a Response, for the handler of the client-facing server. */
+class ResponseDelivery implements Delivery {
+  readonly #req: Request;
+  readonly #relays: Relays;
+  readonly answer: Promise<Response>;
+  #resolve: (res: Response) => void = () => {};
+  #watch: (() => void) | null = null;
+
+  constructor(req: Request, relays: Relays) {
+    this.#req = req;
+    this.#relays = relays;
+    this.answer = new Promise((resolve) => (this.#resolve = resolve));
+  }
+
+  get method(): string {
+    return this.#req.method;
+  }
+
+  describe(): string {
+    return `${this.#req.method} ${this.#req.url}`;
+  }
+
+  watchClient(f: (() => void) | null): void {
+    const signal = this.#req.signal;
+    if (this.#watch !== null) signal.removeEventListener('abort', this.#watch);
+    this.#watch = f;
+    if (f === null) return;
+    if (signal.aborted) f();
+    else signal.addEventListener('abort', f);
+  }
+
+  refuse(status: 502 | 504, why: string): void {
+    this.#resolve(gatewayError(status, why));
+  }
+
+  whole(head: AnswerHead, body: Uint8Array | null): void {
+    this.#resolve(new Response(body as Uint8Array<ArrayBuffer> | null, responseInit(head)));
+  }
+
+  stream(head: AnswerHead, flow: Lease, cancelled: () => void): BodySink {
+    // A client that goes away cancels the body: so goes the worker's connection.
+    const answer = new BodyStream(flow, { onCancel: cancelled });
+    this.#resolve(new Response(answer.take(), responseInit(head)));
+    return answer;
+  }
+
+  switched(conn: Conn, head: Uint8Array, rest: Uint8Array): void {
+    this.#resolve(new UpgradeRelay(conn, head, rest, this.#relays).answer());
+  }
+}
+
+function responseInit(head: AnswerHead): ResponseInit {
+  const headers = new Headers();
+  const h = head.headers;
+  for (let i = 0; i < h.length; i += 2) headers.append(h[i], h[i + 1]);
+  return { status: head.status, statusText: head.statusText, headers };
 }
 
 function send(req: Request, peer: Peer, scriptName: string, o: ProxyOptions): Promise<Response> {
@@ -198,29 +289,39 @@ function send(req: Request, peer: Peer, scriptName: string, o: ProxyOptions): Pr
   // req.body last: on Node (Hono's adapter) it makes the whole undici Request.
   const body = hasBody && req.method !== 'GET' && req.method !== 'HEAD' ? req.body : null;
   const framed = body !== null && !sized;
-  const out: Outgoing = { req, packet: encodePacket(varsFor(req, peer, scriptName, o.serverPort, framed)), body, framed };
-  const idle = body === null && RESENDABLE.has(req.method) && !isUpgrade(req) ? o.pool.take() : null;
-  if (idle !== null) return new UpstreamExchange(idle, out, o, true).run();
-  return sendFresh(out, o);
+  const delivery = new ResponseDelivery(req, o.relays);
+  const out: Outgoing = { delivery, packet: encodePacket(varsFor(req, peer, scriptName, o.serverPort, framed)), body, framed };
+  exchange(out, o, !isUpgrade(req));
+  return delivery.answer;
+}
+
+/**
+ * Pass `out` to a worker: a request without a body of a safe method on an idle connection when
+ * one waits (`pooled`: it may go on one), any other on a new connection.
+ */
+export function exchange(out: Outgoing, o: ProxyOptions, pooled: boolean): void {
+  const idle = pooled && out.body === null && RESENDABLE.has(out.delivery.method) ? o.pool.take() : null;
+  if (idle !== null) new UpstreamExchange(idle, out, o, true).run();
+  else void sendFresh(out, o);
 }
 
 /** On a new connection to the workers (502 if they cannot be reached). */
-async function sendFresh(out: Outgoing, o: ProxyOptions): Promise<Response> {
+async function sendFresh(out: Outgoing, o: ProxyOptions): Promise<void> {
   let conn: Conn;
   try {
     conn = await o.pool.open();
   } catch (e) {
     log(`tsgi http router: cannot reach the workers at ${o.upstream}: ${(e as Error).message}`);
-    return gatewayError(502, `cannot reach the workers at ${o.upstream}: ${(e as Error).message}`);
+    return out.delivery.refuse(502, `cannot reach the workers at ${o.upstream}: ${(e as Error).message}`);
   }
-  return new UpstreamExchange(conn, out, o, false).run();
+  new UpstreamExchange(conn, out, o, false).run();
 }
 
 /**
  * The answer body's pause and resume for its BodyStream, while the exchange has the connection:
  * once the connection is back in the pool, a slow client's reads no longer steer it.
  */
-class Lease {
+export class Lease {
   readonly #conn: Conn;
   #held = true;
 
@@ -242,22 +343,24 @@ class Lease {
 }
 
 /**
- * One request passed to a worker over a uwsgi connection, and the worker's answer passed back:
- * its head parsed into a Response, its body streamed with backpressure (BodyStream). Once both
- * are over, the connection goes back to the pool if the worker keeps it (#keepsConnection).
+ * One request passed to a worker over a uwsgi connection, and the worker's answer passed back to
+ * its Delivery: its head parsed, its body streamed with backpressure. Once both are over, the
+ * connection goes back to the pool if the worker keeps it (#keepsConnection). The wait for the
+ * answer head (--http-timeout) is one shared timer for all exchanges (Deadlines).
  */
-class UpstreamExchange {
+class UpstreamExchange implements Expiring {
   readonly #conn: Conn;
   readonly #out: Outgoing;
-  readonly #req: Request;
+  readonly #delivery: Delivery;
   readonly #o: ProxyOptions;
+  readonly #deadlines: Deadlines;
   /** The connection came from the pool: a close before the answer may be sent again on a fresh one. */
   readonly #reused: boolean;
   readonly #lease: Lease;
   /** The answer head's bytes so far. */
   #head: Uint8Array | null = null;
   /** The answer body while it is being passed on. */
-  #answer: BodyStream | null = null;
+  #answer: BodySink | null = null;
   /** How the answer body ends (Content-Length or chunked); null: at the close (a worker that does not keep connections). */
   #framing: BodyReader | null = null;
   #answered = false;
@@ -271,38 +374,32 @@ class UpstreamExchange {
   #requestSent = false;
   #finPending = false;
   #released = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #resolve: (res: Response | Promise<Response>) => void = () => {};
 
   constructor(conn: Conn, out: Outgoing, o: ProxyOptions, reused: boolean) {
     this.#conn = conn;
     this.#out = out;
-    this.#req = out.req;
+    this.#delivery = out.delivery;
     this.#o = o;
+    this.#deadlines = Deadlines.of(o.timeoutMs);
     this.#reused = reused;
     this.#lease = new Lease(conn);
   }
 
-  /** Send the vars packet and the body; resolves with the worker's answer, or a 502/504. */
-  run(): Promise<Response> {
-    return new Promise<Response>((resolve) => {
-      this.#resolve = resolve;
-      const conn = this.#conn;
-      const out = this.#out;
-      this.#timer = setTimeout(() => this.#expire(), this.#o.timeoutMs);
-      conn.onData = (chunk) => this.#onData(chunk);
-      conn.onEnd = () => this.#onEnd();
-      conn.onClose = (error) => this.#onClose(error);
-      const signal = this.#req.signal;
-      if (signal.aborted) this.#clientGone();
-      else signal.addEventListener('abort', this.#clientGone);
-      conn.write(out.packet);
-      if (out.body === null) return this.#sent(true);
-      // A connection that carried a body is not kept: the worker may still be reading (or
-      // dropping) the rest of it when its answer is over (an app that ignores the body).
-      this.#spoil();
-      void sendBody(conn, out.body, out.framed, () => this.#moved()).then((ok) => this.#sent(ok));
-    });
+  /** Send the vars packet and the body; the worker's answer, or a 502/504, goes to the delivery. */
+  run(): void {
+    const conn = this.#conn;
+    const out = this.#out;
+    this.#deadlines.add(this);
+    conn.onData = (chunk) => this.#onData(chunk);
+    conn.onEnd = () => this.#onEnd();
+    conn.onClose = (error) => this.#onClose(error);
+    this.#delivery.watchClient(this.#clientGone);
+    conn.write(out.packet);
+    if (out.body === null) return this.#sent(true);
+    // A connection that carried a body is not kept: the worker may still be reading (or
+    // dropping) the rest of it when its answer is over (an app that ignores the body).
+    this.#spoil();
+    void sendBody(conn, out.body, out.framed, () => this.#moved()).then((ok) => this.#sent(ok));
   }
 
   /**
@@ -331,17 +428,18 @@ class UpstreamExchange {
   }
 
   #over(): void {
-    this.#req.signal.removeEventListener('abort', this.#clientGone);
+    this.#delivery.watchClient(null);
   }
 
   /** Counted from the last piece of the request body the worker took: an upload longer than --http-timeout is no timeout while it moves. */
   #moved(): void {
     if (this.#answered) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#expire(), this.#o.timeoutMs);
+    this.#deadlines.remove(this);
+    this.#deadlines.add(this);
   }
 
-  #expire(): void {
+  expire(): void {
+    if (this.#answered) return;
     const s = this.#o.timeoutMs / 1000;
     this.#giveUp(504, `no answer from a worker within --http-timeout ${s} s`);
   }
@@ -355,20 +453,20 @@ class UpstreamExchange {
     if (this.#answered) return;
     if (!this.#reused || this.#head !== null) return this.#giveUp(502, why);
     this.#answered = true;
-    clearTimeout(this.#timer);
+    this.#deadlines.remove(this);
     this.#over();
     this.#conn.destroy();
-    this.#resolve(sendFresh(this.#out, this.#o));
+    void sendFresh(this.#out, this.#o);
   }
 
   #giveUp(status: 502 | 504, why: string): void {
     if (this.#answered) return;
     this.#answered = true;
-    clearTimeout(this.#timer);
+    this.#deadlines.remove(this);
     this.#over();
-    log(`tsgi http router: ${why}: ${this.#req.method} ${this.#req.url}`);
+    log(`tsgi http router: ${why}: ${this.#delivery.describe()}`);
     this.#conn.destroy();
-    this.#resolve(gatewayError(status, why));
+    this.#delivery.refuse(status, why);
   }
 
   #onData(chunk: Uint8Array): void {
@@ -398,16 +496,16 @@ class UpstreamExchange {
       return this.#giveUp(502, `a worker sent a malformed answer: ${(e as Error).message}`);
     }
     this.#answered = true;
-    clearTimeout(this.#timer);
+    this.#deadlines.remove(this);
     if (parsed.status === 101) return this.#switched(all.subarray(0, end + 4), all.subarray(end + 4));
-    this.#resolve(this.#response(parsed, all.subarray(end + 4)));
+    this.#answerHead(parsed, all.subarray(end + 4));
   }
 
   /** The worker switched protocols: from now on its connection is relayed raw (upgrade.ts), never back to the pool. */
   #switched(head: Uint8Array, rest: Uint8Array): void {
     this.#spoil();
     this.#over();
-    this.#resolve(new UpgradeRelay(this.#conn, head.slice(), rest.slice(), this.#o.relays).answer());
+    this.#delivery.switched(this.#conn, head.slice(), rest.slice());
   }
 
   /**
@@ -418,33 +516,30 @@ class UpstreamExchange {
     return !head.close && (bodyless || head.chunked || head.length !== null);
   }
 
-  /** The Response for the client: `rest` is what came after the head. */
-  #response(head: AnswerHead, rest: Uint8Array): Response {
-    const init = { status: head.status, statusText: head.statusText, headers: head.headers };
-    const bodyless = this.#req.method === 'HEAD' || head.status === 204 || head.status === 304 || head.status < 200;
+  /** The answer for the client: `rest` is what came after the head. */
+  #answerHead(head: AnswerHead, rest: Uint8Array): void {
+    const delivery = this.#delivery;
+    const bodyless = delivery.method === 'HEAD' || head.status === 204 || head.status === 304 || head.status < 200;
     this.#reusable = this.#keepsConnection(head, bodyless);
     if (bodyless) {
       this.#answerEnded(rest.length);
-      return new Response(null, init);
+      return delivery.whole(head, null);
     }
     const length = head.chunked ? -1 : (head.length ?? -1);
     if (length >= 0 && rest.length >= length) {
       // The whole answer came with its head (small answers do): hand it over as bytes, which
       // the runtime's server sends much faster than a stream.
       this.#answerEnded(rest.length - length);
-      return new Response(rest.slice(0, length), init);
+      return delivery.whole(head, rest.slice(0, length));
     }
-    // A client that goes away cancels the body: so goes the worker's connection.
-    const answer = new BodyStream(this.#lease, { onCancel: () => this.#cancelled() });
-    this.#answer = answer;
+    this.#answer = delivery.stream(head, this.#lease, () => this.#cancelled());
     if (head.chunked || length >= 0) this.#framing = new BodyReader(head.chunked ? null : length, head.chunked);
     if (rest.length > 0) this.#answerBytes(rest.slice());
-    return new Response(answer.take(), init);
   }
 
   /** Answer body bytes: passed on up to the end its framing says. */
   #answerBytes(chunk: Uint8Array): void {
-    const answer = this.#answer as BodyStream;
+    const answer = this.#answer as BodySink;
     const framing = this.#framing;
     if (framing === null) return answer.push(chunk);
     let used: number;
@@ -477,7 +572,7 @@ class UpstreamExchange {
   }
 
   #broken(why: string): void {
-    log(`tsgi http router: ${why}: ${this.#req.method} ${this.#req.url}`);
+    log(`tsgi http router: ${why}: ${this.#delivery.describe()}`);
     this.#spoil();
     this.#answer?.fail(why);
     this.#answer = null;

@@ -26,6 +26,7 @@ import { WorkerGate } from './gate.ts';
 import { dropPrivileges } from '../privilege/drop.ts';
 import { UpstreamPool } from './pool.ts';
 import { forward, type ProxyOptions } from './proxy.ts';
+import { rawHandler } from './raw.ts';
 import { parseStaticMap, staticMap } from './static.ts';
 import { Relays } from './upgrade.ts';
 
@@ -137,7 +138,7 @@ class Router {
     const serve = this.#state.serve;
     const listen = l.socket;
     const options = this.#httpOptions(l);
-    const nativeOptions = {
+    const nativeOptions: NativeHttpOptions = {
       maxBodySize: serve.limitPost,
       maxHeadSize: serve.bufferSize,
       accepted: () => this.#counters.accepted(),
@@ -145,7 +146,9 @@ class Router {
     };
     if (l.tls && 'fd' in listen) return this.#listenTls(l.tls, listen.fd, nativeHandler(options), nativeOptions);
     if ('reuse' in listen) return rt.serveHttp({ kind: 'tcp', ...listen.reuse, reusePort: true }, nativeHandler(options), nativeOptions);
-    if (nativeHttp(rt, 'fd', serve.httpKeepalive)) return rt.serveHttp({ kind: 'fd', fd: listen.fd }, nativeHandler(options), nativeOptions);
+    if (nativeHttp(rt, 'fd', serve.httpKeepalive)) {
+      return rt.serveHttp({ kind: 'fd', fd: listen.fd }, nativeHandler(options), { ...nativeOptions, raw: options.raw });
+    }
     return rt.listenFd(listen.fd, (conn) => handleHttpConn(conn, options));
   }
 
@@ -173,6 +176,9 @@ class Router {
     const statics = r.staticMaps.map((s) => parseStaticMap(s, cwd));
     const mountpoints = serve.mounts.map((m) => parseMount(m).prefix);
     const to = l.redirectTo;
+    const trusted = trustedProxies(serve.trustedProxies);
+    // The fast path (raw.ts) where every request of the port goes to the workers as it came.
+    const raw = to === undefined && !l.tls && statics.length === 0 && mountpoints.length === 0 && trusted === undefined;
     return {
       // Every router port owns the client-certificate header: only a verified certificate sets it.
       handler: to !== undefined ? (req) => toHttps(req, to) : ownClientCert(routerHandler(statics, mountpoints, proxy)),
@@ -181,7 +187,8 @@ class Router {
       headTimeoutMs: serve.socketTimeout * 1000,
       keepAlive: serve.httpKeepalive,
       counters: this.#counters,
-      trustedProxies: trustedProxies(serve.trustedProxies),
+      trustedProxies: trusted,
+      raw: raw ? rawHandler({ proxy, bufferSize: serve.bufferSize, keepAlive: serve.httpKeepalive, counters: this.#counters }) : undefined,
     };
   }
 

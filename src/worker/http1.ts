@@ -13,18 +13,22 @@
  * 431 for a head above --buffer-size, 501 for an unknown transfer coding, 505 for HTTP/2+
  * spoken in clear, 417 for an expectation other than 100-continue.
  */
-import { type Conn, type HttpHandler, type Peer, type Takeover, takeoverOf } from '../../runtimes/types.ts';
+import { type Conn, type HttpHandler, type Peer, type RawHandler, type RawReply, type Takeover, takeoverOf } from '../../runtimes/types.ts';
 import {
   BodyReader,
+  bodyAllowed,
   buildRequest,
   chunkFrame,
   concatBytes,
   encodeResponseHead,
+  fromLatin1,
   HttpError,
   type HttpRequestHead,
   headEnd,
+  keepsLength,
   lastChunk,
   parseHead,
+  reasonPhrase,
 } from '../codec/index.ts';
 import { describePeer, log } from '../log.ts';
 import { BodyStream } from './body.ts';
@@ -58,6 +62,8 @@ export interface HttpServerOptions {
   webSockets?: WebSocketLimits;
   /** --trusted-proxy: whose Forwarded / X-Forwarded-* headers name the client (src/worker/forwarded.ts). */
   trustedProxies?: TrustedProxies;
+  /** Tried first for each request without a body (the --http router's fast path, src/router/raw.ts). */
+  raw?: RawHandler;
 }
 
 const textEncoder = new TextEncoder();
@@ -106,8 +112,108 @@ class HttpAnswerWriter implements AnswerWriter {
   #extra(streaming: boolean): string {
     // HTTP/1.0 has no chunks: a body of unknown length ends when the connection closes.
     if (streaming && !this.#req.v11 && !this.#res.headers.has('content-length')) this.keep = false;
-    const connection = this.keep ? (this.#req.v11 ? '' : 'connection: keep-alive\r\n') : 'connection: close\r\n';
-    return (streaming && this.#chunked ? 'transfer-encoding: chunked\r\n' : '') + connection + date();
+    return (streaming && this.#chunked ? 'transfer-encoding: chunked\r\n' : '') + connectionLines(this.keep, this.#req.v11);
+  }
+}
+
+/** The lines every answer ends its head with: whether the connection is kept, and the date. */
+function connectionLines(keep: boolean, v11: boolean): string {
+  return (keep ? (v11 ? '' : 'connection: keep-alive\r\n') : 'connection: close\r\n') + date();
+}
+
+/**
+ * A raw handler's answer (RawReply) on one connection: the head as the handler gives it, framed
+ * as HttpAnswerWriter frames a Response's (Content-Length, else chunked, else close-delimited).
+ */
+class RawHttpReply implements RawReply {
+  onDrain: (() => void) | null = null;
+  onGone: (() => void) | null = null;
+  onAbort: (() => void) | null = null;
+  readonly #conn: Conn;
+  readonly #head: HttpRequestHead;
+  readonly #keep: () => boolean;
+  readonly #done: (keep: boolean) => void;
+  #kept = false;
+  #chunked = false;
+  #gone = false;
+  #over = false;
+
+  constructor(conn: Conn, head: HttpRequestHead, keep: () => boolean, done: (keep: boolean) => void) {
+    this.#conn = conn;
+    this.#head = head;
+    this.#keep = keep;
+    this.#done = done;
+  }
+
+  head(status: number, reason: string, headers: string[], close: boolean): void {
+    if (!this.#over) this.#conn.write(fromLatin1(this.#headText(status, reason, headers, close)));
+  }
+
+  /** Head and body in one write: one syscall for the answer, not two. */
+  answer(status: number, reason: string, headers: string[], close: boolean, body: Uint8Array | null): void {
+    if (this.#over) return;
+    const head = fromLatin1(this.#headText(status, reason, headers, close));
+    const rest = body === null || body.length === 0 ? null : this.#chunked ? chunkFrame(body) : body;
+    this.#conn.write(rest === null ? head : concatBytes([head, rest]));
+    this.end();
+  }
+
+  #headText(status: number, reason: string, headers: string[], close: boolean): string {
+    const { method, v11 } = this.#head;
+    this.#kept = !close && this.#keep();
+    const keepLength = keepsLength(method, status);
+    let head = `HTTP/1.1 ${status} ${reasonPhrase(status, reason)}\r\n`;
+    let hasLength = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i];
+      if (name.length === 14 && name.toLowerCase() === 'content-length') {
+        if (!keepLength) continue;
+        hasLength = true;
+      }
+      head += `${name}: ${headers[i + 1]}\r\n`;
+    }
+    if (!hasLength && bodyAllowed(method, status)) {
+      // HTTP/1.0 has no chunks: a body of unknown length ends when the connection closes.
+      if (v11) head += 'transfer-encoding: chunked\r\n';
+      else this.#kept = false;
+      this.#chunked = v11;
+    }
+    return `${head}${connectionLines(this.#kept, v11)}\r\n`;
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.#over) return true;
+    const ok = this.#conn.write(this.#chunked ? chunkFrame(chunk) : chunk);
+    if (!ok) void this.#conn.drained().then(() => this.onDrain?.());
+    return ok;
+  }
+
+  end(): void {
+    if (this.#over) return;
+    this.#over = true;
+    if (this.#chunked) this.#conn.write(lastChunk());
+    this.#done(this.#kept);
+  }
+
+  destroy(): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#conn.destroy();
+  }
+
+  /** The client sent its FIN (or closed). */
+  gone(): void {
+    if (this.#gone || this.#over) return;
+    this.#gone = true;
+    this.onGone?.();
+  }
+
+  /** The connection closed. */
+  closed(): void {
+    if (this.#over) return;
+    this.gone();
+    this.#over = true;
+    this.onAbort?.();
   }
 }
 
@@ -141,6 +247,8 @@ class HttpConnection {
   #peerEnded = false;
   #served = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The answer in progress of a request the raw handler took. */
+  #raw: RawHttpReply | null = null;
 
   constructor(conn: Conn, o: HttpServerOptions) {
     this.#conn = conn;
@@ -233,6 +341,7 @@ class HttpConnection {
     // The client sends nothing more: it went or half-closed (req.signal aborts, as on node:http,
     // Bun's and Deno's servers); an answer in progress is still written.
     this.#gone.inputEnded();
+    this.#raw?.gone();
     if (this.#is('body')) this.#body?.fail('the client closed the connection before the end of the request body');
     if (this.#is('head')) this.#close(false);
   }
@@ -244,6 +353,7 @@ class HttpConnection {
     this.#stopTimer();
     this.#body?.fail('the connection closed');
     this.#gone.abort();
+    this.#raw?.closed();
   }
 
   #pump(): void {
@@ -298,8 +408,31 @@ class HttpConnection {
     if (head.contentLength !== null && o.limitPost > 0 && head.contentLength > o.limitPost) {
       throw new HttpError(413, `request body of ${head.contentLength} bytes is above --limit-post ${o.limitPost}`);
     }
-    this.#dispatch(head);
+    if (!this.#takenRaw(head)) this.#dispatch(head);
     return true;
+  }
+
+  /** Does the raw handler take the request (one without a body)? Then it answers on a RawHttpReply. */
+  #takenRaw(head: HttpRequestHead): boolean {
+    const raw = this.#o.raw;
+    if (raw === undefined || head.chunked || head.contentLength !== null) return false;
+    const o = this.#o;
+    const keep = () => o.keepAlive && !head.close && !this.#peerEnded && !o.counters?.draining;
+    const reply = new RawHttpReply(this.#conn, head, keep, (kept) => this.#rawDone(reply, kept));
+    const taken = raw({ method: head.method, target: head.target, v11: head.v11, headers: head.pairs, headBytes: head.size, peer: this.#peer }, reply);
+    if (!taken) return false;
+    this.#served++;
+    this.#raw = reply;
+    this.#headWritten = true;
+    this.#state = 'wait';
+    this.#awaited?.();
+    this.#awaited = undefined;
+    return true;
+  }
+
+  #rawDone(reply: RawHttpReply, kept: boolean): void {
+    if (this.#raw === reply) this.#raw = null;
+    if (!this.#is('closed')) void this.#afterAnswer(kept, null);
   }
 
   #dispatch(head: HttpRequestHead): void {
@@ -402,13 +535,13 @@ class HttpConnection {
   }
 
   /** The answer is out: close, or wait for the next request once the body is in. */
-  async #afterAnswer(keep: boolean, body: BodyStream): Promise<void> {
+  async #afterAnswer(keep: boolean, body: BodyStream | null): Promise<void> {
     if (!keep || this.#peerEnded) {
       // Close only once the body is in: closing over unread bytes resets the connection.
-      if (!body.done) await body.drain(5000);
+      if (body !== null && !body.done) await body.drain(5000);
       return this.#close(false);
     }
-    if (!body.done) {
+    if (body !== null && !body.done) {
       await body.drain(this.#o.headTimeoutMs);
       if (!body.done) return this.#close(true);
     }
