@@ -1,10 +1,12 @@
 // Footprint of tsgi per runtime: memory per process role and the cold start (issue #15).
-//   node bench/footprint.mjs [rss|start|all] [--rounds N] [--only node,bun] [--cold-cache]
+//   node bench/footprint.mjs [rss|start|phases|all] [--rounds N] [--only node,bun] [--cold-cache]
 // rss:   `tsgi --master --processes 2 --http-socket` and the bare 2-process server (bench/http/),
 //        hello world, each process's role, VmRSS and PSS (/proc/PID/smaps_rollup, shared pages
 //        split fairly), its threads, after one answered request and a settle.
 // start: from spawn of `tsgi --http-socket :P --app examples/hello.ts` (and with `--master
 //        --processes 2`) to the first 200, median of N rounds (default 10).
+// phases: one start of each, with TSGI_STARTUP_PHASES: the phase lines of every process (ms
+//        from spawn, ms into that process), then the first 200.
 // bench/all.mjs uses the same functions for its table.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -83,9 +85,9 @@ export async function firstAnswer(port, since, child, limitMs = 30000) {
 export const running = new Set();
 
 /** A server in a process group of its own, so that its whole tree stops with it. */
-export function start(argv) {
+export function start(argv, extraEnv = {}) {
   const cache = COLD_CACHE ? mkdtempSync(join(tmpdir(), 'tsgi-cc-')) : null;
-  const env = cache ? { ...process.env, NODE_COMPILE_CACHE: cache } : process.env;
+  const env = { ...process.env, ...extraEnv, ...(cache ? { NODE_COMPILE_CACHE: cache } : {}) };
   const p = spawn(argv[0], argv.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   if (cache) p.once('exit', () => rmSync(cache, { recursive: true, force: true }));
   p.log = '';
@@ -254,6 +256,25 @@ async function printStart(runtimes, rounds) {
   }
 }
 
+/** One start with the phase trace: every process's phase lines, then the first 200. */
+async function printPhases(runtimes) {
+  for (const rt of runtimes) {
+    for (const n of [1, 2]) {
+      const port = await freePort();
+      const t0 = performance.now();
+      const p = start(tsgiArgs(rt, port, n), { TSGI_STARTUP_PHASES: String(Date.now()) });
+      try {
+        const ms = await firstAnswer(port, t0, p);
+        console.log(`${rt} ${n === 1 ? '--http-socket' : '--master --processes 2 --http-socket'}:`);
+        for (const line of p.log.split('\n').filter((l) => l.startsWith('tsgi phase: '))) console.log(`  ${line.slice(12)}`);
+        console.log(`  first 200: +${ms.toFixed(0)} ms from spawn\n`);
+      } finally {
+        await stop(p);
+      }
+    }
+  }
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const what = process.argv[2] ?? 'all';
   const ri = process.argv.indexOf('--rounds');
@@ -263,4 +284,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (what === 'rss' || what === 'all') await printRss(runtimes);
   if (what === 'all') console.log();
   if (what === 'start' || what === 'all') await printStart(runtimes, rounds);
+  if (what === 'phases') await printPhases(runtimes);
 }

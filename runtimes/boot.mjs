@@ -7,6 +7,9 @@
 import module from 'node:module';
 import { isMainThread } from 'node:worker_threads';
 
+/** When this process's runtime had started and began to run tsgi (performance.now() ms): for the start-up phases. */
+export const RUNTIME_UP_AT = performance.now();
+
 /** Which runtime runs this process (runtimes/detect.ts answers the same for TypeScript code). */
 export function runtimeName() {
   if (globalThis.Bun !== undefined) return 'bun';

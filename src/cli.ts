@@ -18,6 +18,7 @@ import type { ServingCore } from './worker/server.ts';
 import { NOTHING_TO_SERVE, socketSpecs } from './worker/sockets.ts';
 import { VERSION } from './version.ts';
 import { checkIdentity } from './privilege/drop.ts';
+import { phase } from './phases.ts';
 
 // Each role loads its own modules when it starts (docs/ARCHITECTURE.md, "What each process
 // loads"): the launcher and the master hold no serving core, no codec and no router.
@@ -34,7 +35,11 @@ function userMessage(e: unknown): string | null {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  const imported = performance.now();
   const rt = await getRuntime();
+  phase('runtime up', rt.upAt);
+  phase('tsgi modules imported', imported);
+  phase('runtime adapter loaded');
   // A bad request or a bug in one handler must never take the server down.
   process.on('unhandledRejection', (e) => log(`tsgi: unhandled rejection: ${describeError(e)}`));
   process.on('uncaughtException', (e) => log(`tsgi: uncaught exception: ${describeError(e)}`));
@@ -114,6 +119,7 @@ export async function main(argv: string[]): Promise<void> {
  * Once it is up, what it compiled goes to the compile cache for its next replacement.
  */
 async function runChild(rt: Runtime, state: ChildState): Promise<void> {
+  phase(`${state.role}: state read`);
   if (state.role === 'router') await (await import('./router/router.ts')).runRouter(rt, state);
   else if (state.role === 'master') await (await import('./master/master.ts')).runMaster(rt, state);
   else await (await import('./master/worker.ts')).runWorker(rt, state);
@@ -134,7 +140,9 @@ async function runSingle(rt: Runtime, serve: ServeOptions, mercyMs: number, dela
     if (sources.length === 0) throw new ConfigError(NOTHING_TO_SERVE);
     const { prepareProcess, startCore } = await import('./worker/server.ts');
     const appDir = prepareProcess(serve, cwd);
+    phase('single: serving core imported');
     core = await startCore(rt, { serve, appDir, cwd, sources, core: 0 });
+    phase('single: app loaded, accepting');
   } catch (e) {
     return fail(rt, userMessage(e) ?? describeError(e), 1);
   }

@@ -7,6 +7,7 @@
  * Sockets from systemd (LISTEN_FDS/LISTEN_PID) are already bare fds: then this process is the
  * master itself.
  */
+import { phase } from '../phases.ts';
 import type { Child, InheritableSocket, ListenAddress, Runtime, Signal } from '../../runtimes/types.ts';
 import { ConfigError } from '../config/index.ts';
 import { log, reopenLog } from '../log.ts';
@@ -171,7 +172,9 @@ export class Launcher {
     const bound = await bindAll(rt, serve, master, cwd);
     const state: ChildState = { role: 'master', serve, master, sockets: bound.sockets, cwd, router: bound.router };
     const fds = bound.handles.map((h) => h.fd);
+    phase('launcher: sockets bound');
     const child = spawnChild(rt, ENTRY, state, fds, true);
+    phase('launcher: master spawned');
     await Promise.all(bound.handles.map((h) => h.close()));
     return new Launcher(child, bound.addresses);
   }

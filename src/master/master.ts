@@ -4,6 +4,7 @@
  * router's supervisor, the --stats server, --touch-reload, the signals and the stop sequence
  * (src/master/shutdown.ts).
  */
+import { phase } from '../phases.ts';
 import { writeFileSync } from 'node:fs';
 import type { ParentChannel, Runtime } from '../../runtimes/types.ts';
 import { log } from '../log.ts';
@@ -47,6 +48,7 @@ class Master {
   }
 
   async run(): Promise<void> {
+    phase('master: modules imported');
     const m = this.#state.master;
     if (m.pidfile) writeFileSync(m.pidfile, `${this.#rt.pid}\n`);
     log(`tsgi master (pid: ${this.#rt.pid}) on ${this.#rt.name} ${this.#rt.version}: ${m.processes} worker(s) × ${m.threads} core(s)`);
@@ -59,6 +61,7 @@ class Master {
     if (!this.#drop()) return;
     this.#startRouter();
     this.#pool.start();
+    phase('master: workers spawned');
     setInterval(() => this.#pool.harakiri(), 250);
     new TouchReload(m.touchReload, this.#state.cwd, (why) => this.#pool.reload(why));
   }
