@@ -18,7 +18,7 @@ import type {
   WebSocketTransport,
 } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
-import { RUNTIME_UP_AT, saveCompileCache, typescriptLoader } from './boot.mjs';
+import { RUNTIME_UP, saveCompileCache, typescriptLoader } from './boot.mjs';
 import {
   ALL_SIGNALS,
   importFile,
@@ -319,7 +319,7 @@ export function createBunRuntime(): Runtime {
     socketApi: 'Bun.listen',
     typescript: typescriptLoader,
     saveCompileCache,
-    upAt: RUNTIME_UP_AT,
+    up: RUNTIME_UP,
     importModule: importFile,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {
       // Bun.listen has no backlog option: the kernel default (SOMAXCONN) applies.

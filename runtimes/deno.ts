@@ -21,7 +21,7 @@ import type {
 } from './types.ts';
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
 import { LINGER_MS } from './linger.ts';
-import { RUNTIME_UP_AT, saveCompileCache, typescriptLoader } from './boot.mjs';
+import { RUNTIME_UP, saveCompileCache, typescriptLoader } from './boot.mjs';
 import { importFile, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild } from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
 import { nodeIds } from './identity.ts';
@@ -459,7 +459,7 @@ export function createDenoRuntime(): Runtime {
     socketApi: 'Deno.listen',
     typescript: typescriptLoader,
     saveCompileCache,
-    upAt: RUNTIME_UP_AT,
+    up: RUNTIME_UP,
     importModule: importFile,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {
       // Deno.listen has no backlog option: the kernel default (SOMAXCONN) applies.

@@ -5,7 +5,7 @@
  */
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { NODE_STRIPPING, registerTsx, RUNTIME_UP_AT, saveCompileCache, typescriptLoader } from './boot.mjs';
+import { NODE_STRIPPING, registerTsx, RUNTIME_UP, saveCompileCache, typescriptLoader } from './boot.mjs';
 import {
   ALL_SIGNALS,
   nodeBindInheritable,
@@ -86,7 +86,7 @@ export function createNodeRuntime(): Runtime {
     socketApi: 'node:net',
     typescript: typescriptLoader,
     saveCompileCache,
-    upAt: RUNTIME_UP_AT,
+    up: RUNTIME_UP,
     importModule: importApp,
     serveHttp: async (target, handler, options) => (await import('./node-http.ts')).nodeServeHttp(target, handler, options),
     nativeHttpKinds: ['tcp', 'unix', 'fd'],

@@ -10,7 +10,7 @@ import { ConfigError, loadConfig, renderHelp, type TsgiOptions } from './config/
 import { describeError, log, logTo, reopenLog } from './log.ts';
 import { compileLogFormat } from './worker/reqlog.ts';
 import { ShutdownDelay } from './master/drain.ts';
-import { activatedSockets, runLauncher, systemdFds } from './master/launcher.ts';
+import { activatedSockets, systemdFds } from './master/activation.ts';
 import { type ChildState, type MasterOptions, type ServeOptions, type SocketSource, STATE_ENV } from './master/protocol.ts';
 import { masterOptions, needsMaster, serveOptions } from './plan.ts';
 import { AppLoadError } from './worker/app-error.ts';
@@ -18,7 +18,7 @@ import type { ServingCore } from './worker/server.ts';
 import { NOTHING_TO_SERVE, socketSpecs } from './worker/sockets.ts';
 import { VERSION } from './version.ts';
 import { checkIdentity } from './privilege/drop.ts';
-import { phase } from './phases.ts';
+import { now, phase } from './phases.ts';
 
 // Each role loads its own modules when it starts (docs/ARCHITECTURE.md, "What each process
 // loads"): the launcher and the master hold no serving core, no codec and no router.
@@ -35,9 +35,9 @@ function userMessage(e: unknown): string | null {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const imported = performance.now();
+  const imported = now();
   const rt = await getRuntime();
-  phase('runtime up', rt.upAt);
+  phase('runtime up', rt.up);
   phase('tsgi modules imported', imported);
   phase('runtime adapter loaded');
   // A bad request or a bug in one handler must never take the server down.
@@ -106,6 +106,8 @@ export async function main(argv: string[]): Promise<void> {
   if (needsMaster(options)) {
     if (!options.master) log('--processes, --threads above 1, --stats, --http, --https, --uid and --gid need a master: starting one (add --master to say so)');
     try {
+      // Only now: a single process needs no launcher (nor the TLS checks and privilege code it loads).
+      const { runLauncher } = await import('./master/launcher.ts');
       return await runLauncher(rt, serve, master, cwd);
     } catch (e) {
       return fail(rt, userMessage(e) ?? describeError(e), 1);

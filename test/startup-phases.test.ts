@@ -13,7 +13,9 @@ const APP = 'test/fixtures/apps/echo.ts';
 
 /** The phase lines of a start, as "pid phase". */
 function phases(output: string): string[] {
-  return [...output.matchAll(/^tsgi phase: pid (\d+) ([^:]+(?:: [^:+]+)?): \+\d+ ms from spawn, \d+ ms into this process$/gm)].map((m) => `${m[1]} ${m[2]}`);
+  return [...output.matchAll(/^tsgi phase: pid (\d+) ([^:]+(?:: [^:+]+)?): \+\d+ ms from spawn, \d+ ms into this process, CPU \d+ ms$/gm)].map(
+    (m) => `${m[1]} ${m[2]}`,
+  );
 }
 
 describe('start-up phases', () => {

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NOTHING_TO_SERVE, reusePortHttp, socketSpecs } from '../worker/sockets.ts';
+import { activatedSockets, systemdFds } from './activation.ts';
 import {
   type ChildState,
   type InheritedSocket,
@@ -58,36 +59,6 @@ class SignalRelay {
     if (this.#master) this.#master.signal(sig);
     else this.#held.push(sig);
   }
-}
-
-/** systemd socket activation: fds 3… when LISTEN_PID is this process. */
-export function systemdFds(pid: number, env: Record<string, string | undefined>): number[] | null {
-  const n = Number(env.LISTEN_FDS ?? '');
-  if (!Number.isInteger(n) || n <= 0) return null;
-  if (env.LISTEN_PID !== undefined && Number(env.LISTEN_PID) !== pid) return null;
-  return Array.from({ length: n }, (_, i) => 3 + i);
-}
-
-/**
- * systemd's fds as sockets: matched in order with --socket, --http-socket, then --fastcgi-socket options (all
- * uwsgi when none are given).
- */
-export function activatedSockets(fds: number[], serve: ServeOptions): InheritedSocket[] {
-  const specs = socketSpecs(serve);
-  if (specs.length > 0 && specs.length !== fds.length) {
-    throw new ConfigError(
-      `systemd passed ${fds.length} socket(s) (LISTEN_FDS) but ${specs.length} --socket/--http-socket/--fastcgi-socket/--scgi-socket option(s) are given: make them match, or give none`,
-    );
-  }
-  const sockets: InheritedSocket[] = fds.map((fd, i) => ({
-    proto: specs[i]?.proto ?? 'uwsgi',
-    spec: specs[i]?.spec ?? `fd ${fd}`,
-    fd,
-    display: `inherited fd ${fd} (systemd)`,
-    tls: specs[i]?.tls,
-  }));
-  sockets.forEach((s, i) => log(`${s.proto} socket ${i} is ${s.display}`));
-  return sockets;
 }
 
 const MIGRATE_REQ = '/proc/sys/net/ipv4/tcp_migrate_req';
