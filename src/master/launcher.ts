@@ -30,7 +30,6 @@ import {
 } from './protocol.ts';
 import { spawnChild } from './spawn.ts';
 import { dropPrivileges, handOver } from '../privilege/drop.ts';
-import { checkTls, tlsSummary } from '../tls/check.ts';
 import { parseSni, parseTlsPort, type TlsFiles, tlsFilesOf } from '../tls/spec.ts';
 import { ReadableAs } from '../privilege/readable.ts';
 
@@ -220,8 +219,9 @@ class SocketBinder {
     this.#readable = ReadableAs.for(master.identity);
   }
 
-  /** A port's certificates, read now, and readable by the --uid user the serving processes become. */
-  #checkTls(option: string, files: TlsFiles): void {
+  /** A port's certificates, read now, and readable by the --uid user the serving processes become (the TLS code loads with the first). */
+  async #checkTls(option: string, files: TlsFiles): Promise<void> {
+    const { checkTls } = await import('../tls/check.ts');
     checkTls(this.#rt, option, files, this.#serve, this.#cwd);
     const paths = tlsFilesOf(files, this.#serve.sni.map(parseSni)).map((f) => resolve(this.#cwd, f));
     this.#readable?.check(option, paths);
@@ -229,7 +229,7 @@ class SocketBinder {
 
   /** A --socket, --http-socket or --https-socket (its certificates checked now: a bad one stops tsgi with one line). */
   async socket(proto: Proto, spec: string, tls?: TlsFiles): Promise<void> {
-    if (tls) this.#checkTls('https-socket', tls);
+    if (tls) await this.#checkTls('https-socket', tls);
     const one = await this.#bind(proto, spec, `${tls ? 'https' : proto} socket ${this.bound.sockets.length}`, tls);
     this.bound.sockets.push(tls ? { ...one.socket, tls } : one.socket);
     this.bound.addresses.push(one.address);
@@ -244,7 +244,7 @@ class SocketBinder {
     if (http.address !== undefined) listens.push(await this.#routerPort(http.address, 'http router'));
     for (const spec of http.https) {
       const { address, files } = parseTlsPort(spec, 'https');
-      this.#checkTls('https', files);
+      await this.#checkTls('https', files);
       listens.push({ ...(await this.#routerPort(address, 'https router', files)), tls: files });
     }
     if (http.redirect !== undefined) {
@@ -291,7 +291,8 @@ class SocketBinder {
       return { socket: { proto, spec, reuse: { host: actual.host, port }, display }, port, address: actual };
     }
     const mode = actual.kind === 'unix' && serve.chmodSocket !== undefined ? ` (mode ${serve.chmodSocket.toString(8)})` : '';
-    log(`${what} bound to ${display}${mode}${tls ? ` (${tlsSummary(rt)})` : ''}`);
+    const summary = tls ? ` (${(await import('../tls/check.ts')).tlsSummary(rt)})` : '';
+    log(`${what} bound to ${display}${mode}${summary}`);
     this.bound.handles.push(handle);
     const socket = { proto, spec, fd: 2 + this.bound.handles.length, display, unixPath: actual.kind === 'unix' ? actual.path : undefined };
     return { socket, port, address: actual };

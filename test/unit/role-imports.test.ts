@@ -54,6 +54,15 @@ describe('each role loads only what it needs', () => {
     expect(servingModules(graph)).toEqual([]);
     expect(graph).not.toContain('src/master/master.ts');
     expect(graph).not.toContain('src/stats/top.ts');
+    // The TLS checks (and node:crypto) load with the first --https-socket or --https.
+    expect(graph).not.toContain('src/tls/check.ts');
+  });
+
+  test('serve() (src/serve.ts) loads no launcher and no serving core until it starts one', () => {
+    // It checks a fetch handler at once (src/worker/app.ts, which knows WebSocket answers: their frames' codec).
+    const graph = staticGraph('src/serve.ts');
+    const starts = /^src\/worker\/server\.ts$|^src\/codec\/(index|request)\.ts$|^src\/master\/(launcher|worker)\.ts$|^src\/router\/|^hono$/;
+    expect([...graph].filter((id) => starts.test(id))).toEqual([]);
   });
 
   test('a single process (src/cli.ts) loads no launcher, TLS code or stats server before it serves', () => {
