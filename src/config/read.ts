@@ -9,12 +9,11 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { allNames, findOption } from './options.ts';
+import { ConfigError } from './error.ts';
 import { STATE_ENV } from '../master/protocol.ts';
 import { PHASES_ENV } from '../phases.ts';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError } from './error.ts';
 
 /** One `key = value` as read, before it is checked against the option table. */
 export interface Entry {

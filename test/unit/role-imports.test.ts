@@ -43,14 +43,19 @@ function servingModules(graph: Set<string>): string[] {
 }
 
 describe('each role loads only what it needs', () => {
-  test('the graph is read: src/cli.ts reaches the config reader and the socket activation', () => {
-    const graph = staticGraph('src/cli.ts');
+  test('the graph is read: the command (src/command.ts) reaches the config reader and the socket activation', () => {
+    const graph = staticGraph('src/command.ts');
     expect(graph).toContain('src/config/index.ts');
     expect(graph).toContain('src/master/activation.ts');
   });
 
-  test('the launcher (bin/tsgi.js → src/cli.ts → src/master/launcher.ts) loads no serving core, codec, router, worker or master', () => {
-    const graph = new Set([...staticGraph('bin/tsgi.js'), ...staticGraph('src/cli.ts'), ...staticGraph('src/master/launcher.ts')]);
+  test('the launcher (bin/tsgi.js → src/cli.ts → src/command.ts → src/master/launcher.ts) loads no serving core, codec, router, worker or master', () => {
+    const graph = new Set([
+      ...staticGraph('bin/tsgi.js'),
+      ...staticGraph('src/cli.ts'),
+      ...staticGraph('src/command.ts'),
+      ...staticGraph('src/master/launcher.ts'),
+    ]);
     expect(servingModules(graph)).toEqual([]);
     expect(graph).not.toContain('src/master/master.ts');
     expect(graph).not.toContain('src/stats/top.ts');
@@ -65,8 +70,18 @@ describe('each role loads only what it needs', () => {
     expect([...graph].filter((id) => starts.test(id))).toEqual([]);
   });
 
-  test('a single process (src/cli.ts) loads no launcher, TLS code or stats server before it serves', () => {
+  test('a child (src/cli.ts) loads no configuration reader before its role module', () => {
     const graph = staticGraph('src/cli.ts');
+    expect([...graph].filter((id) => /^src\/config\/|^src\/command\.ts$|^src\/plan\.ts$/.test(id))).toEqual([]);
+  });
+
+  test('the master reaches no option table or configuration reader before it spawns its workers', () => {
+    const graph = new Set([...staticGraph('src/cli.ts'), ...staticGraph('src/master/master.ts')]);
+    expect([...graph].filter((id) => /^src\/config\/(index|options|read)\.ts$/.test(id))).toEqual([]);
+  });
+
+  test('a single process (src/cli.ts → src/command.ts) loads no launcher, TLS code or stats server before it serves', () => {
+    const graph = new Set([...staticGraph('src/cli.ts'), ...staticGraph('src/command.ts')]);
     expect([...graph].filter((id) => /^src\/master\/launcher\.ts$|^src\/tls\/(check|material|reload|client-cert)\.ts$|^src\/stats\//.test(id))).toEqual([]);
   });
 
