@@ -1,5 +1,5 @@
 // Footprint of tsgi per runtime: memory per process role and the cold start (issue #15).
-//   node bench/footprint.mjs [rss|start|phases|all] [--rounds N] [--only node,bun] [--cold-cache]
+//   node bench/footprint.mjs [rss|start|phases|all|ab DIR1 DIR2] [--rounds N] [--only node,bun] [--cold-cache]
 // rss:   `tsgi --master --processes 2 --http-socket` and the bare 2-process server (bench/http/),
 //        hello world, each process's role, VmRSS and PSS (/proc/PID/smaps_rollup, shared pages
 //        split fairly), its threads, after one answered request and a settle.
@@ -7,6 +7,8 @@
 //        --processes 2`) to the first 200, median of N rounds (default 10).
 // phases: one start of each, with TSGI_STARTUP_PHASES: the phase lines of every process (ms
 //        from spawn, ms into that process), then the first 200.
+// ab DIR1 DIR2: the start of two trees of tsgi (e.g. `git archive` of two commits, with the
+//        node_modules symlinked), round by round one after the other: wall and CPU medians.
 // bench/all.mjs uses the same functions for its table.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -304,6 +306,30 @@ async function printPhases(runtimes) {
   }
 }
 
+/** Two trees' starts, interleaved round by round (the load changes less between the two). */
+async function printAb(runtimes, rounds, trees) {
+  const res = new Map();
+  for (let i = 0; i < rounds; i++) {
+    for (const rt of runtimes) {
+      for (const n of [1, 2]) {
+        for (const dir of trees) {
+          const port = await freePort();
+          const argv = tsgiArgs(rt, port, n).map((a) => (a === 'bin/tsgi.js' || a === 'examples/hello.ts' ? join(dir, a) : a));
+          const r = await coldStartCpu(argv, port);
+          const k = `| ${rt} | ${n === 1 ? '--http-socket' : '--master --processes 2'} | ${dir} |`;
+          if (!res.has(k)) res.set(k, { ms: [], cpu: [] });
+          res.get(k).ms.push(r.ms);
+          res.get(k).cpu.push(r.cpuMs);
+        }
+      }
+    }
+  }
+  const range = (v) => `${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)}`;
+  console.log(`| runtime | command | tree | wall ms, median of ${rounds} | range | CPU ms, median | range |`);
+  console.log('|---|---|---|---|---|---|---|');
+  for (const [k, r] of res) console.log(`${k} ${median(r.ms).toFixed(0)} | ${range(r.ms)} | ${median(r.cpu)} | ${range(r.cpu)} |`);
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const what = process.argv[2] ?? 'all';
   const ri = process.argv.indexOf('--rounds');
@@ -314,4 +340,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (what === 'all') console.log();
   if (what === 'start' || what === 'all') await printStart(runtimes, rounds);
   if (what === 'phases') await printPhases(runtimes);
+  if (what === 'ab') await printAb(runtimes, ri > 0 ? rounds : 6, [process.argv[3], process.argv[4]]);
 }
