@@ -1,10 +1,14 @@
 // Footprint of tsgi per runtime: memory per process role and the cold start (issue #15).
-//   node bench/footprint.mjs [rss|start|all] [--rounds N] [--only node,bun] [--cold-cache]
+//   node bench/footprint.mjs [rss|start|phases|all|ab DIR1 DIR2] [--rounds N] [--only node,bun] [--cold-cache]
 // rss:   `tsgi --master --processes 2 --http-socket` and the bare 2-process server (bench/http/),
 //        hello world, each process's role, VmRSS and PSS (/proc/PID/smaps_rollup, shared pages
 //        split fairly), its threads, after one answered request and a settle.
 // start: from spawn of `tsgi --http-socket :P --app examples/hello.ts` (and with `--master
 //        --processes 2`) to the first 200, median of N rounds (default 10).
+// phases: one start of each, with TSGI_STARTUP_PHASES: the phase lines of every process (ms
+//        from spawn, ms into that process), then the first 200.
+// ab DIR1 DIR2: the start of two trees of tsgi (e.g. `git archive` of two commits, with the
+//        node_modules symlinked), round by round one after the other: wall and CPU medians.
 // bench/all.mjs uses the same functions for its table.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -83,9 +87,9 @@ export async function firstAnswer(port, since, child, limitMs = 30000) {
 export const running = new Set();
 
 /** A server in a process group of its own, so that its whole tree stops with it. */
-export function start(argv) {
+export function start(argv, extraEnv = {}) {
   const cache = COLD_CACHE ? mkdtempSync(join(tmpdir(), 'tsgi-cc-')) : null;
-  const env = cache ? { ...process.env, NODE_COMPILE_CACHE: cache } : process.env;
+  const env = { ...process.env, ...extraEnv, ...(cache ? { NODE_COMPILE_CACHE: cache } : {}) };
   const p = spawn(argv[0], argv.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   if (cache) p.once('exit', () => rmSync(cache, { recursive: true, force: true }));
   p.log = '';
@@ -200,12 +204,35 @@ export async function footprint(argv, port, { tsgi = false, settleMs = 1500 } = 
 
 const sum = (procs, k) => procs.reduce((a, x) => a + (x[k] ?? 0), 0);
 
-/** Milliseconds from spawn to the first 200, one round. */
+/** Milliseconds from spawn to the first 200, one round (bench/all.mjs). */
 export async function coldStart(argv, port) {
+  return (await coldStartCpu(argv, port)).ms;
+}
+
+/** CPU time (user + system, ms) every process of the tree under `root` has used so far. */
+function treeCpuMs(root) {
+  const tick = 10; // USER_HZ = 100 on Linux
+  let ticks = 0;
+  for (const { pid } of tree(root)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {}
+  }
+  return ticks * tick;
+}
+
+/**
+ * One round: milliseconds from spawn to the first 200, and the CPU time all of tsgi's processes
+ * used until then (less moved by the other work on a loaded machine than the wall time).
+ */
+export async function coldStartCpu(argv, port) {
   const t0 = performance.now();
   const p = start(argv);
   try {
-    return await firstAnswer(port, t0, p);
+    const ms = await firstAnswer(port, t0, p);
+    return { ms, cpuMs: treeCpuMs(p.pid) };
   } finally {
     await stop(p);
   }
@@ -239,19 +266,68 @@ async function printRss(runtimes) {
 }
 
 async function printStart(runtimes, rounds) {
-  console.log(`| runtime | command | cold start → first 200, median of ${rounds} (ms) | all rounds |`);
-  console.log('|---|---|---|---|');
+  console.log(
+    `| runtime | command | cold start → first 200, median of ${rounds} (ms) | all rounds | CPU of every process until then, median (ms) | all rounds |`,
+  );
+  console.log('|---|---|---|---|---|---|');
   for (const rt of runtimes) {
     for (const n of [1, 2]) {
       const xs = [];
+      const cpu = [];
       for (let i = 0; i < rounds; i++) {
         const port = await freePort();
-        xs.push(await coldStart(tsgiArgs(rt, port, n), port));
+        const r = await coldStartCpu(tsgiArgs(rt, port, n), port);
+        xs.push(r.ms);
+        cpu.push(r.cpuMs);
       }
       const label = n === 1 ? '--http-socket' : '--master --processes 2 --http-socket';
-      console.log(`| ${rt} | ${label} | ${median(xs).toFixed(0)} | ${xs.map((x) => x.toFixed(0)).join(', ')} |`);
+      const all = (v) => v.map((x) => x.toFixed(0)).join(', ');
+      console.log(`| ${rt} | ${label} | ${median(xs).toFixed(0)} | ${all(xs)} | ${median(cpu).toFixed(0)} | ${all(cpu)} |`);
     }
   }
+}
+
+/** One start with the phase trace: every process's phase lines, then the first 200. */
+async function printPhases(runtimes) {
+  for (const rt of runtimes) {
+    for (const n of [1, 2]) {
+      const port = await freePort();
+      const t0 = performance.now();
+      const p = start(tsgiArgs(rt, port, n), { TSGI_STARTUP_PHASES: String(Date.now()) });
+      try {
+        const ms = await firstAnswer(port, t0, p);
+        console.log(`${rt} ${n === 1 ? '--http-socket' : '--master --processes 2 --http-socket'}:`);
+        for (const line of p.log.split('\n').filter((l) => l.startsWith('tsgi phase: '))) console.log(`  ${line.slice(12)}`);
+        console.log(`  first 200: +${ms.toFixed(0)} ms from spawn\n`);
+      } finally {
+        await stop(p);
+      }
+    }
+  }
+}
+
+/** Two trees' starts, interleaved round by round (the load changes less between the two). */
+async function printAb(runtimes, rounds, trees) {
+  const res = new Map();
+  for (let i = 0; i < rounds; i++) {
+    for (const rt of runtimes) {
+      for (const n of [1, 2]) {
+        for (const dir of trees) {
+          const port = await freePort();
+          const argv = tsgiArgs(rt, port, n).map((a) => (a === 'bin/tsgi.js' || a === 'examples/hello.ts' ? join(dir, a) : a));
+          const r = await coldStartCpu(argv, port);
+          const k = `| ${rt} | ${n === 1 ? '--http-socket' : '--master --processes 2'} | ${dir} |`;
+          if (!res.has(k)) res.set(k, { ms: [], cpu: [] });
+          res.get(k).ms.push(r.ms);
+          res.get(k).cpu.push(r.cpuMs);
+        }
+      }
+    }
+  }
+  const range = (v) => `${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)}`;
+  console.log(`| runtime | command | tree | wall ms, median of ${rounds} | range | CPU ms, median | range |`);
+  console.log('|---|---|---|---|---|---|---|');
+  for (const [k, r] of res) console.log(`${k} ${median(r.ms).toFixed(0)} | ${range(r.ms)} | ${median(r.cpu)} | ${range(r.cpu)} |`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -263,4 +339,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (what === 'rss' || what === 'all') await printRss(runtimes);
   if (what === 'all') console.log();
   if (what === 'start' || what === 'all') await printStart(runtimes, rounds);
+  if (what === 'phases') await printPhases(runtimes);
+  if (what === 'ab') await printAb(runtimes, ri > 0 ? rounds : 6, [process.argv[3], process.argv[4]]);
 }

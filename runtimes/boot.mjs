@@ -7,6 +7,10 @@
 import module from 'node:module';
 import { isMainThread } from 'node:worker_threads';
 
+/** When this process's runtime had started and began to run tsgi (performance.now() and CPU ms): for the start-up phases. */
+const cpu = process.cpuUsage();
+export const RUNTIME_UP = { at: performance.now(), cpuMs: (cpu.user + cpu.system) / 1000 };
+
 /** Which runtime runs this process (runtimes/detect.ts answers the same for TypeScript code). */
 export function runtimeName() {
   if (globalThis.Bun !== undefined) return 'bun';

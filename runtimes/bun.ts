@@ -20,7 +20,7 @@ import type {
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
 import { Deadlines } from './deadlines.ts';
 import { LINGER_MS } from './linger.ts';
-import { saveCompileCache, typescriptLoader } from './boot.mjs';
+import { RUNTIME_UP, saveCompileCache, typescriptLoader } from './boot.mjs';
 import {
   ALL_SIGNALS,
   importFile,
@@ -343,6 +343,7 @@ export function createBunRuntime(): Runtime {
     socketApi: 'Bun.listen',
     typescript: typescriptLoader,
     saveCompileCache,
+    up: RUNTIME_UP,
     importModule: importFile,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {
       // Bun.listen has no backlog option: the kernel default (SOMAXCONN) applies.

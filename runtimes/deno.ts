@@ -22,7 +22,7 @@ import type {
 import { HIGH_WATER, QueuedConn } from './queued-conn.ts';
 import { LINGER_MS } from './linger.ts';
 import { Deadlines } from './deadlines.ts';
-import { saveCompileCache, typescriptLoader } from './boot.mjs';
+import { RUNTIME_UP, saveCompileCache, typescriptLoader } from './boot.mjs';
 import { importFile, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeSpawnThread, nodeThreadChannel, spawnChild } from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
 import { nodeIds } from './identity.ts';
@@ -465,6 +465,7 @@ export function createDenoRuntime(): Runtime {
     socketApi: 'Deno.listen',
     typescript: typescriptLoader,
     saveCompileCache,
+    up: RUNTIME_UP,
     importModule: importFile,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {
       // Deno.listen has no backlog option: the kernel default (SOMAXCONN) applies.

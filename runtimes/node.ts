@@ -5,7 +5,7 @@
  */
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { NODE_STRIPPING, registerTsx, saveCompileCache, typescriptLoader } from './boot.mjs';
+import { NODE_STRIPPING, registerTsx, RUNTIME_UP, saveCompileCache, typescriptLoader } from './boot.mjs';
 import {
   ALL_SIGNALS,
   nodeBindInheritable,
@@ -86,6 +86,7 @@ export function createNodeRuntime(): Runtime {
     socketApi: 'node:net',
     typescript: typescriptLoader,
     saveCompileCache,
+    up: RUNTIME_UP,
     importModule: importApp,
     serveHttp: async (target, handler, options) => (await import('./node-http.ts')).nodeServeHttp(target, handler, options),
     nativeHttpKinds: ['tcp', 'unix', 'fd'],

@@ -328,6 +328,8 @@ export interface Runtime {
    * and Deno keep their own caches: nothing to do).
    */
   saveCompileCache(): void;
+  /** When this process's runtime had started and began to run tsgi's first module (performance.now() and CPU time, ms): the first start-up phase. */
+  readonly up: { at: number; cpuMs: number };
   /**
    * Import one of the user's modules (an app) by absolute path. Node strips types where it can
    * and loads with tsx what stripping cannot run (.tsx/.jsx, enums, decorators, imports without

@@ -1,40 +1,24 @@
 /**
- * The tsgi command: read the configuration, then serve — as one process, or as a launcher,
- * master and workers with --master. Children (master, workers) come back here with their state
- * in TSGI_STATE.
+ * The tsgi command: the user's command (src/command.ts: read the configuration, then serve — as
+ * one process, or as a launcher, master and workers with --master), or one of tsgi's children
+ * (master, workers, router), which come back here with their state in TSGI_STATE.
  */
 import { getRuntime } from '../runtimes/detect.ts';
 import type { Runtime } from '../runtimes/types.ts';
-import { BindError } from '../runtimes/types.ts';
-import { ConfigError, loadConfig, renderHelp, type TsgiOptions } from './config/index.ts';
-import { describeError, log, logTo, reopenLog } from './log.ts';
-import { compileLogFormat } from './worker/reqlog.ts';
-import { ShutdownDelay } from './master/drain.ts';
-import { activatedSockets, runLauncher, systemdFds } from './master/launcher.ts';
-import { type ChildState, type MasterOptions, type ServeOptions, type SocketSource, STATE_ENV } from './master/protocol.ts';
-import { masterOptions, needsMaster, serveOptions } from './plan.ts';
-import { AppLoadError } from './worker/app-error.ts';
-import type { ServingCore } from './worker/server.ts';
-import { NOTHING_TO_SERVE, socketSpecs } from './worker/sockets.ts';
-import { VERSION } from './version.ts';
-import { checkIdentity } from './privilege/drop.ts';
+import { describeError, log, logTo } from './log.ts';
+import { type ChildState, STATE_ENV } from './master/protocol.ts';
+import { now, phase } from './phases.ts';
 
 // Each role loads its own modules when it starts (docs/ARCHITECTURE.md, "What each process
-// loads"): the launcher and the master hold no serving core, no codec and no router.
-
-function fail(rt: Runtime, message: string, code: number): never {
-  process.stderr.write(`tsgi: ${message}\n`);
-  return rt.exit(code);
-}
-
-/** Errors in the user's hands (config, app, sockets) are one line; anything else gets a stack. */
-function userMessage(e: unknown): string | null {
-  if (e instanceof ConfigError || e instanceof AppLoadError || e instanceof BindError) return e.message;
-  return null;
-}
+// loads"): the launcher and the master hold no serving core, no codec and no router, and no
+// child loads the configuration reader.
 
 export async function main(argv: string[]): Promise<void> {
+  const imported = now();
   const rt = await getRuntime();
+  phase('runtime up', rt.up);
+  phase('tsgi modules imported', imported);
+  phase('runtime adapter loaded');
   // A bad request or a bug in one handler must never take the server down.
   process.on('unhandledRejection', (e) => log(`tsgi: unhandled rejection: ${describeError(e)}`));
   process.on('uncaughtException', (e) => log(`tsgi: uncaught exception: ${describeError(e)}`));
@@ -46,67 +30,7 @@ export async function main(argv: string[]): Promise<void> {
     if (state.serve.logto) logTo(state.serve.logto);
     return runChild(rt, state);
   }
-
-  if (argv[0] === 'top') return (await import('./stats/top.ts')).runTop(rt, argv[1], process.cwd());
-  if (argv[0] === 'check') {
-    const r = await (await import('./stats/check.ts')).check(rt, argv[1], process.cwd());
-    process.stdout.write(`tsgi check: ${r.line}\n`);
-    return rt.exit(r.code);
-  }
-
-  let options: TsgiOptions;
-  let notes: string[];
-  let serve: ServeOptions;
-  let master: MasterOptions;
-  try {
-    const cmd = loadConfig(argv, process.env, process.cwd());
-    if (cmd.kind === 'help') {
-      process.stdout.write(renderHelp());
-      return;
-    }
-    if (cmd.kind === 'version') {
-      process.stdout.write(`tsgi ${VERSION} (${rt.name} ${rt.version})\n`);
-      return;
-    }
-    options = cmd.options;
-    notes = cmd.notes;
-    // --umask first: the sockets and the log file are created under it.
-    if (options.umask !== undefined) process.umask(options.umask);
-    serve = serveOptions(options);
-    master = masterOptions(options);
-    if (options.logFormat !== undefined) compileLogFormat(options.logFormat);
-    if (options.logto !== undefined) {
-      try {
-        logTo(options.logto);
-        process.stderr.write(`tsgi: logging to ${options.logto} (--logto)\n`);
-      } catch (e) {
-        throw new ConfigError(`--logto ${options.logto}: ${(e as Error).message}`);
-      }
-    }
-  } catch (e) {
-    return fail(rt, userMessage(e) ?? describeError(e), 2);
-  }
-
-  log(`*** Starting tsgi ${VERSION} on ${rt.name} ${rt.version} (${rt.socketApi}) ***`);
-  log(`TypeScript: ${rt.typescript()}`);
-  log(`current working directory: ${process.cwd()}`);
-  for (const n of notes) log(n);
-  try {
-    checkIdentity(rt, master.identity);
-  } catch (e) {
-    return fail(rt, userMessage(e) ?? describeError(e), 2);
-  }
-  const cwd = process.cwd();
-  // uWSGI runs several processes only under a master; tsgi starts one for --processes > 1 too.
-  if (needsMaster(options)) {
-    if (!options.master) log('--processes, --threads above 1, --stats, --http, --https, --uid and --gid need a master: starting one (add --master to say so)');
-    try {
-      return await runLauncher(rt, serve, master, cwd);
-    } catch (e) {
-      return fail(rt, userMessage(e) ?? describeError(e), 1);
-    }
-  }
-  return runSingle(rt, serve, options.reloadMercy * 1000, new ShutdownDelay(options.shutdownDelay), cwd);
+  return (await import('./command.ts')).runCommand(rt, argv);
 }
 
 /**
@@ -114,55 +38,9 @@ export async function main(argv: string[]): Promise<void> {
  * Once it is up, what it compiled goes to the compile cache for its next replacement.
  */
 async function runChild(rt: Runtime, state: ChildState): Promise<void> {
+  phase(`${state.role}: state read`);
   if (state.role === 'router') await (await import('./router/router.ts')).runRouter(rt, state);
   else if (state.role === 'master') await (await import('./master/master.ts')).runMaster(rt, state);
   else await (await import('./master/worker.ts')).runWorker(rt, state);
-  rt.saveCompileCache();
-}
-
-/**
- * Without --master: this process binds and serves, as uWSGI does without a master. A stop waits
- * out the --shutdown-delay (serving on), then mercyMs (--reload-mercy) for requests in flight.
- */
-async function runSingle(rt: Runtime, serve: ServeOptions, mercyMs: number, delay: ShutdownDelay, cwd: string): Promise<void> {
-  const started = Date.now();
-  let core: ServingCore;
-  try {
-    const fds = systemdFds(rt.pid, process.env);
-    let sources: SocketSource[] = socketSpecs(serve);
-    if (fds) sources = activatedSockets(fds, serve);
-    if (sources.length === 0) throw new ConfigError(NOTHING_TO_SERVE);
-    const { prepareProcess, startCore } = await import('./worker/server.ts');
-    const appDir = prepareProcess(serve, cwd);
-    core = await startCore(rt, { serve, appDir, cwd, sources, core: 0 });
-  } catch (e) {
-    return fail(rt, userMessage(e) ?? describeError(e), 1);
-  }
-  let stopping = false;
-  const stop = (signal: string, mercyMs: number) => {
-    if (!stopping && delay.holds(signal, () => stop(signal, mercyMs))) return;
-    if (stopping) {
-      log(`${signal} again: stopping now`);
-      return rt.exit(1);
-    }
-    stopping = true;
-    const busy = core.counters.busy;
-    log(`${signal}: stopping${mercyMs > 0 ? ` gracefully${busy ? ` (${busy} request(s) in flight)` : ''}` : ' now'}`);
-    void core.stop(mercyMs).then((done) => {
-      if (!done) log(`requests still running after ${mercyMs / 1000} s: exiting anyway`);
-      log(`served ${core.counters.totals.requests} request(s); goodbye`);
-      rt.exit(0);
-    });
-  };
-  rt.onSignal('SIGTERM', () => stop('SIGTERM', mercyMs));
-  rt.onSignal('SIGINT', () => stop('SIGINT', mercyMs));
-  rt.onSignal('SIGQUIT', () => stop('SIGQUIT', 0));
-  rt.onSignal('SIGHUP', () => {
-    reopenLog();
-    log('SIGHUP: log file reopened; reloading needs --master');
-    core.reloadCertificates('SIGHUP');
-  });
-  core.apps.forEach((a, i) => log(`app ${i} (mountpoint='${a.prefix}', ${a.file}, callable: ${a.callable}) ready in ${Date.now() - started} ms`));
-  log(`tsgi is ready: pid ${rt.pid}, 1 process (no master), ${rt.name} ${rt.version}`);
   rt.saveCompileCache();
 }

@@ -3,18 +3,19 @@
  * names in camelCase (`httpSocket`, `processes`, `harakiri`, …). With a master (processes,
  * threads, stats, http, master: true) the workers load `app` from its file, as the command's do;
  * without one, this process serves, and may be given a handler (`fetch`) instead of a file.
+ * The launcher or the serving core loads when serve() starts the one it needs.
  */
 import { getRuntime } from '../runtimes/detect.ts';
 import type { ListenAddress, Runtime } from '../runtimes/types.ts';
 import { ConfigError, configFromObject, type ObjectValue, type TsgiOptions } from './config/index.ts';
 import { log, logTo } from './log.ts';
-import { Launcher } from './master/launcher.ts';
+import type { Launcher } from './master/launcher.ts';
 import { masterOptions, needsMaster, serveOptions } from './plan.ts';
 import { compileLogFormat } from './worker/reqlog.ts';
 import { checkIdentity } from './privilege/drop.ts';
 import { type FetchHandler, toHandler } from './worker/app.ts';
-import { loadApps, type MountedApp } from './worker/mount.ts';
-import { prepareProcess, type ServingCore, startCore } from './worker/server.ts';
+import type { MountedApp } from './worker/mount.ts';
+import type { ServingCore } from './worker/server.ts';
 import { NOTHING_TO_SERVE, socketSpecs } from './worker/sockets.ts';
 
 type Field<T> = T extends ReadonlyArray<infer U> ? U | readonly U[] : T | string;
@@ -162,6 +163,7 @@ export function serve(config: ServeConfig): TsgiServer {
 async function startMaster(rt: Runtime, options: TsgiOptions): Promise<Running> {
   const master = masterOptions(options);
   checkIdentity(rt, master.identity);
+  const { Launcher } = await import('./master/launcher.ts');
   const launcher = await Launcher.start(rt, serveOptions(options), master, process.cwd());
   await Promise.race([launcher.ready, launcher.exited]);
   await launcher.ready;
@@ -173,6 +175,7 @@ async function startHere(rt: Runtime, options: TsgiOptions, root: FetchHandler |
   const cwd = process.cwd();
   const sources = socketSpecs(serve);
   if (sources.length === 0) throw new ConfigError(NOTHING_TO_SERVE);
+  const [{ prepareProcess, startCore }, { loadApps }] = await Promise.all([import('./worker/server.ts'), import('./worker/mount.ts')]);
   const appDir = prepareProcess(serve, cwd);
   let apps: MountedApp[] | undefined;
   if (root) {

@@ -9,10 +9,11 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { allNames, findOption } from './options.ts';
+import { ConfigError } from './error.ts';
+import { STATE_ENV } from '../master/protocol.ts';
+import { PHASES_ENV } from '../phases.ts';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError } from './error.ts';
 
 /** One `key = value` as read, before it is checked against the option table. */
 export interface Entry {
@@ -283,13 +284,16 @@ export function readArgv(argv: string[]): ArgvResult {
   return { entries, files };
 }
 
+/** tsgi's own variables, not options: a child's state, the start-up phase trace. */
+const INTERNAL_ENV = new Set([STATE_ENV, PHASES_ENV]);
+
 /** UWSGI_PROCESSES=4 (uWSGI's form) and TSGI_PROCESSES=4. */
 export function readEnv(env: Record<string, string | undefined>): Entry[] {
   const entries: Entry[] = [];
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) continue;
     const m = /^(UWSGI|TSGI)_([A-Z0-9_]+)$/.exec(k);
-    if (!m || k === 'TSGI_STATE') continue;
+    if (!m || INTERNAL_ENV.has(k)) continue;
     const name = m[2].toLowerCase().replaceAll('_', '-');
     const spec = findOption(name);
     if (!spec) {

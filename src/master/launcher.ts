@@ -7,6 +7,7 @@
  * Sockets from systemd (LISTEN_FDS/LISTEN_PID) are already bare fds: then this process is the
  * master itself.
  */
+import { phase } from '../phases.ts';
 import type { Child, InheritableSocket, ListenAddress, Runtime, Signal } from '../../runtimes/types.ts';
 import { ConfigError } from '../config/index.ts';
 import { log, reopenLog } from '../log.ts';
@@ -16,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NOTHING_TO_SERVE, reusePortHttp, socketSpecs } from '../worker/sockets.ts';
+import { activatedSockets, systemdFds } from './activation.ts';
 import {
   type ChildState,
   type InheritedSocket,
@@ -28,7 +30,6 @@ import {
 } from './protocol.ts';
 import { spawnChild } from './spawn.ts';
 import { dropPrivileges, handOver } from '../privilege/drop.ts';
-import { checkTls, tlsSummary } from '../tls/check.ts';
 import { parseSni, parseTlsPort, type TlsFiles, tlsFilesOf } from '../tls/spec.ts';
 import { ReadableAs } from '../privilege/readable.ts';
 
@@ -57,36 +58,6 @@ class SignalRelay {
     if (this.#master) this.#master.signal(sig);
     else this.#held.push(sig);
   }
-}
-
-/** systemd socket activation: fds 3… when LISTEN_PID is this process. */
-export function systemdFds(pid: number, env: Record<string, string | undefined>): number[] | null {
-  const n = Number(env.LISTEN_FDS ?? '');
-  if (!Number.isInteger(n) || n <= 0) return null;
-  if (env.LISTEN_PID !== undefined && Number(env.LISTEN_PID) !== pid) return null;
-  return Array.from({ length: n }, (_, i) => 3 + i);
-}
-
-/**
- * systemd's fds as sockets: matched in order with --socket, --http-socket, then --fastcgi-socket options (all
- * uwsgi when none are given).
- */
-export function activatedSockets(fds: number[], serve: ServeOptions): InheritedSocket[] {
-  const specs = socketSpecs(serve);
-  if (specs.length > 0 && specs.length !== fds.length) {
-    throw new ConfigError(
-      `systemd passed ${fds.length} socket(s) (LISTEN_FDS) but ${specs.length} --socket/--http-socket/--fastcgi-socket/--scgi-socket option(s) are given: make them match, or give none`,
-    );
-  }
-  const sockets: InheritedSocket[] = fds.map((fd, i) => ({
-    proto: specs[i]?.proto ?? 'uwsgi',
-    spec: specs[i]?.spec ?? `fd ${fd}`,
-    fd,
-    display: `inherited fd ${fd} (systemd)`,
-    tls: specs[i]?.tls,
-  }));
-  sockets.forEach((s, i) => log(`${s.proto} socket ${i} is ${s.display}`));
-  return sockets;
 }
 
 const MIGRATE_REQ = '/proc/sys/net/ipv4/tcp_migrate_req';
@@ -171,7 +142,9 @@ export class Launcher {
     const bound = await bindAll(rt, serve, master, cwd);
     const state: ChildState = { role: 'master', serve, master, sockets: bound.sockets, cwd, router: bound.router };
     const fds = bound.handles.map((h) => h.fd);
+    phase('launcher: sockets bound');
     const child = spawnChild(rt, ENTRY, state, fds, true);
+    phase('launcher: master spawned');
     await Promise.all(bound.handles.map((h) => h.close()));
     return new Launcher(child, bound.addresses);
   }
@@ -246,8 +219,9 @@ class SocketBinder {
     this.#readable = ReadableAs.for(master.identity);
   }
 
-  /** A port's certificates, read now, and readable by the --uid user the serving processes become. */
-  #checkTls(option: string, files: TlsFiles): void {
+  /** A port's certificates, read now, and readable by the --uid user the serving processes become (the TLS code loads with the first). */
+  async #checkTls(option: string, files: TlsFiles): Promise<void> {
+    const { checkTls } = await import('../tls/check.ts');
     checkTls(this.#rt, option, files, this.#serve, this.#cwd);
     const paths = tlsFilesOf(files, this.#serve.sni.map(parseSni)).map((f) => resolve(this.#cwd, f));
     this.#readable?.check(option, paths);
@@ -255,7 +229,7 @@ class SocketBinder {
 
   /** A --socket, --http-socket or --https-socket (its certificates checked now: a bad one stops tsgi with one line). */
   async socket(proto: Proto, spec: string, tls?: TlsFiles): Promise<void> {
-    if (tls) this.#checkTls('https-socket', tls);
+    if (tls) await this.#checkTls('https-socket', tls);
     const one = await this.#bind(proto, spec, `${tls ? 'https' : proto} socket ${this.bound.sockets.length}`, tls);
     this.bound.sockets.push(tls ? { ...one.socket, tls } : one.socket);
     this.bound.addresses.push(one.address);
@@ -270,7 +244,7 @@ class SocketBinder {
     if (http.address !== undefined) listens.push(await this.#routerPort(http.address, 'http router'));
     for (const spec of http.https) {
       const { address, files } = parseTlsPort(spec, 'https');
-      this.#checkTls('https', files);
+      await this.#checkTls('https', files);
       listens.push({ ...(await this.#routerPort(address, 'https router', files)), tls: files });
     }
     if (http.redirect !== undefined) {
@@ -317,7 +291,8 @@ class SocketBinder {
       return { socket: { proto, spec, reuse: { host: actual.host, port }, display }, port, address: actual };
     }
     const mode = actual.kind === 'unix' && serve.chmodSocket !== undefined ? ` (mode ${serve.chmodSocket.toString(8)})` : '';
-    log(`${what} bound to ${display}${mode}${tls ? ` (${tlsSummary(rt)})` : ''}`);
+    const summary = tls ? ` (${(await import('../tls/check.ts')).tlsSummary(rt)})` : '';
+    log(`${what} bound to ${display}${mode}${summary}`);
     this.bound.handles.push(handle);
     const socket = { proto, spec, fd: 2 + this.bound.handles.length, display, unixPath: actual.kind === 'unix' ? actual.path : undefined };
     return { socket, port, address: actual };

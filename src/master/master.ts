@@ -2,21 +2,21 @@
  * The master: holds the listening sockets as bare fds (it never accepts on them), and composes its
  * parts: the workers (src/master/pool.ts: spawn, respawn, reload, recycle, harakiri), the --http
  * router's supervisor, the --stats server, --touch-reload, the signals and the stop sequence
- * (src/master/shutdown.ts).
+ * (src/master/shutdown.ts). The workers are on the path to the first answer: this module loads
+ * what spawning them needs, and the other parts when they are configured (the stats server
+ * still before the workers, so that a bad --stats address stops tsgi at once).
  */
+import { phase } from '../phases.ts';
 import { writeFileSync } from 'node:fs';
 import type { ParentChannel, Runtime } from '../../runtimes/types.ts';
 import { log } from '../log.ts';
-import { RouterSupervisor } from '../router/supervise.ts';
-import { health } from '../stats/health.ts';
-import { startStatsServer } from '../stats/server.ts';
+import type { RouterSupervisor } from '../router/supervise.ts';
+import type { health } from '../stats/health.ts';
 import { WorkerPool } from './pool.ts';
 import { type ChildState, type LauncherMessage, recycleHandsOver } from './protocol.ts';
 import { Shutdown } from './shutdown.ts';
 import { handleMasterSignals } from './signals.ts';
-import { logStats, statsSnapshot } from './snapshot.ts';
 import { ChildSpawner } from './spawn.ts';
-import { TouchReload } from './touch.ts';
 import { dropPrivileges } from '../privilege/drop.ts';
 
 export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
@@ -47,6 +47,7 @@ class Master {
   }
 
   async run(): Promise<void> {
+    phase('master: modules imported');
     const m = this.#state.master;
     if (m.pidfile) writeFileSync(m.pidfile, `${this.#rt.pid}\n`);
     log(`tsgi master (pid: ${this.#rt.pid}) on ${this.#rt.name} ${this.#rt.version}: ${m.processes} worker(s) × ${m.threads} core(s)`);
@@ -57,10 +58,14 @@ class Master {
     // Every socket is bound (the stats one last) and the pidfile written: the router and the
     // workers start as the user.
     if (!this.#drop()) return;
-    this.#startRouter();
     this.#pool.start();
+    phase('master: workers spawned');
+    await this.#startRouter();
     setInterval(() => this.#pool.harakiri(), 250);
-    new TouchReload(m.touchReload, this.#state.cwd, (why) => this.#pool.reload(why));
+    if (m.touchReload.length > 0) {
+      const { TouchReload } = await import('./touch.ts');
+      new TouchReload(m.touchReload, this.#state.cwd, (why) => this.#pool.reload(why));
+    }
   }
 
   #handleSignals(): void {
@@ -70,7 +75,8 @@ class Master {
       this.#pool.reload(why);
       this.#router?.signal('SIGHUP');
     };
-    handleMasterSignals(this.#rt, { stop, reload, logStats: () => logStats(this.#pool.slots) });
+    const logStats = () => void import('./snapshot.ts').then((s) => s.logStats(this.#pool.slots));
+    handleMasterSignals(this.#rt, { stop, reload, logStats });
     if (this.#parent) this.#parent.onDisconnect = () => stop('the launcher is gone', true);
   }
 
@@ -92,9 +98,15 @@ class Master {
     const stats = this.#state.master.stats;
     if (!stats) return true;
     try {
+      const [{ startStatsServer, stopStatsServer }, { statsSnapshot }, { health: check }] = await Promise.all([
+        import('../stats/server.ts'),
+        import('./snapshot.ts'),
+        import('../stats/health.ts'),
+      ]);
       const snapshot = () => statsSnapshot(this.#rt, this.#state, this.#pool.slots);
-      const server = await startStatsServer(this.#rt, stats, this.#state.cwd, snapshot, () => this.#readiness());
-      this.#shutdown.attach({ stats: server });
+      const readiness = () => this.#readiness(check);
+      const server = await startStatsServer(this.#rt, stats, this.#state.cwd, snapshot, readiness);
+      this.#shutdown.attach({ stats: () => stopStatsServer(server) });
       return true;
     } catch (e) {
       log(`tsgi: --stats ${stats.address}: ${(e as Error).message}`);
@@ -104,13 +116,16 @@ class Master {
   }
 
   /** What /readyz and `tsgi check` answer: ready once every worker started, not from the first stop signal. */
-  #readiness() {
+  #readiness(check: typeof health) {
     const m = this.#state.master;
-    return health({ started: this.#announced, stopping: this.#shutdown.draining, serving: this.#pool.serving(), workers: m.processes });
+    return check({ started: this.#announced, stopping: this.#shutdown.draining, serving: this.#pool.serving(), workers: m.processes });
   }
 
-  #startRouter(): void {
+  /** --http: the router starts with the workers (it serves once one of them is ready). */
+  async #startRouter(): Promise<void> {
     if (!this.#state.router) return;
+    const { RouterSupervisor } = await import('../router/supervise.ts');
+    if (this.#shutdown.stopping) return; // a stop signal came while it loaded
     this.#router = new RouterSupervisor(
       () => this.#spawner.router(),
       () => this.#announce(),
@@ -127,7 +142,9 @@ class Master {
 
   /** Once every worker (and the router) is up: the line scripts and tests wait for. */
   #announce(): void {
-    if (this.#announced || !this.#pool.ready() || (this.#router && !this.#router.ready())) return;
+    // With --http, the router too (its supervisor may still be loading when a worker is ready).
+    const routerUp = !this.#state.router || this.#router?.ready() === true;
+    if (this.#announced || !this.#pool.ready() || !routerUp) return;
     this.#announced = true;
     this.#tell({ t: 'ready' });
     const rt = this.#rt;

@@ -8,8 +8,7 @@ import { dirname } from 'node:path';
 import type { ParentChannel, Runtime } from '../../runtimes/types.ts';
 import { log } from '../log.ts';
 import type { RouterSupervisor } from '../router/supervise.ts';
-import { stopStatsServer } from '../stats/server.ts';
-import { type BoundSocket, removeSocketFile } from '../worker/bind.ts';
+import { removeSocketFile } from '../worker/bind.ts';
 import { ShutdownDelay } from './drain.ts';
 import { closeFd } from './fds.ts';
 import type { WorkerPool } from './pool.ts';
@@ -22,7 +21,8 @@ export class Shutdown {
   readonly #pool: WorkerPool;
   readonly #parent: ParentChannel | null;
   #router: RouterSupervisor | null = null;
-  #stats: BoundSocket | null = null;
+  /** Closes the --stats server (loaded and started only with --stats). */
+  #stats: (() => void) | null = null;
   #stopping = false;
   #finished = false;
   readonly #delay: ShutdownDelay;
@@ -46,7 +46,7 @@ export class Shutdown {
   }
 
   /** The parts started after the signal handlers: a stop ends them too. */
-  attach(parts: { router?: RouterSupervisor; stats?: BoundSocket }): void {
+  attach(parts: { router?: RouterSupervisor; stats?: () => void }): void {
     this.#router = parts.router ?? this.#router;
     this.#stats = parts.stats ?? this.#stats;
   }
@@ -97,7 +97,7 @@ export class Shutdown {
   finish(code: number): void {
     if (this.#finished) return;
     this.#finished = true;
-    if (this.#stats) stopStatsServer(this.#stats);
+    this.#stats?.();
     this.#vacuum();
     log(`goodbye from the tsgi master (pid: ${this.#rt.pid})`);
     // Tell the launcher how we end (some runtimes misreport a signalled child's exit), and

@@ -3,6 +3,7 @@
  * the master, stop gracefully on SIGTERM (the master's reload, recycle, stop), when recycling, or
  * when the master is gone.
  */
+import { phase } from '../phases.ts';
 import type { ParentChannel, Runtime, Thread } from '../../runtimes/types.ts';
 import { describeError, log } from '../log.ts';
 import { prepareProcess, startCore, type ServingCore } from '../worker/server.ts';
@@ -89,6 +90,7 @@ class ThreadCore implements CoreView {
 }
 
 export async function runWorker(rt: Runtime, state: ChildState): Promise<void> {
+  phase(`worker ${state.workerId ?? 0}: modules imported`);
   const channel = rt.parentChannel();
   if (!channel) {
     log(`tsgi worker ${state.workerId ?? 0}: started without a master channel; exiting`);
@@ -145,6 +147,7 @@ class WorkerProcess {
         ThreadCore.start(this.#rt, { state, core: i + 1, appDir }, busy).then((c) => this.#add(c)),
       );
       this.#cores = [first, ...(await Promise.all(threads))];
+      phase(`worker ${this.#id}: app loaded, accepting`);
     } catch (e) {
       if (this.#stopping) return; // a core failing while the worker stops: the stop goes on
       const msg = e instanceof AppLoadError ? e.message : describeError(e);

@@ -6,7 +6,7 @@
  */
 import { chownSync } from 'node:fs';
 import type { Identity, Runtime } from '../../runtimes/types.ts';
-import { ConfigError } from '../config/index.ts';
+import { ConfigError } from '../config/error.ts';
 import { log } from '../log.ts';
 
 export const ROOT_WARNING = '*** WARNING: you are running tsgi as root !!! (use the --uid flag) ***';

@@ -18,7 +18,7 @@
  * --http-timeout.
  */
 import type { Conn, Peer } from '../../runtimes/types.ts';
-import { Deadlines, type Expiring } from '../worker/deadlines.ts';
+import { Deadlines, type Expiring } from '../../runtimes/deadlines.ts';
 import {
   BodyReader,
   concatBytes,

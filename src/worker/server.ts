@@ -3,9 +3,11 @@
  * (--fastcgi-socket) and SCGI (--scgi-socket) on
  * every socket — bound here (a single process without --master), inherited as fds (a worker, or
  * a worker's thread), or a TCP port bound with SO_REUSEPORT by the runtime's own HTTP server.
+ * Each protocol's server and the TLS code load when a socket of their kind is served: a start
+ * loads only what its sockets need (issue #15, cold start).
  */
 import { queueDrained } from '../stats/proc.ts';
-import type { Conn, ListenAddress, Listener, NativeHttpTarget, NativeWebSocketOptions, Runtime } from '../../runtimes/types.ts';
+import type { Conn, ListenAddress, Listener, NativeHttpOptions, NativeHttpTarget, NativeWebSocketOptions, Runtime, TlsMaterial } from '../../runtimes/types.ts';
 import { takeUpgrade } from '../websocket/upgrade.ts';
 import { WebSocketConnection } from './websocket.ts';
 import { ConfigError } from '../config/index.ts';
@@ -14,17 +16,12 @@ import { appIndex, loadApps, mountHandler, type MountedApp } from './mount.ts';
 import { requestLogger } from './reqlog.ts';
 import { bindListener, bindSocket, formatAddress, parseSocketAddress, removeSocketFile, type SocketAddress } from './bind.ts';
 import { CoreCounters } from './counters.ts';
-import { handleHttpConn, type HttpServerOptions } from './http1.ts';
+import type { HttpServerOptions } from './http1.ts';
 import { nativeHandler } from './native-http.ts';
 import { trustedProxies } from './forwarded.ts';
-import { handleInternalConn } from './internal.ts';
-import { handleUwsgiConn, type UwsgiServerOptions } from './uwsgi.ts';
-import { handleFastCgiConn } from './fastcgi.ts';
-import { handleScgiConn } from './scgi.ts';
+import type { UwsgiServerOptions } from './uwsgi.ts';
 import type { Proto, ServeOptions, SocketSource, WebSocketLimits } from '../master/protocol.ts';
-import { checkTls, tlsMaterial, tlsSummary } from '../tls/check.ts';
-import { ownClientCert } from '../tls/client-cert.ts';
-import { CertReload } from '../tls/reload.ts';
+import type { CertReload } from '../tls/reload.ts';
 import { parseSni, type TlsFiles, tlsFilesOf } from '../tls/spec.ts';
 import { nativeHttp } from './sockets.ts';
 
@@ -109,7 +106,9 @@ function nodeWsInject(apps: MountedApp[]): ((server: unknown) => void) | undefin
 }
 
 /** What the protocol servers are given: one set for the CGI-style ones, one for HTTP. */
-function serverOptions(options: ServeOptions, apps: MountedApp[], counters: CoreCounters): { vars: UwsgiServerOptions; http: HttpServerOptions } {
+type ServerOptions = { vars: UwsgiServerOptions; http: HttpServerOptions };
+
+function serverOptions(options: ServeOptions, apps: MountedApp[], counters: CoreCounters): ServerOptions {
   const handler = mountHandler(apps, options.manageScriptName);
   const appOf = apps.length > 1 ? appIndex(apps, options.manageScriptName) : undefined;
   const common = { handler, bufferSize: options.bufferSize, limitPost: options.limitPost, headTimeoutMs: options.socketTimeout * 1000, counters, appOf };
@@ -129,44 +128,56 @@ function nativeWebSockets(limits: WebSocketLimits | undefined): NativeWebSocketO
 
 type ConnServer = (conn: Conn) => void;
 
-/** How each protocol serves a connection: one row a protocol (`internal`: the router's uwsgi, with streamed bodies, kept connections and WebSockets). */
-function connServers(o: { vars: UwsgiServerOptions; http: HttpServerOptions }): Record<Proto | 'internal', ConnServer> {
-  // The router's internal socket carries WebSockets (it relays the client's upgraded connection).
-  const internal = { ...o.vars, webSockets: o.http.webSockets };
-  return {
-    uwsgi: (conn) => handleUwsgiConn(conn, o.vars),
-    internal: (conn) => handleInternalConn(conn, internal),
-    http: (conn) => handleHttpConn(conn, o.http),
-    fastcgi: (conn) => handleFastCgiConn(conn, o.vars),
-    scgi: (conn) => handleScgiConn(conn, o.vars),
-  };
-}
+/**
+ * How each protocol serves a connection, its module loaded when a socket of its kind is served:
+ * one row a protocol (`internal`: the router's uwsgi, with streamed bodies, kept connections and
+ * WebSockets — it relays the client's upgraded connection).
+ */
+const CONN_SERVERS: Record<Proto | 'internal', (o: ServerOptions) => Promise<ConnServer>> = {
+  uwsgi: async (o) => {
+    const { handleUwsgiConn } = await import('./uwsgi.ts');
+    return (conn) => handleUwsgiConn(conn, o.vars);
+  },
+  internal: async (o) => {
+    const { handleInternalConn } = await import('./internal.ts');
+    const options = { ...o.vars, webSockets: o.http.webSockets };
+    return (conn) => handleInternalConn(conn, options);
+  },
+  http: async (o) => {
+    const { handleHttpConn } = await import('./http1.ts');
+    return (conn) => handleHttpConn(conn, o.http);
+  },
+  fastcgi: async (o) => {
+    const { handleFastCgiConn } = await import('./fastcgi.ts');
+    return (conn) => handleFastCgiConn(conn, o.vars);
+  },
+  scgi: async (o) => {
+    const { handleScgiConn } = await import('./scgi.ts');
+    return (conn) => handleScgiConn(conn, o.vars);
+  },
+};
 
 /** The core's sockets: each source bound or taken over, served by its protocol or by the runtime's own HTTP server. */
 class CoreListeners {
   readonly #rt: Runtime;
   readonly #setup: CoreSetup;
-  readonly #servers: Record<Proto | 'internal', ConnServer>;
+  readonly #options: ServerOptions;
+  readonly #servers = new Map<Proto | 'internal', Promise<ConnServer>>();
+  readonly #nativeOptions: NativeHttpOptions;
   readonly #native: (t: NativeHttpTarget) => Promise<Listener>;
-  readonly #https: (t: NativeHttpTarget, tls: TlsFiles) => Promise<Listener>;
-  readonly #certs: CertReload;
+  /** The HTTPS side (handler, certificates and their watch), made with the first --https-socket. */
+  #tls: Promise<TlsSide> | null = null;
   readonly #listeners: Listener[] = [];
   readonly #unixPaths: string[] = [];
   readonly #nodeWs: boolean;
 
-  constructor(
-    rt: Runtime,
-    setup: CoreSetup,
-    o: { vars: UwsgiServerOptions; http: HttpServerOptions },
-    counters: CoreCounters,
-    injectWebSocket: ((server: unknown) => void) | undefined,
-  ) {
+  constructor(rt: Runtime, setup: CoreSetup, o: ServerOptions, counters: CoreCounters, injectWebSocket: ((server: unknown) => void) | undefined) {
     this.#rt = rt;
     this.#nodeWs = injectWebSocket !== undefined;
     this.#setup = setup;
-    this.#servers = connServers(o);
+    this.#options = o;
     const s = setup.serve;
-    const nativeOptions = {
+    this.#nativeOptions = {
       maxBodySize: s.limitPost,
       maxHeadSize: s.bufferSize,
       backlog: s.listen,
@@ -176,16 +187,28 @@ class CoreListeners {
       injectServer: rt.nodeHttpServer ? injectWebSocket : undefined,
     };
     const handler = nativeHandler(o.http);
-    this.#native = (t) => rt.serveHttp(t, handler, nativeOptions);
-    const httpsHandler = nativeHandler({ ...o.http, handler: ownClientCert(o.http.handler) });
-    const httpsOptions = { ...nativeOptions, idleTimeoutMs: s.httpTimeout * 1000 };
-    this.#https = (t, tls) => rt.serveHttps(t, httpsHandler, httpsOptions, tlsMaterial('https-socket', tls, s, setup.cwd));
-    this.#certs = new CertReload(setup.cwd);
+    this.#native = (t) => rt.serveHttp(t, handler, this.#nativeOptions);
   }
 
   /** SIGHUP: every TLS socket reads its certificates again. */
   reloadCertificates(why: string): void {
-    this.#certs.reload(why);
+    void this.#tls?.then((t) => t.certs.reload(why));
+  }
+
+  /** The connection server of a protocol, loaded once. */
+  #server(key: Proto | 'internal'): Promise<ConnServer> {
+    let server = this.#servers.get(key);
+    if (!server) {
+      server = CONN_SERVERS[key](this.#options);
+      this.#servers.set(key, server);
+    }
+    return server;
+  }
+
+  /** The TLS code, loaded with the first --https-socket. */
+  #tlsSide(): Promise<TlsSide> {
+    this.#tls ??= loadTlsSide(this.#rt, this.#setup, this.#options.http, this.#nativeOptions);
+    return this.#tls;
   }
 
   addresses(): ListenAddress[] {
@@ -195,12 +218,13 @@ class CoreListeners {
   async add(src: SocketSource): Promise<void> {
     if ('tls' in src && src.tls) return this.#addTls(src, src.tls);
     const internal = 'fd' in src && src.internal === true;
-    const onConn = this.#servers[internal ? 'internal' : src.proto];
     if ('reuse' in src) return void this.#listeners.push(await this.#native({ kind: 'tcp', ...src.reuse, reusePort: true }));
     if ('fd' in src) {
       const native = this.#nativeFor(src.proto, 'fd');
       this.#sayNodeWs(src.proto, internal, native);
-      const l = native ? await this.#native({ kind: 'fd', fd: src.fd }) : await this.#rt.listenFd(src.fd, onConn);
+      const l = native
+        ? await this.#native({ kind: 'fd', fd: src.fd })
+        : await this.#rt.listenFd(src.fd, await this.#server(internal ? 'internal' : src.proto));
       return void this.#listeners.push(l);
     }
     const { serve, cwd } = this.#setup;
@@ -209,7 +233,9 @@ class CoreListeners {
     this.#sayNodeWs(src.proto, false, native);
     const open = (t: SocketAddress) =>
       this.#native(t.kind === 'unix' ? { kind: 'unix', path: t.path } : { kind: 'tcp', host: t.host, port: t.port, reusePort: false });
-    const s = native ? await bindListener(this.#rt, src.spec, cwd, open, bindOptions) : await bindSocket(this.#rt, src.spec, cwd, onConn, bindOptions);
+    const s = native
+      ? await bindListener(this.#rt, src.spec, cwd, open, bindOptions)
+      : await bindSocket(this.#rt, src.spec, cwd, await this.#server(src.proto), bindOptions);
     this.#listeners.push(s.listener);
     if (s.address.kind === 'unix') this.#unixPaths.push(s.address.path);
     if (!this.#setup.quiet) this.#logBound(src.proto, s.address, native);
@@ -218,26 +244,26 @@ class CoreListeners {
   /** An --https-socket: the runtime's HTTPS server on the inherited fd, or bound here; its certificates watched. */
   async #addTls(src: SocketSource, tls: TlsFiles): Promise<void> {
     const index = this.#listeners.length;
-    if (!('fd' in src)) checkTls(this.#rt, 'https-socket', tls, this.#setup.serve, this.#setup.cwd);
+    const side = await this.#tlsSide();
+    if (!('fd' in src)) side.check(tls);
     let l: Listener;
-    if ('fd' in src) l = await this.#https({ kind: 'fd', fd: src.fd }, tls);
+    if ('fd' in src) l = await side.serve({ kind: 'fd', fd: src.fd }, tls);
     else {
       const { serve, cwd } = this.#setup;
       const open = (t: SocketAddress) =>
-        this.#https(t.kind === 'unix' ? { kind: 'unix', path: t.path } : { kind: 'tcp', host: t.host, port: t.port, reusePort: false }, tls);
+        side.serve(t.kind === 'unix' ? { kind: 'unix', path: t.path } : { kind: 'tcp', host: t.host, port: t.port, reusePort: false }, tls);
       const s = await bindListener(this.#rt, src.spec, cwd, open, { mode: serve.chmodSocket, backlog: serve.listen });
       l = s.listener;
       if (s.address.kind === 'unix') this.#unixPaths.push(s.address.path);
       const where = s.address.kind === 'unix' ? `UNIX address ${s.address.path}` : `TCP address ${formatAddress(s.address)}`;
-      if (!this.#setup.quiet) log(`https socket ${index} bound to ${where} (${tlsSummary(this.#rt)})`);
+      if (!this.#setup.quiet) log(`https socket ${index} bound to ${where} (${side.summary})`);
     }
     this.#listeners.push(l);
-    const serve = this.#setup.serve;
-    this.#certs.add({
+    side.certs.add({
       what: `https socket ${index} (${src.spec})`,
       listener: l,
-      load: () => tlsMaterial('https-socket', tls, serve, this.#setup.cwd),
-      files: tlsFilesOf(tls, serve.sni.map(parseSni)),
+      load: () => side.material(tls),
+      files: tlsFilesOf(tls, this.#setup.serve.sni.map(parseSni)),
     });
   }
 
@@ -274,4 +300,33 @@ class CoreListeners {
     const server = native ? ` (${this.#rt.name}'s own HTTP server)` : '';
     log(`${proto} socket ${this.#listeners.length - 1} bound to ${where}${mode}${server}`);
   }
+}
+
+/** What a core's --https-sockets share: the runtime's HTTPS server with tsgi's handler, and the certificates' checks and watch. */
+interface TlsSide {
+  serve(t: NativeHttpTarget, tls: TlsFiles): Promise<Listener>;
+  /** Read and check a port's files now (one line when they are bad). */
+  check(tls: TlsFiles): void;
+  material(tls: TlsFiles): TlsMaterial;
+  readonly summary: string;
+  readonly certs: CertReload;
+}
+
+async function loadTlsSide(rt: Runtime, setup: CoreSetup, http: HttpServerOptions, nativeOptions: NativeHttpOptions): Promise<TlsSide> {
+  const [{ checkTls, tlsMaterial, tlsSummary }, { ownClientCert }, { CertReload }] = await Promise.all([
+    import('../tls/check.ts'),
+    import('../tls/client-cert.ts'),
+    import('../tls/reload.ts'),
+  ]);
+  const s = setup.serve;
+  const handler = nativeHandler({ ...http, handler: ownClientCert(http.handler) });
+  const options = { ...nativeOptions, idleTimeoutMs: s.httpTimeout * 1000 };
+  const material = (tls: TlsFiles) => tlsMaterial('https-socket', tls, s, setup.cwd);
+  return {
+    serve: (t, tls) => rt.serveHttps(t, handler, options, material(tls)),
+    check: (tls) => checkTls(rt, 'https-socket', tls, s, setup.cwd),
+    material,
+    summary: tlsSummary(rt),
+    certs: new CertReload(setup.cwd),
+  };
 }

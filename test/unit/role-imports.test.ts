@@ -1,8 +1,12 @@
 /**
- * What each process role loads before it does anything (issue #15: lighter processes). The
- * launcher runs src/cli.ts with its static imports, the master src/master/master.ts with its:
- * neither may reach the serving core, the codec (its Request subclass loads Node's fetch classes,
- * ≈ 10 MiB), the router (Hono) or the worker. Read from the source — every `import … from`
+ * What each process role loads before it does anything (issue #15: lighter processes, cold
+ * start). The launcher (and a single process) runs src/cli.ts with its static imports, the
+ * master src/master/master.ts with its: neither may reach the serving core, the codec (its
+ * Request subclass loads Node's fetch classes, ≈ 10 MiB), the router (Hono) or the worker; a
+ * single process loads no launcher (nor its TLS checks); the master loads its optional parts
+ * (stats server, router supervisor, --touch-reload) only when configured, after or besides its
+ * workers; a serving core loads each protocol's server and the TLS code only for a socket of
+ * that kind. Read from the source — every `import … from`
  * and `export … from` but `import type`, which type stripping erases — so it is the same on Node,
  * Bun and Deno. Runs on all three.
  */
@@ -39,21 +43,62 @@ function servingModules(graph: Set<string>): string[] {
 }
 
 describe('each role loads only what it needs', () => {
-  test('the graph is read: src/cli.ts reaches the config reader and the launcher', () => {
-    const graph = staticGraph('src/cli.ts');
+  test('the graph is read: the command (src/command.ts) reaches the config reader and the socket activation', () => {
+    const graph = staticGraph('src/command.ts');
     expect(graph).toContain('src/config/index.ts');
-    expect(graph).toContain('src/master/launcher.ts');
+    expect(graph).toContain('src/master/activation.ts');
   });
 
-  test('the launcher (bin/tsgi.js → src/cli.ts) loads no serving core, codec, router, worker or master', () => {
-    const graph = new Set([...staticGraph('bin/tsgi.js'), ...staticGraph('src/cli.ts')]);
+  test('the launcher (bin/tsgi.js → src/cli.ts → src/command.ts → src/master/launcher.ts) loads no serving core, codec, router, worker or master', () => {
+    const graph = new Set([
+      ...staticGraph('bin/tsgi.js'),
+      ...staticGraph('src/cli.ts'),
+      ...staticGraph('src/command.ts'),
+      ...staticGraph('src/master/launcher.ts'),
+    ]);
     expect(servingModules(graph)).toEqual([]);
     expect(graph).not.toContain('src/master/master.ts');
     expect(graph).not.toContain('src/stats/top.ts');
+    // The TLS checks (and node:crypto) load with the first --https-socket or --https.
+    expect(graph).not.toContain('src/tls/check.ts');
+  });
+
+  test('serve() (src/serve.ts) loads no launcher and no serving core until it starts one', () => {
+    // It checks a fetch handler at once (src/worker/app.ts, which knows WebSocket answers: their frames' codec).
+    const graph = staticGraph('src/serve.ts');
+    const starts = /^src\/worker\/server\.ts$|^src\/codec\/(index|request)\.ts$|^src\/master\/(launcher|worker)\.ts$|^src\/router\/|^hono$/;
+    expect([...graph].filter((id) => starts.test(id))).toEqual([]);
+  });
+
+  test('a child (src/cli.ts) loads no configuration reader before its role module', () => {
+    const graph = staticGraph('src/cli.ts');
+    expect([...graph].filter((id) => /^src\/config\/|^src\/command\.ts$|^src\/plan\.ts$/.test(id))).toEqual([]);
+  });
+
+  test('the master reaches no option table or configuration reader before it spawns its workers', () => {
+    const graph = new Set([...staticGraph('src/cli.ts'), ...staticGraph('src/master/master.ts')]);
+    expect([...graph].filter((id) => /^src\/config\/(index|options|read)\.ts$/.test(id))).toEqual([]);
+  });
+
+  test('a single process (src/cli.ts → src/command.ts) loads no launcher, TLS code or stats server before it serves', () => {
+    const graph = new Set([...staticGraph('src/cli.ts'), ...staticGraph('src/command.ts')]);
+    expect([...graph].filter((id) => /^src\/master\/launcher\.ts$|^src\/tls\/(check|material|reload|client-cert)\.ts$|^src\/stats\//.test(id))).toEqual([]);
   });
 
   test('the master loads no serving core, codec, router or worker', () => {
     expect(servingModules(staticGraph('src/master/master.ts'))).toEqual([]);
+  });
+
+  test('the master loads the stats server, the router supervisor, --touch-reload and the stats snapshot only when configured', () => {
+    const graph = staticGraph('src/master/master.ts');
+    expect(graph).toContain('src/master/pool.ts');
+    expect([...graph].filter((id) => /^src\/stats\/|^src\/router\/|^src\/master\/(touch|snapshot)\.ts$/.test(id))).toEqual([]);
+  });
+
+  test('a serving core loads no protocol server and no TLS code before a socket of its kind', () => {
+    const graph = staticGraph('src/worker/server.ts');
+    const lazy = /^src\/worker\/(uwsgi|fastcgi|scgi|http1|internal|cgi-conn)\.ts$|^src\/tls\/(check|material|reload|client-cert)\.ts$/;
+    expect([...graph].filter((id) => lazy.test(id))).toEqual([]);
   });
 
   test('a worker loads no router', () => {
