@@ -14,6 +14,7 @@
  * spoken in clear, 417 for an expectation other than 100-continue.
  */
 import { type Conn, type HttpHandler, type Peer, type RawHandler, type RawReply, type Takeover, takeoverOf } from '../../runtimes/types.ts';
+import { Deadlines, type Expiring } from '../../runtimes/deadlines.ts';
 import {
   BodyReader,
   bodyAllowed,
@@ -227,7 +228,7 @@ type State = 'head' | 'body' | 'wait' | 'closed';
  * One HTTP/1.1 connection. States — head: waiting for a request head; body: reading a body;
  * wait: the answer is being made (pipelined bytes wait); closed: nothing more is read.
  */
-class HttpConnection {
+class HttpConnection implements Expiring {
   readonly #conn: Conn;
   readonly #o: HttpServerOptions;
   readonly #peer: Peer;
@@ -246,7 +247,10 @@ class HttpConnection {
   #headWritten = false;
   #peerEnded = false;
   #served = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The shared head timeouts of --socket-timeout (one timer for all connections; expire() below). */
+  readonly #deadlines: Deadlines;
+  /** The connection waits for a (next) request head. */
+  #waiting = false;
   /** The answer in progress of a request the raw handler took. */
   #raw: RawHttpReply | null = null;
 
@@ -257,7 +261,8 @@ class HttpConnection {
     this.#peer = peer;
     this.#handler = (req) => o.handler(req, peer);
     this.#awaited = o.counters?.accepted();
-    this.#timer = setTimeout(() => this.#idle(), o.headTimeoutMs);
+    this.#deadlines = Deadlines.of(o.headTimeoutMs);
+    this.#startTimer();
     conn.onData = (chunk) => this.#onData(chunk);
     conn.onEnd = () => this.#onEnd();
     conn.onClose = () => this.#onClose();
@@ -273,8 +278,9 @@ class HttpConnection {
     return this.#state === state;
   }
 
-  #idle(): void {
-    this.#timer = undefined;
+  /** Deadlines: no whole request head within --socket-timeout. */
+  expire(): void {
+    this.#waiting = false;
     if (!this.#is('head')) return;
     if (this.#pending !== null) {
       log(`tsgi: ${describePeer(this.#peer)} sent no whole request head within --socket-timeout ${this.#o.headTimeoutMs / 1000} s: closing`);
@@ -282,9 +288,15 @@ class HttpConnection {
     this.#close(true);
   }
 
+  #startTimer(): void {
+    this.#waiting = true;
+    this.#deadlines.add(this);
+  }
+
   #stopTimer(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    if (!this.#waiting) return;
+    this.#waiting = false;
+    this.#deadlines.remove(this);
   }
 
   #close(now: boolean): void {
@@ -549,7 +561,7 @@ class HttpConnection {
     this.#state = 'head';
     this.#reader = null;
     if (this.#o.counters?.draining) this.#awaited ??= this.#o.counters.accepted();
-    this.#timer = setTimeout(() => this.#idle(), this.#o.headTimeoutMs);
+    this.#startTimer();
     this.#conn.resume();
     this.#pump();
   }

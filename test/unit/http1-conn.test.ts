@@ -31,6 +31,21 @@ describe('HTTP/1.1 connection (in memory)', () => {
     expect(conn.ending).toBe('end');
   });
 
+  it('--socket-timeout: a connection without a whole head, and a kept one idle after its answer, are closed once it is over', async () => {
+    const ms = 300;
+    const t0 = performance.now();
+    const partial = serve(() => new Response('never'), { headTimeoutMs: ms });
+    partial.send('GET / HTTP/1.1\r\nHost: a\r\n');
+    const idle = serve(() => new Response('one'), { headTimeoutMs: ms });
+    idle.send('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    await partial.until((c) => c.closed, 20_000);
+    await idle.until((c) => c.closed, 20_000);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(ms - 20);
+    expect(partial.ending).toBe('destroy');
+    expect(partial.text()).toBe('');
+    expect(idle.text()).toMatch(/^HTTP\/1\.1 200 [\s\S]*one$/);
+  });
+
   it('reads a chunked body split anywhere', async () => {
     const conn = serve(async (req) => new Response(`got ${await req.text()}`));
     const wire = 'POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n';
