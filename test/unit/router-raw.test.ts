@@ -2,14 +2,11 @@
 // very vars the Request way makes (proxy.ts varsFor over the Request tsgi's HTTP/1.1 server
 // builds), or it does not take the request. And it answers through the same exchange.
 import { describe, expect, it } from 'vitest';
-import type { Conn, RawReply, RawRequestHead } from '../../runtimes/types.ts';
+import type { RawReply, RawRequestHead } from '../../runtimes/types.ts';
 import { appendHeader, buildRequest } from '../../src/codec/index.ts';
-import { WorkerGate } from '../../src/router/gate.ts';
-import { UpstreamPool } from '../../src/router/pool.ts';
-import { type ProxyOptions, varsFor } from '../../src/router/proxy.ts';
+import { varsFor } from '../../src/router/proxy.ts';
 import { rawHandler, rawVars } from '../../src/router/raw.ts';
-import { Relays } from '../../src/router/upgrade.ts';
-import { MemoryConn } from './memory-conn.ts';
+import { memoryProxy } from './memory-proxy.ts';
 
 const peer = { address: '127.0.0.1', port: 5000 };
 
@@ -178,20 +175,8 @@ async function waitFor(test: () => boolean): Promise<void> {
 
 describe('raw exchange (in memory)', () => {
   function setup(timeoutMs = 60_000, ready = 1) {
-    const opened: MemoryConn[] = [];
-    const pool = new UpstreamPool(
-      async () => {
-        const c = new MemoryConn('', 0);
-        opened.push(c);
-        return c as Conn;
-      },
-      8,
-      60_000,
-    );
-    const workers = new WorkerGate(10, 60_000);
-    workers.workers(ready);
-    const proxy: ProxyOptions = { pool, upstream: '/test.sock', workers, timeoutMs, serverPort: 80, relays: new Relays(), upgrades: true };
-    return { raw: rawHandler({ proxy, bufferSize: 4096, keepAlive: true }), pool, opened };
+    const { o, pool, opened } = memoryProxy(timeoutMs, ready);
+    return { raw: rawHandler({ proxy: o, bufferSize: 4096, keepAlive: true }), pool, opened };
   }
 
   it('a chunked answer goes to the reply piece by piece, and the connection back to the pool', async () => {

@@ -1,29 +1,11 @@
 // The --http router's side of its kept connections to the workers (src/router/proxy.ts,
 // src/router/pool.ts) over in-memory connections: the test plays the worker.
 import { describe, expect, it } from 'vitest';
-import type { Conn } from '../../runtimes/types.ts';
-import { WorkerGate } from '../../src/router/gate.ts';
-import { UpstreamPool } from '../../src/router/pool.ts';
-import { forward, type ProxyOptions } from '../../src/router/proxy.ts';
-import { Relays } from '../../src/router/upgrade.ts';
+import { forward } from '../../src/router/proxy.ts';
 import { MemoryConn } from './memory-conn.ts';
+import { memoryProxy } from './memory-proxy.ts';
 
-/** A pool whose new connections the test answers; `opened` lists them in order. */
-function setup(): { o: ProxyOptions; pool: UpstreamPool; opened: MemoryConn[] } {
-  const opened: MemoryConn[] = [];
-  const pool = new UpstreamPool(
-    async () => {
-      const c = new MemoryConn('', 0);
-      opened.push(c);
-      return c as Conn;
-    },
-    8,
-    60_000,
-  );
-  const workers = new WorkerGate(10, 60_000);
-  workers.workers(1);
-  return { o: { pool, upstream: '/test.sock', workers, timeoutMs: 60_000, serverPort: 80, relays: new Relays(), upgrades: true }, pool, opened };
-}
+const setup = () => memoryProxy();
 
 const peer = { address: '127.0.0.1', port: 5000 };
 const OK = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok';
