@@ -1,6 +1,6 @@
 /** A TLS port's certificates for a process, and what this runtime's TLS server cannot do (refused at startup). */
 import type { Runtime, TlsMaterial } from '../../runtimes/types.ts';
-import { ConfigError } from '../config/read.ts';
+import { ConfigError } from '../config/error.ts';
 import type { ServeOptions } from '../master/protocol.ts';
 import { loadTls } from './material.ts';
 import { parseSni, type TlsFiles } from './spec.ts';

@@ -7,7 +7,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { TlsMaterial } from '../../runtimes/types.ts';
-import { ConfigError } from '../config/read.ts';
+import { ConfigError } from '../config/error.ts';
 import type { SniFiles, TlsFiles } from './spec.ts';
 
 export class TlsError extends ConfigError {

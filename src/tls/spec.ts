@@ -8,7 +8,7 @@
  *
  * File paths are resolved where tsgi was started (as socket paths are).
  */
-import { ConfigError } from '../config/read.ts';
+import { ConfigError } from '../config/error.ts';
 
 export interface TlsFiles {
   cert: string;
