@@ -343,6 +343,7 @@ export function createBunRuntime(): Runtime {
     socketApi: 'Bun.listen',
     typescript: typescriptLoader,
     saveCompileCache,
+    keptBodies: () => null,
     up: RUNTIME_UP,
     importModule: importFile,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {

@@ -465,6 +465,7 @@ export function createDenoRuntime(): Runtime {
     socketApi: 'Deno.listen',
     typescript: typescriptLoader,
     saveCompileCache,
+    keptBodies: () => null,
     up: RUNTIME_UP,
     importModule: importFile,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {

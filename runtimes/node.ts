@@ -6,6 +6,7 @@
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { NODE_STRIPPING, registerTsx, RUNTIME_UP, saveCompileCache, typescriptLoader } from './boot.mjs';
+import { keepResponseBodies } from './kept-body.ts';
 import {
   ALL_SIGNALS,
   nodeBindInheritable,
@@ -86,6 +87,7 @@ export function createNodeRuntime(): Runtime {
     socketApi: 'node:net',
     typescript: typescriptLoader,
     saveCompileCache,
+    keptBodies: keepResponseBodies,
     up: RUNTIME_UP,
     importModule: importApp,
     serveHttp: async (target, handler, options) => (await import('./node-http.ts')).nodeServeHttp(target, handler, options),

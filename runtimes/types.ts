@@ -328,6 +328,13 @@ export interface Runtime {
    * and Deno keep their own caches: nothing to do).
    */
   saveCompileCache(): void;
+  /**
+   * Where a body the app gave its Response as a string or bytes is worth writing as it is rather
+   * than read through the Response's stream (Node: runtimes/kept-body.ts, which replaces the global
+   * Response with a subclass that keeps it): the reader of kept bodies, installed by this call.
+   * Null where the stream read is cheap enough (Bun, Deno): the globals stay.
+   */
+  keptBodies(): ((res: Response) => Uint8Array | null) | null;
   /** When this process's runtime had started and began to run tsgi's first module (performance.now() and CPU time, ms): the first start-up phase. */
   readonly up: { at: number; cpuMs: number };
   /**

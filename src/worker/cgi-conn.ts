@@ -272,6 +272,7 @@ export class CgiConnection {
       gone: r.gone,
       body,
       counters: o.counters,
+      wholeBody: o.wholeBody,
       writer: (res) => {
         ending = this.#p.kept?.ending(vars, res, this.#closing) ?? 'raw';
         return this.#writer(res, req.method, ending);

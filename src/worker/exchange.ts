@@ -4,7 +4,7 @@
  * answer is written with backpressure in the protocol's framing (an AnswerWriter), and the
  * request is counted and logged. The connection class decides what follows (close, keep alive).
  */
-import { bodyAllowed } from '../codec/index.ts';
+import { bodyAllowed, concatBytes } from '../codec/index.ts';
 import { describeError, log } from '../log.ts';
 import type { BodyStream } from './body.ts';
 import type { RequestCounters } from './counters.ts';
@@ -36,6 +36,8 @@ export interface ExchangeSetup {
   /** Where the request body comes from (null: the request has none on the wire). */
   body: BodyStream | null;
   counters?: RequestCounters;
+  /** The app's body as it gave it, or null: then the Response's stream is read (VarsServerOptions.wholeBody). */
+  wholeBody?: (res: Response) => Uint8Array | null;
   /** The answer's framing, once the app has answered. */
   writer(res: Response): AnswerWriter;
   /** The request log's facts; `head` is the answer head written (null if none was). */
@@ -126,6 +128,13 @@ export class Exchange {
     if (!bodyAllowed(method, res.status)) {
       s.conn.write((this.#head = w.bodyless()));
       if (res.body) void res.body.cancel().catch(() => {});
+      return;
+    }
+    const whole = s.wholeBody?.(res) ?? null;
+    if (whole !== null) {
+      // As writeBody writes a body that came whole in one read: a known length, no framing.
+      s.conn.write(concatBytes([(this.#head = w.head(whole.length)), whole]));
+      this.#bytes = whole.length;
       return;
     }
     const head = (contentLength: number | undefined) => (this.#head = w.head(contentLength));

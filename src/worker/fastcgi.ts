@@ -293,6 +293,7 @@ class FastCgiExchange {
       gone: this.#gone,
       body: this.body,
       counters: o.counters,
+      wholeBody: o.wholeBody,
       writer: (res) => ({
         head: (contentLength) => {
           this.#whole = contentLength !== undefined;

@@ -77,7 +77,7 @@ export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingC
   if (!options.disableLogging) {
     counters.logger = requestLogger(options.logFormat, { pid: rt.pid, wid: workerId, core, requests: () => counters.totals.requests });
   }
-  const listeners = new CoreListeners(rt, setup, serverOptions(options, apps, counters), counters, nodeWsInject(apps));
+  const listeners = new CoreListeners(rt, setup, serverOptions(rt, options, apps, counters), counters, nodeWsInject(apps));
   try {
     for (const src of setup.sources) await listeners.add(src);
   } catch (e) {
@@ -108,15 +108,29 @@ function nodeWsInject(apps: MountedApp[]): ((server: unknown) => void) | undefin
 /** What the protocol servers are given: one set for the CGI-style ones, one for HTTP. */
 type ServerOptions = { vars: UwsgiServerOptions; http: HttpServerOptions };
 
-function serverOptions(options: ServeOptions, apps: MountedApp[], counters: CoreCounters): ServerOptions {
+function serverOptions(rt: Runtime, options: ServeOptions, apps: MountedApp[], counters: CoreCounters): ServerOptions {
   const handler = mountHandler(apps, options.manageScriptName);
   const appOf = apps.length > 1 ? appIndex(apps, options.manageScriptName) : undefined;
   const common = { handler, bufferSize: options.bufferSize, limitPost: options.limitPost, headTimeoutMs: options.socketTimeout * 1000, counters, appOf };
   const webSockets = options.webSockets;
   const trusted = trustedProxies(options.trustedProxies);
   return {
-    vars: common,
+    vars: { ...common, wholeBody: keptBodiesOnFirstUse(rt) },
     http: { ...common, keepAlive: options.httpKeepalive, measureBodies: !options.disableLogging || options.stats, webSockets, trustedProxies: trusted },
+  };
+}
+
+/**
+ * The CGI-style protocols read the app's body back from its Response; where the runtime keeps
+ * bodies (Runtime.keptBodies, which replaces the global Response), they write it as it was given.
+ * Installed at the first answer on such a socket, so that a worker without one keeps the globals
+ * (that first answer's Response was made before: it is read through its stream).
+ */
+function keptBodiesOnFirstUse(rt: Runtime): (res: Response) => Uint8Array | null {
+  let read: ((res: Response) => Uint8Array | null) | null | undefined;
+  return (res) => {
+    if (read === undefined) read = rt.keptBodies();
+    return read === null ? null : read(res);
   };
 }
 

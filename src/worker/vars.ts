@@ -21,6 +21,8 @@ export interface VarsServerOptions {
   /** A connection that has not sent its whole request head by then is closed (--socket-timeout). */
   headTimeoutMs: number;
   counters?: RequestCounters;
+  /** The app's body as it gave it, where the runtime keeps it (Runtime.keptBodies): written without reading the Response's stream. */
+  wholeBody?: (res: Response) => Uint8Array | null;
   /** Which app (mountpoint index) answers a URL, for the request log. */
   appOf?: (req: Request) => number;
   /**

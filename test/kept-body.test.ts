@@ -1,0 +1,44 @@
+// The uwsgi path writes a body the app gave as a string or bytes as it is, where the runtime keeps
+// it (Node: runtimes/kept-body.ts), and reads it through the Response's stream elsewhere; either
+// way the answer is the same bytes.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { encodePacket } from '../src/codec/index.ts';
+import { cleanup, freePort, type Proc, RUNTIME, rawExchange, startTsgi } from './helpers.ts';
+
+async function get(path: string): Promise<Buffer> {
+  const r = await rawExchange({ port }, [encodePacket({ REQUEST_METHOD: 'GET', REQUEST_URI: path, PATH_INFO: path, HTTP_HOST: 'x' })]);
+  return r.data;
+}
+
+const body = (answer: Buffer) => answer.subarray(answer.indexOf('\r\n\r\n') + 4);
+
+let tsgi: Proc;
+let port: number;
+beforeAll(async () => {
+  port = await freePort();
+  tsgi = await startTsgi(['--socket', `127.0.0.1:${port}`, '--app', 'test/fixtures/apps/kept-body.ts']);
+  // Bodies are kept from the worker's first answer on (its Response was made before): that one is read through its stream.
+  expect(body(await get('/first')).toString()).toBe('hello /first ✓');
+}, 60_000);
+afterAll(async () => {
+  await tsgi?.stop();
+  await cleanup();
+});
+
+describe(`--socket answers with a kept body (${RUNTIME})`, () => {
+  test('a string body: the same bytes and Content-Length; on Node written as given (the stream never read)', async () => {
+    const answer = await get('/text');
+    expect(answer.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(answer.toString()).toMatch(/\r\nx-kept: yes\r\n/i);
+    expect(body(answer).toString()).toBe('hello /text ✓');
+    expect(answer.toString()).toMatch(new RegExp(`\\r\\ncontent-length: ${Buffer.byteLength('hello /text ✓')}\\r\\n`, 'i'));
+    expect(body(await get('/was-read')).toString()).toBe(RUNTIME === 'node' ? 'false' : 'true');
+  });
+
+  test('a byte body, and a stream body (read through its stream everywhere)', async () => {
+    expect([...body(await get('/bytes'))]).toEqual([104, 105, 0, 255]);
+    expect(body(await get('/was-read')).toString()).toBe(RUNTIME === 'node' ? 'false' : 'true');
+    expect(body(await get('/stream')).toString()).toBe('from a stream');
+    expect(body(await get('/was-read')).toString()).toBe('true');
+  });
+});
