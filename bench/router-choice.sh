@@ -7,21 +7,17 @@
 # of the stand-in router.     bash bench/router-choice.sh node|bun|deno [ROUNDS]
 set -eu
 cd "$(dirname "$0")/.."
-case ${1:-node} in
-  node) T=(scripts/node-lines/node_modules/node24/bin/node bin/tsgi.js) ;;
-  bun) T=(node_modules/.bin/bun bin/tsgi.js) ;;
-  deno) T=(node_modules/.bin/deno run -A bin/tsgi.js) ;;
-  *) echo "usage: $0 node|bun|deno [ROUNDS]" >&2; exit 2 ;;
-esac
+USAGE_MORE='[ROUNDS]'
+source bench/tsgi-command.sh "${1:-node}"
 NODE=scripts/node-lines/node_modules/node24/bin/node
 # Three free ports, taken before anything starts (one process: they differ).
 read -r front p_uwsgi p_http < <($NODE -e "const n=require('net');const ss=[0,1,2].map(()=>n.createServer().listen(0,'127.0.0.1'));setTimeout(()=>{console.log(ss.map(s=>s.address().port).join(' '));ss.forEach(s=>s.close())},100)")
 dir=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$dir"' EXIT
-"${T[@]}" --http "127.0.0.1:$front" --processes 2 --app examples/hello.ts --disable-logging >"$dir/uwsgi.log" 2>&1 &
+"${TSGI[@]}" --http "127.0.0.1:$front" --processes 2 --app examples/hello.ts --disable-logging >"$dir/uwsgi.log" 2>&1 &
 pids+=($!)
-"${T[@]}" --http-socket "$dir/h.sock" --master --processes 2 --app examples/hello.ts --disable-logging >"$dir/http.log" 2>&1 &
+"${TSGI[@]}" --http-socket "$dir/h.sock" --master --processes 2 --app examples/hello.ts --disable-logging >"$dir/http.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 300); do grep -q "tsgi is ready" "$dir/uwsgi.log" && grep -q "tsgi is ready" "$dir/http.log" && break; sleep 0.1; done
 internal=$(grep -o "internal) bound to UNIX address [^ ]*" "$dir/uwsgi.log" | awk '{print $NF}')

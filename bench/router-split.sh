@@ -5,15 +5,10 @@
 # workers together.   bash bench/router-split.sh node|bun|deno
 set -eu
 cd "$(dirname "$0")/.."
-case ${1:-node} in
-  node) T=(scripts/node-lines/node_modules/node24/bin/node bin/tsgi.js) ;;
-  bun) T=(node_modules/.bin/bun bin/tsgi.js) ;;
-  deno) T=(node_modules/.bin/deno run -A bin/tsgi.js) ;;
-  *) echo "usage: $0 node|bun|deno" >&2; exit 2 ;;
-esac
+source bench/tsgi-command.sh "${1:-node}"
 log=$(mktemp)
 port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
-"${T[@]}" --http "127.0.0.1:$port" --processes 2 --app examples/hello.ts --disable-logging >"$log" 2>&1 &
+"${TSGI[@]}" --http "127.0.0.1:$port" --processes 2 --app examples/hello.ts --disable-logging >"$log" 2>&1 &
 launcher=$!
 trap 'kill -TERM $launcher 2>/dev/null; wait $launcher 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 300); do grep -q "tsgi is ready" "$log" && break; sleep 0.1; done
