@@ -110,6 +110,11 @@ function row(what, rt, tsgi, ref, ratio, goal, meets, unit) {
   rows.push(`| ${what} | ${rt} | ${tsgi} | ${ref} | ${fmt(ratio, 2)}${unit} | ${goal} | ${mark} |`);
 }
 
+/** A req/s row whose goal is a ratio of at least `goal`. */
+function atLeast(what, rt, tsgi, ref, goal) {
+  row(what, rt, fmt(tsgi), fmt(ref), tsgi / ref, `≥ ${goal}`, (x) => x >= goal, '×');
+}
+
 function noteErrors(label, r) {
   if (r.errors.length > 0) notes.push(`- ${label}: ${r.errors.join('; ')}`);
 }
@@ -121,7 +126,7 @@ async function routerRows(uwsgiRps) {
       readyLog: TSGI_READY,
     });
     noteErrors(`tsgi --http on ${rt}`, r);
-    row('`--http` router ÷ uWSGI `--http --http-keepalive`, 2 workers (req/s)', rt, fmt(r.rps), fmt(uwsgiRps), r.rps / uwsgiRps, '≥ 1.5', (x) => x >= 1.5, '×');
+    atLeast('`--http` router ÷ uWSGI `--http --http-keepalive`, 2 workers (req/s)', rt, r.rps, uwsgiRps, 1.5);
   }
 }
 
@@ -145,16 +150,7 @@ async function nginxRows() {
       noteErrors(`bare ${rt} behind proxy_pass`, bare);
       const tsgi = await load([...RUNTIMES[rt].tsgi, '--socket', sock, '--chmod-socket', '--app', 'examples/hello.ts', '--disable-logging'], uwsgiPort);
       noteErrors(`tsgi --socket on ${rt} behind nginx`, tsgi);
-      row(
-        '`--socket` behind nginx ÷ bare server behind `proxy_pass`, new connection per request, 1 process (req/s)',
-        rt,
-        fmt(tsgi.rps),
-        fmt(bare.rps),
-        tsgi.rps / bare.rps,
-        '≥ 0.95',
-        (x) => x >= 0.95,
-        '×',
-      );
+      atLeast('`--socket` behind nginx ÷ bare server behind `proxy_pass`, new connection per request, 1 process (req/s)', rt, tsgi.rps, bare.rps, 0.95);
     }
   } finally {
     nginx.stop();
@@ -173,16 +169,7 @@ async function httpSocketRows() {
       const port2 = await freePort();
       const tsgi = await load(tsgiArgs(rt, port2, n), port2, { readyLog: n > 1 ? TSGI_READY : undefined });
       noteErrors(`tsgi --http-socket on ${rt}, ${n} process(es)`, tsgi);
-      row(
-        `\`--http-socket\` ÷ bare server, ${n} process${n > 1 ? 'es' : ''} (req/s)`,
-        rt,
-        fmt(tsgi.rps),
-        fmt(bare.rps),
-        tsgi.rps / bare.rps,
-        '≥ 0.95',
-        (x) => x >= 0.95,
-        '×',
-      );
+      atLeast(`\`--http-socket\` ÷ bare server, ${n} process${n > 1 ? 'es' : ''} (req/s)`, rt, tsgi.rps, bare.rps, 0.95);
     }
   }
 }
