@@ -12,7 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureDeps, nodeLine } from './deps.mjs';
 
@@ -69,6 +69,8 @@ const out = mkdtempSync(join(tmpdir(), 'tsgi-vitest-'));
 let passed = 0;
 let failed = 0;
 const lines = [];
+// The failing tests by name, repeated at the end: CI keeps only the tail of a long log.
+const failures = [];
 for (const name of chosen) {
   const { cmd, pre } = runners[name];
   const report = join(out, `${name}.json`);
@@ -87,6 +89,7 @@ for (const name of chosen) {
     const j = JSON.parse(readFileSync(report, 'utf8'));
     p = j.numPassedTests;
     f = j.numFailedTests + (j.numRuntimeErrorTestSuites ?? 0);
+    failures.push(...failedTests(name, j));
   } catch {
     f = 1;
   }
@@ -97,6 +100,25 @@ for (const name of chosen) {
   lines.push(`${name} (${what}): ${p} passed, ${f} failed${r.status !== 0 ? ` (exit ${r.status})` : ''} in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 rmSync(out, { recursive: true, force: true });
+if (failures.length) console.log(`\nfailed:\n${failures.join('\n')}`);
 console.log('\n' + lines.join('\n'));
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed > 0 ? 1 : 0);
+
+/** One line per failed test or file that failed to run, with the first line of its message. */
+function failedTests(runner, report) {
+  const out = [];
+  for (const file of report.testResults ?? []) {
+    const rel = relative(root, file.name);
+    const failed = (file.assertionResults ?? []).filter((t) => t.status === 'failed');
+    for (const t of failed) out.push(`  ${runner}: ${rel} > ${t.fullName}: ${firstLine(t.failureMessages?.[0])}`);
+    if (!failed.length && file.status === 'failed') out.push(`  ${runner}: ${rel}: ${firstLine(file.message)}`);
+  }
+  return out;
+}
+
+function firstLine(text) {
+  return String(text ?? '')
+    .split('\n')[0]
+    .slice(0, 300);
+}
