@@ -6,7 +6,7 @@
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { NODE_STRIPPING, registerTsx, RUNTIME_UP, saveCompileCache, typescriptLoader } from './boot.mjs';
-import { keepResponseBodies } from './kept-body.ts';
+import { keepResponseBodies, keepResponseSizes } from './kept-body.ts';
 import {
   ALL_SIGNALS,
   nodeBindInheritable,
@@ -88,6 +88,7 @@ export function createNodeRuntime(): Runtime {
     typescript: typescriptLoader,
     saveCompileCache,
     keptBodies: keepResponseBodies,
+    keptSizes: keepResponseSizes,
     up: RUNTIME_UP,
     importModule: importApp,
     serveHttp: async (target, handler, options) => (await import('./node-http.ts')).nodeServeHttp(target, handler, options),

@@ -335,6 +335,14 @@ export interface Runtime {
    * Null where the stream read is cheap enough (Bun, Deno): the globals stay.
    */
   keptBodies(): ((res: Response) => Uint8Array | null) | null;
+  /**
+   * The size of a body the app gave its Response as a string or bytes, known without reading it:
+   * what the request log and --stats count behind the runtime's own HTTP server. Installs the same
+   * subclass as keptBodies (runtimes/kept-body.ts), on every runtime; null for a stream, no body,
+   * or a Response made before the call. Reading the body back to count it tripled the CPU of a
+   * logged hello world on Node and Deno (bench/README.md).
+   */
+  keptSizes(): (res: Response) => number | null;
   /** When this process's runtime had started and began to run tsgi's first module (performance.now() and CPU time, ms): the first start-up phase. */
   readonly up: { at: number; cpuMs: number };
   /**
