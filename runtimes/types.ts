@@ -332,7 +332,8 @@ export interface Runtime {
    * Where a body the app gave its Response as a string or bytes is worth writing as it is rather
    * than read through the Response's stream (Node: runtimes/kept-body.ts, which replaces the global
    * Response with a subclass that keeps it): the reader of kept bodies, installed by this call.
-   * Null where the stream read is cheap enough (Bun, Deno): the globals stay.
+   * Null on Bun and Deno: their CGI-style writers read the stream (the subclass may still be
+   * installed there by keptSizes, for the runtime's own HTTP server).
    */
   keptBodies(): ((res: Response) => Uint8Array | null) | null;
   /**
