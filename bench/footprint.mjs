@@ -170,10 +170,11 @@ function memory(pid) {
   }
 }
 
-/** tsgi's roles by depth under the launcher: launcher, master, workers/router. */
+/** tsgi's roles by depth under the process started: launcher (none on Bun), master, workers/router. */
 function tsgiRole(depth, pid, log) {
+  const master = Number(/tsgi master \(pid: (\d+)\)/.exec(log)?.[1]);
+  if (pid === master) return 'master';
   if (depth === 0) return 'launcher';
-  if (depth === 1) return 'master';
   const w = new RegExp(`spawned tsgi worker (\\d+) \\(pid: ${pid}\\b`).exec(log);
   if (w) return `worker ${w[1]}`;
   return /router/.test(log) && !w ? 'router' : 'child';

@@ -369,6 +369,10 @@ export function createBunRuntime(): Runtime {
     nativeHttpTakesOver: false,
     nodeHttpServer: false,
     bindInheritable: nodeBindInheritable,
+    bareBinder: async () => {
+      const [{ BareSockets }, { bunLibc }] = await Promise.all([import('./bare-socket.ts'), import('./bun-libc.ts')]);
+      return new BareSockets(await bunLibc()).bind;
+    },
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,
     threadChannel: nodeThreadChannel,

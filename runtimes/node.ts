@@ -102,6 +102,8 @@ export function createNodeRuntime(): Runtime {
     listenUnix: nodeListenUnix,
     listenFd: nodeListenFd,
     bindInheritable: nodeBindInheritable,
+    // Node has no FFI: under --master a launcher binds and hands the fds over.
+    bareBinder: async () => null,
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,
     threadChannel: nodeThreadChannel,

@@ -254,6 +254,12 @@ export interface InheritableSocket {
   close(): Promise<void>;
 }
 
+/** Binds a listening socket that no server of this process accepts on (libc through the runtime's FFI). */
+export type BareBinder = (
+  target: { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string },
+  options?: ListenOptions,
+) => Promise<InheritableSocket>;
+
 /** The message channel to the parent, in a process spawned with `ipc: true`. */
 export interface ParentChannel {
   send(message: unknown): void;
@@ -400,6 +406,13 @@ export interface Runtime {
    * that arrive before the caller closes it are refused; close it right after spawning.
    */
   bindInheritable(target: { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string }, options?: ListenOptions): Promise<InheritableSocket>;
+  /**
+   * Bind without a server of this runtime: a bare fd that this process never accepts on, so the
+   * process the user started can be the master itself (no launcher). Bun (libc through bun:ffi,
+   * runtimes/bare-socket.ts); null on Node (no FFI) and on Deno (its child_process clears
+   * O_NONBLOCK on the fds it passes: runtimes/deno.ts). One runtime process less under --master.
+   */
+  bareBinder(): Promise<BareBinder | null>;
   /** The channel to the parent, when this process was spawned with `ipc: true`; else null. */
   parentChannel(): ParentChannel | null;
 

@@ -186,6 +186,20 @@ export function exitedCleanly(p: Proc, r: { code: number | null; signal: NodeJS.
   return RUNTIME === 'deno' && r.code === null && lastLine.test(p.output());
 }
 
+/** The master's pid, from its start line; null before it has written it. */
+export function masterPid(output: string): number | null {
+  const m = /tsgi master \(pid: (\d+)\)/.exec(output);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * Under --master, is a launcher in front of the master? On Node and Deno, yes; Bun binds with
+ * libc (Runtime.bareBinder) and the process started is the master itself.
+ */
+export function hasLauncher(p: Proc): boolean {
+  return masterPid(p.output()) !== p.child.pid;
+}
+
 /** Start tsgi with these arguments and wait until it says it is ready. */
 export async function startTsgi(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Proc> {
   const [cmd, pre] = tsgiCommand();

@@ -21,3 +21,8 @@ export function foreignFds(state: ChildState, role: 'worker' | 'router'): number
   if (role === 'worker') return router;
   return state.sockets.flatMap((s) => ('fd' in s ? [s.fd] : []));
 }
+
+/** This process's own fd of a socket its children get at `fd` (a master that bound the sockets itself holds them elsewhere). */
+export function ownFd(state: ChildState, fd: number): number {
+  return state.held?.[fd - 3] ?? fd;
+}

@@ -4,11 +4,12 @@
  * holding a listening Server would keep accepting, the master must not (docs/ARCHITECTURE.md). It then
  * stays as a thin parent that forwards signals and exits with the master's exit code.
  *
- * Sockets from systemd (LISTEN_FDS/LISTEN_PID) are already bare fds: then this process is the
+ * Sockets from systemd (LISTEN_FDS/LISTEN_PID) are already bare fds, and a runtime that binds
+ * without a server (Runtime.bareBinder: Bun, Deno) makes them so: then this process is the
  * master itself.
  */
 import { phase } from '../phases.ts';
-import type { Child, InheritableSocket, ListenAddress, Runtime, Signal } from '../../runtimes/types.ts';
+import type { BareBinder, Child, InheritableSocket, ListenAddress, Runtime, Signal } from '../../runtimes/types.ts';
 import { ConfigError } from '../config/index.ts';
 import { log, reopenLog } from '../log.ts';
 import { bindWith, formatAddress } from '../worker/bind.ts';
@@ -139,7 +140,7 @@ export class Launcher {
   /** Bind what the options name, then start the master. Throws ConfigError/BindError before any child starts. */
   static async start(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<Launcher> {
     giveLogFile(serve, master);
-    const bound = await bindAll(rt, serve, master, cwd);
+    const bound = await bindAll(rt, serve, master, cwd, (t, o) => rt.bindInheritable(t, o));
     const state: ChildState = { role: 'master', serve, master, sockets: bound.sockets, cwd, router: bound.router };
     const fds = bound.handles.map((h) => h.fd);
     phase('launcher: sockets bound');
@@ -176,13 +177,13 @@ interface Bound {
   router?: RouterState;
 }
 
-/** Bind every socket: fds for the children, or (the runtime's own HTTP server) ports to share. */
-async function bindAll(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string): Promise<Bound> {
+/** Bind every socket with `bind`: fds for the children, or (the runtime's own HTTP server) ports to share. */
+async function bindAll(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string, bind: BareBinder): Promise<Bound> {
   const specs = socketSpecs(serve);
   if (specs.length === 0 && !master.http) {
     throw new ConfigError(NOTHING_TO_SERVE);
   }
-  const binder = new SocketBinder(rt, serve, cwd, master);
+  const binder = new SocketBinder(rt, serve, cwd, master, bind);
   try {
     for (const { proto, spec, tls } of specs) await binder.socket(proto, spec, tls);
     if (master.http) await binder.router(master.http);
@@ -209,10 +210,12 @@ class SocketBinder {
   readonly #cwd: string;
   readonly #master: MasterOptions;
   readonly #readable: ReadableAs | null;
+  readonly #bindFd: BareBinder;
   readonly bound: Bound = { sockets: [], handles: [], addresses: [] };
 
-  constructor(rt: Runtime, serve: ServeOptions, cwd: string, master: MasterOptions) {
+  constructor(rt: Runtime, serve: ServeOptions, cwd: string, master: MasterOptions, bind: BareBinder) {
     this.#rt = rt;
+    this.#bindFd = bind;
     this.#serve = serve;
     this.#cwd = cwd;
     this.#master = master;
@@ -275,7 +278,7 @@ class SocketBinder {
   async #bind(proto: Proto, spec: string, what: string, tls?: TlsFiles): Promise<BoundOne> {
     const rt = this.#rt;
     const serve = this.#serve;
-    const { address, bound: handle } = await bindWith(rt, spec, this.#cwd, (t) => rt.bindInheritable(t, { backlog: serve.listen }), {
+    const { address, bound: handle } = await bindWith(rt, spec, this.#cwd, (t) => this.#bindFd(t, { backlog: serve.listen }), {
       mode: serve.chmodSocket,
       owner: serve.socketOwner,
       backlog: serve.listen,
@@ -312,6 +315,8 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
     const { runMaster } = await import('./master.ts');
     return runMaster(rt, { role: 'master', serve, master, sockets, cwd });
   }
+  const bare = await rt.bareBinder();
+  if (bare) return runBoundMaster(rt, serve, master, cwd, bare);
   const relay = new SignalRelay(rt);
   rt.onSignal('SIGHUP', reopenLog);
   const launcher = await Launcher.start(rt, serve, master, cwd);
@@ -320,4 +325,37 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
   void launcher.dropped.then(() => dropPrivileges(rt, master.identity, 'tsgi launcher'));
   const { code } = await launcher.exited;
   rt.exit(code);
+}
+
+/**
+ * Where the runtime binds without a server (Bun, Deno: Runtime.bareBinder), the process the user
+ * started binds every socket as a bare fd and is the master itself: one runtime process less.
+ */
+async function runBoundMaster(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string, bare: BareBinder): Promise<void> {
+  const early = new EarlySignals(rt);
+  giveLogFile(serve, master);
+  const bound = await bindAll(rt, serve, master, cwd, bare);
+  phase('master: sockets bound');
+  const { runMaster } = await import('./master.ts');
+  const held = bound.handles.map((h) => h.fd);
+  const close = () => void Promise.all(bound.handles.map((h) => h.close()));
+  return runMaster(rt, { role: 'master', serve, master, sockets: bound.sockets, cwd, router: bound.router, held }, { close, handling: () => early.release() });
+}
+
+/**
+ * A master without a launcher: the signals that arrive before it handles them (while it binds and
+ * loads) are held, and raised again once it does, as the launcher's SignalRelay holds them.
+ */
+class EarlySignals {
+  readonly #held: Relayed[] = [];
+  readonly #off: Array<() => void>;
+
+  constructor(rt: Runtime) {
+    this.#off = rt.signals.map((sig) => rt.onSignal(sig, () => this.#held.push(sig)));
+  }
+
+  release(): void {
+    for (const off of this.#off) off();
+    for (const sig of this.#held.splice(0)) process.kill(process.pid, sig);
+  }
 }

@@ -17,10 +17,17 @@ import { type ChildState, type LauncherMessage, recycleHandsOver } from './proto
 import { Shutdown } from './shutdown.ts';
 import { handleMasterSignals } from './signals.ts';
 import { ChildSpawner } from './spawn.ts';
+import { closeFd } from './fds.ts';
 import { dropPrivileges } from '../privilege/drop.ts';
 
-export async function runMaster(rt: Runtime, state: ChildState): Promise<void> {
-  await new Master(rt, state).run();
+/** A master that bound its sockets itself (no launcher): how it closes them, and what it calls once it handles signals. */
+export interface SelfBound {
+  close(): void;
+  handling(): void;
+}
+
+export async function runMaster(rt: Runtime, state: ChildState, self?: SelfBound): Promise<void> {
+  await new Master(rt, state, self).run();
 }
 
 class Master {
@@ -33,7 +40,10 @@ class Master {
   #router: RouterSupervisor | null = null;
   #announced = false;
 
-  constructor(rt: Runtime, state: ChildState) {
+  readonly #self: SelfBound | undefined;
+
+  constructor(rt: Runtime, state: ChildState, self?: SelfBound) {
+    this.#self = self;
     this.#rt = rt;
     this.#state = state;
     this.#parent = rt.parentChannel();
@@ -43,7 +53,9 @@ class Master {
       gone: () => this.#tellRouter(),
       reloaded: () => this.#tell({ t: 'reloaded' }),
     });
-    this.#shutdown = new Shutdown(rt, state, this.#spawner.fds, this.#pool, this.#parent);
+    const fds = this.#spawner.fds;
+    const close = self ? () => self.close() : () => fds.forEach(closeFd);
+    this.#shutdown = new Shutdown(rt, state, close, this.#pool, this.#parent);
   }
 
   async run(): Promise<void> {
@@ -53,6 +65,7 @@ class Master {
     log(`tsgi master (pid: ${this.#rt.pid}) on ${this.#rt.name} ${this.#rt.version}: ${m.processes} worker(s) × ${m.threads} core(s)`);
     this.#handleSignals();
     this.#tell({ t: 'started' });
+    this.#self?.handling();
     // The stats server is bound before any worker starts, so a bad address stops tsgi at once.
     if (!(await this.#startStats()) || this.#shutdown.stopping) return; // a signal came while it was starting
     // Every socket is bound (the stats one last) and the pidfile written: the router and the

@@ -136,6 +136,11 @@ export interface ChildState {
   workerId?: number;
   /** The directory tsgi was started in. */
   cwd: string;
+  /**
+   * A master that bound the sockets itself (no launcher, Runtime.bareBinder): its own fds of them,
+   * in the order its children get them (3, 4, …). Without it, the master has them at 3, 4, … too.
+   */
+  held?: number[];
 }
 
 /** One client-facing port of the router: --http, an --https (with its certificates), or --http-to-https. */

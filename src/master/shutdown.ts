@@ -10,14 +10,14 @@ import { log } from '../log.ts';
 import type { RouterSupervisor } from '../router/supervise.ts';
 import { removeSocketFile } from '../worker/bind.ts';
 import { ShutdownDelay } from './drain.ts';
-import { closeFd } from './fds.ts';
 import type { WorkerPool } from './pool.ts';
 import type { ChildState, LauncherMessage } from './protocol.ts';
 
 export class Shutdown {
   readonly #rt: Runtime;
   readonly #state: ChildState;
-  readonly #fds: number[];
+  /** Closes this process's copies of the listening sockets. */
+  readonly #closeSockets: () => void;
   readonly #pool: WorkerPool;
   readonly #parent: ParentChannel | null;
   #router: RouterSupervisor | null = null;
@@ -27,10 +27,10 @@ export class Shutdown {
   #finished = false;
   readonly #delay: ShutdownDelay;
 
-  constructor(rt: Runtime, state: ChildState, fds: number[], pool: WorkerPool, parent: ParentChannel | null) {
+  constructor(rt: Runtime, state: ChildState, closeSockets: () => void, pool: WorkerPool, parent: ParentChannel | null) {
     this.#rt = rt;
     this.#state = state;
-    this.#fds = fds;
+    this.#closeSockets = closeSockets;
     this.#pool = pool;
     this.#parent = parent;
     this.#delay = new ShutdownDelay(state.master.shutdownDelay);
@@ -61,7 +61,7 @@ export class Shutdown {
     // The listening sockets close once the workers close theirs: a connection that arrives later
     // is refused (a balancer tries the next host) instead of waiting in a queue nobody accepts
     // from, to be reset when the master exits.
-    for (const fd of this.#fds) closeFd(fd);
+    this.#closeSockets();
     await this.#endChildren(graceful);
     this.finish(0);
   }

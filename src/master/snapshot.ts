@@ -7,6 +7,7 @@ import { log } from '../log.ts';
 import type { StatsInput, WorkerView } from '../stats/document.ts';
 import { listenQueue, procMemory } from '../stats/proc.ts';
 import { VERSION } from '../version.ts';
+import { ownFd } from './fds.ts';
 import type { ChildState, CoreTotals } from './protocol.ts';
 import type { WorkerSlot } from './slot.ts';
 
@@ -21,7 +22,12 @@ export function statsSnapshot(rt: Runtime, state: ChildState, slots: WorkerSlot[
     gid: process.getgid?.() ?? 0,
     cwd: process.cwd(),
     chdir: state.serve.chdir ?? '',
-    sockets: state.sockets.map((s) => ({ name: s.spec, proto: s.proto, queue: 'fd' in s ? listenQueue(s.fd) : 0, maxQueue: state.serve.listen ?? 100 })),
+    sockets: state.sockets.map((s) => ({
+      name: s.spec,
+      proto: s.proto,
+      queue: 'fd' in s ? listenQueue(ownFd(state, s.fd)) : 0,
+      maxQueue: state.serve.listen ?? 100,
+    })),
     runtime: { name: rt.name, version: rt.version, socketApi: rt.socketApi },
     workers: slots.map((slot) => workerView(slot, state.master.threads)),
   };

@@ -19,15 +19,16 @@ export class ChildSpawner {
   readonly #rt: Runtime;
   readonly #state: ChildState;
   readonly #entry: string;
-  /** The fds (3, 4, …) of every socket, the router's too, in order. */
+  /** This process's fds of every socket, the router's too, in the order the children get them (3, 4, …). */
   readonly fds: number[];
 
   constructor(rt: Runtime, state: ChildState, entry: string) {
+    const { held, ...children } = state;
     this.#rt = rt;
-    this.#state = state;
+    this.#state = children;
     this.#entry = entry;
     const all = state.router ? [...state.sockets, ...state.router.listens.map((l) => l.socket)] : state.sockets;
-    this.fds = all.flatMap((s) => ('fd' in s ? [s.fd] : [])).sort((a, b) => a - b);
+    this.fds = held ?? all.flatMap((s) => ('fd' in s ? [s.fd] : [])).sort((a, b) => a - b);
   }
 
   worker(workerId: number): Child {

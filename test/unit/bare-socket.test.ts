@@ -1,0 +1,89 @@
+// runtimes/bare-socket.ts: listening sockets bound with libc through the runtime's FFI, for a
+// master with no launcher in front (Bun). On Node and Deno the runtime has no binder (Node: no FFI;
+// Deno: its child_process clears O_NONBLOCK on passed fds), which this checks too.
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ipv6Bytes } from '../../runtimes/bare-socket.ts';
+import { getRuntime } from '../../runtimes/detect.ts';
+import type { InheritableSocket } from '../../runtimes/types.ts';
+import { cleanup, RUNTIME, tempDir } from '../helpers.ts';
+
+afterAll(cleanup);
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/** Connect to what a bare socket listens on: the kernel completes the handshake from its queue. */
+function connects(target: net.NetConnectOpts): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(target, () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.on('error', () => resolve(false));
+  });
+}
+
+describe('IPv6 addresses as bytes', () => {
+  it.each([
+    ['::', '00000000000000000000000000000000'],
+    ['::1', '00000000000000000000000000000001'],
+    ['fe80::1:2', 'fe800000000000000000000000010002'],
+    ['2001:db8:0:0:1:0:0:1', '20010db8000000000001000000000001'],
+    ['::ffff:127.0.0.1', '00000000000000000000ffff7f000001'],
+    ['1:2:3:4:5:6:7:8', '00010002000300040005000600070008'],
+  ])('%s', (text, bytes) => {
+    expect(hex(ipv6Bytes(text))).toBe(bytes);
+  });
+});
+
+describe(`a bare listening socket (${RUNTIME})`, async () => {
+  const rt = await getRuntime();
+  const bind = await rt.bareBinder();
+
+  it('exists on Bun only', () => {
+    expect(bind !== null).toBe(RUNTIME === 'bun');
+  });
+
+  describe.runIf(bind)('bound with libc', () => {
+    const binder = bind as NonNullable<typeof bind>;
+    const open: InheritableSocket[] = [];
+    afterAll(() => Promise.all(open.map((s) => s.close())));
+    const bound = async (...args: Parameters<typeof binder>) => {
+      const s = await binder(...args);
+      open.push(s);
+      return s;
+    };
+
+    it.each(['127.0.0.1', '::1', '::', 'localhost'])('TCP on %s, port 0: the kernel’s port, a connection is queued', async (host) => {
+      const s = await bound({ kind: 'tcp', host, port: 0 });
+      expect(s.address.kind).toBe('tcp');
+      const port = s.address.kind === 'tcp' ? s.address.port : 0;
+      expect(port).toBeGreaterThan(0);
+      expect(await connects({ host: host === '::' ? '127.0.0.1' : host, port })).toBe(true);
+    });
+
+    it('a UNIX socket: the file is a socket that accepts connections', async () => {
+      const path = join(tempDir(), 'bare.sock');
+      await bound({ kind: 'unix', path });
+      expect(existsSync(path)).toBe(true);
+      expect(await connects({ path })).toBe(true);
+    });
+
+    it('errors carry the POSIX code: a port in use, an address not on this host, a missing directory', async () => {
+      const s = await bound({ kind: 'tcp', host: '127.0.0.1', port: 0 });
+      const port = s.address.kind === 'tcp' ? s.address.port : 0;
+      await expect(binder({ kind: 'tcp', host: '127.0.0.1', port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      await expect(binder({ kind: 'tcp', host: '192.0.2.1', port: 0 })).rejects.toMatchObject({ code: 'EADDRNOTAVAIL' });
+      await expect(binder({ kind: 'unix', path: '/nonexistent-dir/x.sock' })).rejects.toMatchObject({ code: 'ENOENT' });
+    });
+
+    it('close() closes it: a connection is refused after', async () => {
+      const s = await binder({ kind: 'tcp', host: '127.0.0.1', port: 0 });
+      const port = s.address.kind === 'tcp' ? s.address.port : 0;
+      await s.close();
+      expect(await connects({ host: '127.0.0.1', port })).toBe(false);
+    });
+  });
+});
