@@ -344,6 +344,7 @@ export function createBunRuntime(): Runtime {
     typescript: typescriptLoader,
     saveCompileCache,
     keptBodies: () => null,
+    lazyRequests: () => null,
     up: RUNTIME_UP,
     importModule: importFile,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {

@@ -311,6 +311,24 @@ export interface Identity {
 
 export type Signal = 'SIGTERM' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2' | 'SIGKILL';
 
+/**
+ * A request as the CGI-style servers have it (src/codec/request.ts), every part already in the
+ * form the runtime's `Request` would give it back: what a lazy Request (Runtime.lazyRequests)
+ * answers with before it needs the real one.
+ */
+export interface RequestParts {
+  readonly method: string;
+  readonly url: string;
+  /** Header name (lower case) → value, as `new Headers(headers)` takes them. */
+  readonly headers: Record<string, string>;
+  /** False: the Request's body is null (GET, HEAD, nothing sent). */
+  readonly hasBody: boolean;
+  /** The request's signal, made when asked (src/codec/request.ts: SignalSource), or null: the Request's own. */
+  signal(): AbortSignal | null;
+  /** The runtime's Request of these parts (made once), with `headers` (the app's, if it made or changed them). */
+  real(headers: Headers | Record<string, string>): Request;
+}
+
 export interface Runtime {
   readonly name: RuntimeName;
   /** e.g. "20.20.2" for Node, "1.4.5" for Bun, "2.9.6" for Deno. */
@@ -335,6 +353,15 @@ export interface Runtime {
    * Null where the stream read is cheap enough (Bun, Deno): the globals stay.
    */
   keptBodies(): ((res: Response) => Uint8Array | null) | null;
+  /**
+   * Where building the runtime's `Request` for every request on the CGI-style sockets is worth
+   * avoiding (Node: undici's `Request` is ≈ 3.7 µs of a request, bench/request-objects.mjs):
+   * the maker of a lazy one (runtimes/lazy-request.ts), installed by this call — it replaces the
+   * global `Request` and `fetch` with ones that take a lazy Request, so it is called before the app
+   * is imported. Null where the runtime's own is cheap (Bun ≈ 1.0 µs, Deno ≈ 1.5 µs for the same
+   * Request, bench/lazy-request.mjs): the globals stay.
+   */
+  lazyRequests(): ((parts: RequestParts) => Request) | null;
   /** When this process's runtime had started and began to run tsgi's first module (performance.now() and CPU time, ms): the first start-up phase. */
   readonly up: { at: number; cpuMs: number };
   /**
