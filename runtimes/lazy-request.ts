@@ -15,6 +15,7 @@
 import type { RequestParts } from './types.ts';
 
 const INSTALLED = Symbol.for('tsgi.lazyRequests');
+const flags = globalThis as typeof globalThis & { [INSTALLED]?: true };
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
 /** The runtime's own Request: the root of the global's chain (another library may have put a subclass in its place). */
@@ -131,34 +132,35 @@ function makeLazy(parts: RequestParts): Request {
   return new LazyRequest(parts) as unknown as Request;
 }
 
-/**
- * A subclass of the runtime's Request that takes the real Request out of a lazy one, directly
- * above the runtime's: as the global, or under the subclass another library put in the global's
- * place (Hono's Node adapter, which --http-socket loads), whose `super()` then reaches it too —
- * in either order of the two replacements.
- */
-function installRequest(): void {
-  class UnwrappingRequest extends Base {
-    constructor(input: RequestInfo | URL, init?: RequestInit) {
-      super(LazyRequest.unwrap(input), LazyRequest.unwrap(init));
-    }
+/** The runtime's Request, taking the real Request out of a lazy one (input or init). */
+class UnwrappingRequest extends Base {
+  constructor(input: RequestInfo | URL, init?: RequestInit) {
+    super(LazyRequest.unwrap(input), LazyRequest.unwrap(init));
   }
-  Object.defineProperty(UnwrappingRequest, 'name', { value: 'Request' });
-  // Every Request the runtime makes is a Request; the app's subclasses keep their own instanceof.
-  Object.defineProperty(UnwrappingRequest, Symbol.hasInstance, {
-    value: function hasInstance(this: unknown, value: unknown): boolean {
-      return this === UnwrappingRequest ? value instanceof Base : Function.prototype[Symbol.hasInstance].call(this, value);
-    },
-  });
-  const top = globalThis.Request;
-  if (top === Base) {
+}
+Object.defineProperty(UnwrappingRequest, 'name', { value: 'Request' });
+// Every Request the runtime makes is a Request; the app's subclasses keep their own instanceof.
+Object.defineProperty(UnwrappingRequest, Symbol.hasInstance, {
+  value: function hasInstance(this: unknown, value: unknown): boolean {
+    return this === UnwrappingRequest ? value instanceof Base : Function.prototype[Symbol.hasInstance].call(this, value);
+  },
+});
+
+/**
+ * UnwrappingRequest directly above the runtime's Request in the global's chain, unless it is
+ * there: as the global, or under the subclass another library put in the global's place (Hono's
+ * Node adapter, which --http-socket loads), whose `super()` then reaches it too.
+ */
+function placeUnwrapping(): void {
+  let c = globalThis.Request;
+  if (c === Base) {
     globalThis.Request = UnwrappingRequest;
     return;
   }
-  let child = top;
-  while (Object.getPrototypeOf(child) !== Base) child = Object.getPrototypeOf(child);
-  Object.setPrototypeOf(child, UnwrappingRequest);
-  Object.setPrototypeOf(child.prototype, UnwrappingRequest.prototype);
+  while (c !== UnwrappingRequest && Object.getPrototypeOf(c) !== Base) c = Object.getPrototypeOf(c);
+  if (c === UnwrappingRequest) return;
+  Object.setPrototypeOf(c, UnwrappingRequest);
+  Object.setPrototypeOf(c.prototype, UnwrappingRequest.prototype);
 }
 
 function installFetch(): void {
@@ -170,11 +172,20 @@ function installFetch(): void {
 
 /** Install the global Request and fetch that take a lazy Request (once per process, before the app is imported); returns the maker. */
 export function lazyRequests(): (parts: RequestParts) => Request {
-  const g = globalThis as typeof globalThis & { [INSTALLED]?: true };
-  if (!g[INSTALLED]) {
-    installRequest();
+  if (!flags[INSTALLED]) {
+    placeUnwrapping();
     installFetch();
-    g[INSTALLED] = true;
+    flags[INSTALLED] = true;
   }
   return makeLazy;
+}
+
+/**
+ * After a library put its own Request subclass in the global's place (Hono's getRequestListener):
+ * where lazy Requests are installed, the global's chain reaches UnwrappingRequest again. Needed
+ * when the library's module was loaded before lazyRequests() (its class extends the runtime's
+ * Request itself); one loaded after extends the global, UnwrappingRequest.
+ */
+export function keepLazyRequests(): void {
+  if (flags[INSTALLED]) placeUnwrapping();
 }
