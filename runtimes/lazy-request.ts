@@ -132,9 +132,20 @@ function makeLazy(parts: RequestParts): Request {
   return new LazyRequest(parts) as unknown as Request;
 }
 
-/** The runtime's Request, taking the real Request out of a lazy one (input or init). */
+/**
+ * The runtime's Request, taking the real Request out of a lazy one (input or init). Called by
+ * itself (an app that kept the global at import) while a library's subclass of it is the global
+ * (Hono's adapter on --http-socket), it makes that subclass's Request: the library's own light
+ * requests are taken apart there.
+ */
 class UnwrappingRequest extends Base {
+  // biome-ignore lint/correctness/noUnreachableSuper: super() is skipped only where the subclass's Request is made instead
   constructor(input: RequestInfo | URL, init?: RequestInit) {
+    const top = globalThis.Request;
+    if (new.target === UnwrappingRequest && top !== UnwrappingRequest && Object.prototype.isPrototypeOf.call(UnwrappingRequest, top)) {
+      // biome-ignore lint/correctness/noConstructorReturn: the global subclass's Request stands for this one
+      return Reflect.construct(top, [input, init]);
+    }
     super(LazyRequest.unwrap(input), LazyRequest.unwrap(init));
   }
 }
