@@ -5,7 +5,8 @@
 // MODE: socket (--socket over UNIX, bench/uwsgi-load.mjs 64 in flight, a new connection per
 // request), http-socket (wrk -t2 -c64, keep-alive) or http (the --http router with 2 workers,
 // wrk -t2 -c64: the workers' CPU is that of the router's internal socket). RUNTIME: node, bun or
-// deno. TREE: a tsgi checkout or export (default: this one); its node_modules must resolve.
+// deno. MODE http-socket-2: --http-socket with --master --processes 2 (the workers share the
+// master's socket), per process. TREE: a tsgi checkout or export (default: this one); its node_modules must resolve.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,7 +71,14 @@ function load(target, s) {
 async function measure(tree) {
   const dir = mkdtempSync(join(tmpdir(), 'tsgi-cpu-'));
   const target = mode === 'socket' ? join(dir, 's.sock') : `127.0.0.1:${await freePort()}`;
-  const flag = mode === 'socket' ? ['--socket', target] : mode === 'http-socket' ? ['--http-socket', target] : ['--http', target, '--processes', '2'];
+  const flags = {
+    socket: ['--socket', target],
+    'http-socket': ['--http-socket', target],
+    'http-socket-2': ['--http-socket', target, '--master', '--processes', '2'],
+    http: ['--http', target, '--processes', '2'],
+  };
+  const flag = flags[mode];
+  if (flag === undefined) throw new Error(`unknown MODE ${mode}: socket, http-socket, http-socket-2 or http`);
   const [cmd, pre] = runtimeCommand(tree);
   const child = spawn(cmd, [...pre, ...flag, '--app', join(here, 'examples/hello.ts'), '--disable-logging'], {
     cwd: tree,
@@ -85,7 +93,7 @@ async function measure(tree) {
     child.on('exit', () => fail(new Error(`tsgi exited:\n${err}`)));
   });
   load(target, 1);
-  const pids = mode === 'http' ? descendants(child.pid) : [child.pid];
+  const pids = mode === 'http' || mode === 'http-socket-2' ? descendants(child.pid) : [child.pid];
   const before = pids.map(cpuTicks);
   const t0 = performance.now();
   const n = load(target, secs);
@@ -93,7 +101,8 @@ async function measure(tree) {
   const cpu = pids.map((p, i) => ((cpuTicks(p) - before[i]) / CLK) * 1e6);
   child.kill('SIGTERM');
   await new Promise((ok) => child.on('exit', ok));
-  // Per process, highest first: under --http the router, then the two workers (and the master, ≈ 0).
+  // Per process, highest first: under --http the router, then the two workers (and the master, ≈ 0);
+  // under http-socket-2 the two workers, then the master.
   const per = cpu.map((c) => c / n).sort((a, b) => b - a);
   return { rps: n / wall, per };
 }

@@ -33,6 +33,7 @@ import {
 } from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
 import { nodeIds, nodeSetIdentity } from './identity.ts';
+import { keepResponseSizes } from './kept-body.ts';
 
 // The slice of Bun's API this adapter uses, typed here so the project needs no bun-types.
 interface BunSocket {
@@ -345,6 +346,7 @@ export function createBunRuntime(): Runtime {
     saveCompileCache,
     keptBodies: () => null,
     lazyRequests: () => null,
+    keptSizes: keepResponseSizes,
     up: RUNTIME_UP,
     importModule: importFile,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {

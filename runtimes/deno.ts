@@ -27,6 +27,7 @@ import { importFile, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeS
 import { toBindError } from './bind-error.ts';
 import { nodeIds } from './identity.ts';
 import { denoIdentityProblem, denoSetIdentity } from './deno-identity.ts';
+import { keepResponseSizes } from './kept-body.ts';
 
 // The slice of Deno's API this adapter uses, typed here so the project needs no Deno types.
 interface DenoConn {
@@ -467,6 +468,7 @@ export function createDenoRuntime(): Runtime {
     saveCompileCache,
     keptBodies: () => null,
     lazyRequests: () => null,
+    keptSizes: keepResponseSizes,
     up: RUNTIME_UP,
     importModule: importFile,
     async listenTcp(host: string, port: number, onConn: ConnHandler, _options?: ListenOptions): Promise<Listener> {

@@ -6,7 +6,7 @@
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { NODE_STRIPPING, registerTsx, RUNTIME_UP, saveCompileCache, typescriptLoader } from './boot.mjs';
-import { keepResponseBodies } from './kept-body.ts';
+import { keepResponseBodies, keepResponseSizes } from './kept-body.ts';
 import { lazyRequests } from './lazy-request.ts';
 import {
   ALL_SIGNALS,
@@ -90,6 +90,7 @@ export function createNodeRuntime(): Runtime {
     saveCompileCache,
     keptBodies: keepResponseBodies,
     lazyRequests,
+    keptSizes: keepResponseSizes,
     up: RUNTIME_UP,
     importModule: importApp,
     serveHttp: async (target, handler, options) => (await import('./node-http.ts')).nodeServeHttp(target, handler, options),

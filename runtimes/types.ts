@@ -350,7 +350,8 @@ export interface Runtime {
    * Where a body the app gave its Response as a string or bytes is worth writing as it is rather
    * than read through the Response's stream (Node: runtimes/kept-body.ts, which replaces the global
    * Response with a subclass that keeps it): the reader of kept bodies, installed by this call.
-   * Null where the stream read is cheap enough (Bun, Deno): the globals stay.
+   * Null on Bun and Deno: their CGI-style writers read the stream (the subclass may still be
+   * installed there by keptSizes, for the runtime's own HTTP server).
    */
   keptBodies(): ((res: Response) => Uint8Array | null) | null;
   /**
@@ -362,6 +363,14 @@ export interface Runtime {
    * Request, bench/lazy-request.mjs): the globals stay.
    */
   lazyRequests(): ((parts: RequestParts) => Request) | null;
+  /**
+   * The size of a body the app gave its Response as a string or bytes, known without reading it:
+   * what the request log and --stats count behind the runtime's own HTTP server. Installs the same
+   * subclass as keptBodies (runtimes/kept-body.ts), on every runtime; null for a stream, no body,
+   * or a Response made before the call. Reading the body back to count it tripled the CPU of a
+   * logged hello world on Node and Deno (bench/README.md).
+   */
+  keptSizes(): (res: Response) => number | null;
   /** When this process's runtime had started and began to run tsgi's first module (performance.now() and CPU time, ms): the first start-up phase. */
   readonly up: { at: number; cpuMs: number };
   /**

@@ -42,3 +42,32 @@ describe(`--socket answers with a kept body (${RUNTIME})`, () => {
     expect(body(await get('/was-read')).toString()).toBe('true');
   });
 });
+
+// Behind the runtime's own HTTP server the request log needs each answer's size: a body the app
+// gave whole is counted as it was given (Runtime.keptSizes), not read back through its stream.
+describe(`--http-socket with the request log counts a kept body without reading it (${RUNTIME})`, () => {
+  let http: Proc;
+  let httpPort: number;
+  const fetchText = async (path: string) => (await fetch(`http://127.0.0.1:${httpPort}${path}`)).text();
+  beforeAll(async () => {
+    httpPort = await freePort();
+    http = await startTsgi(['--http-socket', `127.0.0.1:${httpPort}`, '--app', 'test/fixtures/apps/kept-body.ts']);
+    // Sizes are kept from the first answer on (its Response was made before).
+    expect(await fetchText('/first')).toBe('hello /first ✓');
+  }, 60_000);
+  afterAll(async () => {
+    await http?.stop();
+  });
+
+  test('a string body: sent whole, logged with its UTF-8 size, and its stream never read', async () => {
+    expect(await fetchText('/text')).toBe('hello /text ✓');
+    // Bun.serve and Deno.serve consume the body when they send it; node:http (Hono's adapter) never reads it.
+    expect(await fetchText('/was-read')).toBe(RUNTIME === 'node' ? 'false' : 'true');
+    await http.waitFor(new RegExp(`GET /text => generated ${Buffer.byteLength('hello /text ✓')} bytes`));
+  });
+
+  test('a stream body is still counted as it goes', async () => {
+    expect(await fetchText('/stream')).toBe('from a stream');
+    await http.waitFor(/GET \/stream => generated 13 bytes/);
+  });
+});

@@ -59,6 +59,8 @@ export interface HttpServerOptions {
   appOf?: (req: Request) => number;
   /** Behind the runtime's own server: measure answer bodies (request log or --stats read them). */
   measureBodies?: boolean;
+  /** Behind the runtime's own server: the size of a body the app gave as a string or bytes, without reading it (Runtime.keptSizes), else null. */
+  keptSize?: (res: Response) => number | null;
   /** Carry the WebSockets the app accepts, with these limits (absent: a 426). */
   webSockets?: WebSocketLimits;
   /** --trusted-proxy: whose Forwarded / X-Forwarded-* headers name the client (src/worker/forwarded.ts). */

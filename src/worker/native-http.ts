@@ -51,7 +51,7 @@ export function nativeHandler(o: HttpServerOptions): HttpHandler {
       // A WebSocket: the runtime's server takes it from here; counted and logged when it closes.
       const session = o.webSockets ? pendingUpgrade(res) : null;
       if (session) session.attach(peer.address, o.counters?.upgraded?.(id, session, () => facts(res)) ?? null);
-      return session ? res : account(unbufferedEvents(res), threw, o, id, facts);
+      return session ? res : account(res, threw, o, id, facts);
     };
     return callNow(o.handler, req, peer, target, done);
   };
@@ -94,11 +94,22 @@ class ChunkedLimit {
   }
 }
 
-/** Count the answer (its body measured when the request log or --stats read sizes); --http-keepalive off closes. */
-function account(res: Response, threw: boolean, o: HttpServerOptions, id: number, facts: (r: Response) => RequestFacts): Response | Promise<Response> {
+/**
+ * Count the answer (its body measured when the request log or --stats read sizes); an event
+ * stream says X-Accel-Buffering: no; --http-keepalive off closes.
+ */
+function account(answer: Response, threw: boolean, o: HttpServerOptions, id: number, facts: (r: Response) => RequestFacts): Response | Promise<Response> {
   const counters = o.counters;
-  const length = res.headers.get('content-length');
   const out = (r: Response) => (o.keepAlive ? r : closing(r));
+  // A body the app gave whole: its size is known without reading it, and it is no stream to
+  // unbuffer (nor are the headers read: that made Hono's Node adapter build a Headers object).
+  const kept = o.keptSize?.(answer) ?? null;
+  if (kept !== null) {
+    counters?.finished(id, answer.status, kept, threw, o.measureBodies ? () => facts(answer) : undefined);
+    return out(answer);
+  }
+  const res = unbufferedEvents(answer);
+  const length = res.headers.get('content-length');
   if (!counters || !o.measureBodies) {
     // Nobody reads the sizes (no request log, no stats): tx counts Content-Length only.
     counters?.finished(id, res.status, length === null ? 0 : Number(length), threw);
@@ -150,7 +161,9 @@ function nativeFacts(req: Request, res: Response, target: string, peer: Peer, ap
   let vars = 12;
   req.headers.forEach(() => vars++);
   let headers = 0;
-  let bytes = 17 + res.statusText.length; // "HTTP/1.1 200 OK\r\n" and the blank line
+  // "HTTP/1.1 200 \r\n" and the blank line; not the reason phrase: reading res.statusText makes
+  // Hono's Node adapter build the whole undici Response, and then send it through its stream.
+  let bytes = 17;
   res.headers.forEach((value, name) => {
     headers++;
     bytes += name.length + value.length + 4;

@@ -128,21 +128,28 @@ function serverOptions(rt: Runtime, options: ServeOptions, apps: MountedApp[], c
   const webSockets = options.webSockets;
   const trusted = trustedProxies(options.trustedProxies);
   return {
-    vars: { ...common, wholeBody: keptBodiesOnFirstUse(rt), lazyRequest: lazy },
-    http: { ...common, keepAlive: options.httpKeepalive, measureBodies: !options.disableLogging || options.stats, webSockets, trustedProxies: trusted },
+    vars: { ...common, wholeBody: onFirstUse(() => rt.keptBodies()), lazyRequest: lazy },
+    http: {
+      ...common,
+      keepAlive: options.httpKeepalive,
+      measureBodies: !options.disableLogging || options.stats,
+      keptSize: onFirstUse(() => rt.keptSizes()),
+      webSockets,
+      trustedProxies: trusted,
+    },
   };
 }
 
 /**
- * The CGI-style protocols read the app's body back from its Response; where the runtime keeps
- * bodies (Runtime.keptBodies, which replaces the global Response), they write it as it was given.
- * Installed at the first answer on such a socket, so that a worker without one keeps the globals
- * (that first answer's Response was made before: it is read through its stream).
+ * Kept bodies (Runtime.keptBodies, keptSizes: they replace the global Response) are installed at
+ * the first answer that asks for them, so that a worker without such a socket keeps the globals,
+ * and after the runtime's own server started (Hono's Node adapter replaces the global Response
+ * then). That first answer's Response was made before: it is read through its stream.
  */
-function keptBodiesOnFirstUse(rt: Runtime): (res: Response) => Uint8Array | null {
-  let read: ((res: Response) => Uint8Array | null) | null | undefined;
+function onFirstUse<T>(install: () => ((res: Response) => T | null) | null): (res: Response) => T | null {
+  let read: ((res: Response) => T | null) | null | undefined;
   return (res) => {
-    if (read === undefined) read = rt.keptBodies();
+    if (read === undefined) read = install();
     return read === null ? null : read(res);
   };
 }

@@ -1,7 +1,7 @@
 // runtimes/kept-body.ts: the Response subclass that keeps a string or bytes body (installed on
 // Node's uwsgi-family workers); the module is plain JavaScript, so it is checked on every runtime.
 import { describe, expect, it } from 'vitest';
-import { keepResponseBodies, keptBody } from '../../runtimes/kept-body.ts';
+import { keepResponseBodies, keepResponseSizes, keptBody, keptSize, utf8Length } from '../../runtimes/kept-body.ts';
 
 const Original = globalThis.Response;
 const read = keepResponseBodies();
@@ -50,5 +50,37 @@ describe('kept Response bodies', () => {
     expect(mine instanceof Response && mine instanceof Original).toBe(true);
     expect(text(read(mine))).toBe('mine');
     expect(await mine.clone().text()).toBe('mine');
+  });
+});
+
+describe('kept sizes', () => {
+  it('is the UTF-8 length of a kept string (as TextEncoder makes it), the length of kept bytes, null otherwise', () => {
+    for (const s of ['', 'hello', 'héllo ✓', '😀 and \uD800 alone', 'a\uDC00b', 'x'.repeat(1000) + 'é']) {
+      expect(keptSize(new Response(s))).toBe(new TextEncoder().encode(s).length);
+      expect(utf8Length(s)).toBe(new TextEncoder().encode(s).length);
+    }
+    expect(keptSize(new Response(new Uint8Array(7)))).toBe(7);
+    expect(keptSize(new Response(null))).toBeNull();
+    expect(keptSize(new Response(new ReadableStream()))).toBeNull();
+    expect(keptSize(Response.json({ a: 1 }))).toBeNull();
+  });
+
+  it('installs again on top of a global Response replaced since (as Hono’s Node adapter does), and both keep bodies', () => {
+    const before = globalThis.Response;
+    class Other extends before {}
+    globalThis.Response = Other;
+    try {
+      expect(keepResponseSizes()).toBe(keptSize);
+      expect(globalThis.Response).not.toBe(Other);
+      expect(Object.getPrototypeOf(globalThis.Response)).toBe(Other);
+      const top = new Response('top ✓');
+      expect(top instanceof Other && top instanceof Original).toBe(true);
+      expect(keptSize(top)).toBe(7);
+      expect(keptSize(new before('old'))).toBe(3);
+      expect(keepResponseSizes()).toBe(keptSize);
+      expect(Object.getPrototypeOf(globalThis.Response)).toBe(Other);
+    } finally {
+      globalThis.Response = before;
+    }
   });
 });
