@@ -356,11 +356,12 @@ export interface Runtime {
   keptBodies(): ((res: Response) => Uint8Array | null) | null;
   /**
    * Where building the runtime's `Request` for every request on the CGI-style sockets is worth
-   * avoiding (Node: undici's `Request` is ≈ 3.7 µs of a request, bench/request-objects.mjs):
-   * the maker of a lazy one (runtimes/lazy-request.ts), installed by this call — it replaces the
-   * global `Request` and `fetch` with ones that take a lazy Request, so it is called before the app
-   * is imported. Null where the runtime's own is cheap (Bun ≈ 1.0 µs, Deno ≈ 1.5 µs for the same
-   * Request, bench/lazy-request.mjs): the globals stay.
+   * avoiding: the maker of a lazy one (runtimes/lazy-request.ts), installed by this call — it
+   * replaces the global `Request` and `fetch` with ones that take a lazy Request, so it is called
+   * before the app is imported. Node: the vars of a GET made into undici's Request and read
+   * (method, url, a header) 5.3–5.4 µs, into the lazy one 3.7 µs (`node bench/vars-request.mjs`,
+   * three runs). Null on Bun (2.1–3.2 against 1.2–2.1 µs: little to save) and, for now, on Deno
+   * (10.0–10.3 against 3.2–3.4 µs: worth it, not yet run there in a real process): the globals stay.
    */
   lazyRequests(): ((parts: RequestParts) => Request) | null;
   /**
