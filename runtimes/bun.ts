@@ -345,6 +345,7 @@ export function createBunRuntime(): Runtime {
     typescript: typescriptLoader,
     saveCompileCache,
     keptBodies: () => null,
+    lazyRequests: () => null,
     keptSizes: keepResponseSizes,
     up: RUNTIME_UP,
     importModule: importFile,

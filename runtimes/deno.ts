@@ -467,6 +467,7 @@ export function createDenoRuntime(): Runtime {
     typescript: typescriptLoader,
     saveCompileCache,
     keptBodies: () => null,
+    lazyRequests: () => null,
     keptSizes: keepResponseSizes,
     up: RUNTIME_UP,
     importModule: importFile,

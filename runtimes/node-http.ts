@@ -13,6 +13,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { clientGone, type HttpHandler, type Listener, type NativeHttpOptions, type NativeHttpTarget, type Peer, takeoverOf } from './types.ts';
 import { listenOn } from './node-listen.ts';
+import { keepLazyRequests } from './lazy-request.ts';
 import { LINGER_MS } from './linger.ts';
 import { wrapNodeSocket } from './node-compat.ts';
 import { nodeHeadBytes, offerRaw } from './node-raw-http.ts';
@@ -181,6 +182,7 @@ export async function nodeServeHttp(target: NativeHttpTarget, handler: HttpHandl
     Object.defineProperty(req, 'signal', SIGNAL);
     return handler(req, new NodePeer(incoming));
   });
+  keepLazyRequests();
   // Heads up to --buffer-size pass node:http (its default is 16 KiB); the core's handler
   // answers 431 above --buffer-size itself, with the same message on every runtime.
   const server = http.createServer({ maxHeaderSize: Math.max(options.maxHeadSize, 16 * 1024), noDelay: true });

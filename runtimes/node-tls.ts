@@ -10,6 +10,7 @@
  */
 import http2 from 'node:http2';
 import tls from 'node:tls';
+import { keepLazyRequests } from './lazy-request.ts';
 import { listenOn } from './node-listen.ts';
 import { clientGone, type HttpHandler, type Listener, type NativeHttpOptions, type NativeHttpTarget, type Peer, type TlsMaterial } from './types.ts';
 
@@ -124,6 +125,7 @@ export async function serveHttps(
     },
     { overrideGlobalObjects: overrideGlobals },
   );
+  keepLazyRequests();
   const contexts = new Contexts();
   contexts.prepare(m)();
   const server = secureServer(m, contexts);

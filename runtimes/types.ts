@@ -317,6 +317,24 @@ export interface Identity {
 
 export type Signal = 'SIGTERM' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2' | 'SIGKILL';
 
+/**
+ * A request as the CGI-style servers have it (src/codec/request.ts), every part already in the
+ * form the runtime's `Request` would give it back: what a lazy Request (Runtime.lazyRequests)
+ * answers with before it needs the real one.
+ */
+export interface RequestParts {
+  readonly method: string;
+  readonly url: string;
+  /** Header name (lower case) → value, as `new Headers(headers)` takes them. */
+  readonly headers: Record<string, string>;
+  /** False: the Request's body is null (GET, HEAD, nothing sent). */
+  readonly hasBody: boolean;
+  /** The request's signal, made when asked (src/codec/request.ts: SignalSource), or null: the Request's own. */
+  signal(): AbortSignal | null;
+  /** The runtime's Request of these parts (made once), with `headers` (the app's, if it made or changed them). */
+  real(headers: Headers | Record<string, string>): Request;
+}
+
 export interface Runtime {
   readonly name: RuntimeName;
   /** e.g. "20.20.2" for Node, "1.4.5" for Bun, "2.9.6" for Deno. */
@@ -342,6 +360,16 @@ export interface Runtime {
    * installed there by keptSizes, for the runtime's own HTTP server).
    */
   keptBodies(): ((res: Response) => Uint8Array | null) | null;
+  /**
+   * Where building the runtime's `Request` for every request on the CGI-style sockets is worth
+   * avoiding: the maker of a lazy one (runtimes/lazy-request.ts), installed by this call — it
+   * replaces the global `Request` and `fetch` with ones that take a lazy Request, so it is called
+   * before the app is imported. Node: the vars of a GET made into undici's Request and read
+   * (method, url, a header) 5.3–5.4 µs, into the lazy one 3.7 µs (`node bench/vars-request.mjs`,
+   * three runs). Null on Bun (2.1–3.2 against 1.2–2.1 µs: little to save) and, for now, on Deno
+   * (10.0–10.3 against 3.2–3.4 µs: worth it, not yet run there in a real process): the globals stay.
+   */
+  lazyRequests(): ((parts: RequestParts) => Request) | null;
   /**
    * The size of a body the app gave its Response as a string or bytes, known without reading it:
    * what the request log and --stats count behind the runtime's own HTTP server. Installs the same

@@ -20,7 +20,8 @@ export { ScgiDecoder, type ScgiErrorCode, type ScgiHandlers, ScgiProtocolError, 
 export { FrameDecoder, frameHead, KEEP_CONNECTION_VAR, LAST_FRAME, STREAMED_BODY, STREAMED_BODY_VAR, type FrameHandlers } from './frames.ts';
 export { concatBytes, latin1, fromLatin1 } from './bytes.ts';
 export { encodePacket, encodeVars, getVar } from './vars.ts';
-export { appendHeader, buildRequest, percentDecode, requestToVars, varsToRequest, type SignalSource } from './request.ts';
+export { plainHostname, plainTarget, plainValue } from './plain.ts';
+export { appendHeader, buildRequest, type LazyRequestMaker, percentDecode, requestToVars, varsToRequest, type SignalSource } from './request.ts';
 export { bodyAllowed, chunkFrame, encodeResponseHead, keepsLength, lastChunk, reasonPhrase, statusReason } from './response.ts';
 export {
   encodeEndRequest,

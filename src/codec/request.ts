@@ -6,6 +6,7 @@
  * header values.
  */
 import { latin1 } from './bytes.ts';
+import { canonicalHost, plainName, plainTarget, plainValue } from './plain.ts';
 import type { UwsgiVars } from './types.ts';
 
 const utf8Decoder = new TextDecoder('utf-8');
@@ -140,7 +141,7 @@ function bodyless(method: string): boolean {
  * undici, Bun 1.4 and Deno 2.9; browsers would drop it as a forbidden header, servers do not), and
  * a Request whose body is a ReadableStream keeps it too: apps can read the length they will get.
  */
-export function varsToRequest(vars: UwsgiVars, body: BodyInit | null, signal?: SignalSource): Request {
+export function varsToRequest(vars: UwsgiVars, body: BodyInit | null, signal?: SignalSource, lazy?: LazyRequestMaker | null): Request {
   const headers: HeaderFields = Object.create(null);
   const f = scanVars(vars, headers);
   const proto = schemeOf(f);
@@ -148,18 +149,83 @@ export function varsToRequest(vars: UwsgiVars, body: BodyInit | null, signal?: S
   const method = f.method || 'GET';
   const mount = f.scriptName && f.pathInfo !== undefined ? mountPoint(f.scriptName) : '';
   try {
-    if (!mount) {
-      const target = f.uri || (f.query ? `${f.pathInfo ?? ''}?${f.query}` : (f.pathInfo ?? ''));
-      return buildRequest(method, proto, authority, target, headers, body, signal, 'HTTP_HOST or SERVER_NAME');
-    }
-    headers[PREFIX_HEADER] = encodePath(mount);
-    const req = buildRequest(method, proto, authority, splitTarget(f.uri, f.pathInfo ?? '', f.query), headers, body, signal, 'HTTP_HOST or SERVER_NAME');
-    scriptNames.set(req, mount);
+    let target: string;
+    if (mount) {
+      headers[PREFIX_HEADER] = encodePath(mount);
+      target = splitTarget(f.uri, f.pathInfo ?? '', f.query);
+    } else target = f.uri || (f.query ? `${f.pathInfo ?? ''}?${f.query}` : (f.pathInfo ?? ''));
+    const parts = lazy ? plainParts(method, proto, authority, target, headers, body, signal) : null;
+    const req = parts !== null && lazy ? lazy(parts) : buildRequest(method, proto, authority, target, headers, body, signal, 'HTTP_HOST or SERVER_NAME');
+    if (mount) scriptNames.set(req, mount);
     return req;
   } catch (error) {
     // Say which var made the header the runtime refused, if one did.
     checkHeaderVars(vars, f);
     throw error;
+  }
+}
+
+/**
+ * Makes the app's Request from parts that are already in the form the runtime's Request would
+ * give back (Runtime.lazyRequests: Node's lazy Request), instead of the runtime's Request.
+ */
+export type LazyRequestMaker = (parts: PlainParts) => Request;
+
+/** The methods every runtime keeps exactly as given. */
+const PLAIN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
+
+/**
+ * The parts of a request whose Request would hold them exactly as they are, or null: a method
+ * kept as given, a URL the parser writes back unchanged (plain.ts), header names and values
+ * Headers takes unchanged (so nothing can throw once the app has started), a body that adds no
+ * content-type. Anything else builds the runtime's Request at once, with its 400s.
+ */
+function plainParts(
+  m: string,
+  proto: 'http' | 'https',
+  authority: string,
+  target: string,
+  headers: HeaderFields,
+  body: BodyInit | null,
+  signal: SignalSource | undefined,
+): PlainParts | null {
+  if (!PLAIN_METHODS.has(m) || !canonicalHost(authority, proto) || !plainTarget(target) || !plainFields(headers)) return null;
+  const sent = bodyless(m) ? null : body;
+  if (sent !== null && !(sent instanceof Uint8Array) && !(sent instanceof ReadableStream)) return null;
+  return new PlainParts(m, `${proto}://${authority}${target}`, headers, sent, signal);
+}
+
+function plainFields(headers: HeaderFields): boolean {
+  for (const name in headers) if (!plainName(name) || !plainValue(headers[name])) return false;
+  return true;
+}
+
+/** A request's parts in the form its Request gives them back (plainParts), and that Request on demand (runtimes/types.ts: RequestParts). */
+export class PlainParts {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: HeaderFields;
+  readonly #body: BodyInit | null;
+  readonly #source: SignalSource | undefined;
+
+  constructor(method: string, url: string, headers: HeaderFields, body: BodyInit | null, source: SignalSource | undefined) {
+    this.method = method;
+    this.url = url;
+    this.headers = headers;
+    this.#body = body;
+    this.#source = source;
+  }
+
+  get hasBody(): boolean {
+    return this.#body !== null;
+  }
+
+  signal(): AbortSignal | null {
+    return this.#source?.signal() ?? null;
+  }
+
+  real(headers: Headers | HeaderFields): Request {
+    return served(this.url, requestInit(this.method, headers, this.#body), this.#source);
   }
 }
 
@@ -401,6 +467,22 @@ class ServedRequest extends Request {
   }
 }
 
+/** The init of a served Request: its body, unless GET or HEAD. */
+function requestInit(m: string, headers: Headers | HeaderFields, body: BodyInit | null): RequestInit & { duplex?: 'half' } {
+  const init: RequestInit & { duplex?: 'half' } = { method: m, headers };
+  if (body !== null && !bodyless(m)) {
+    init.body = body;
+    // Node's fetch refuses a stream body without it.
+    if (body instanceof ReadableStream) init.duplex = 'half';
+  }
+  return init;
+}
+
+/** The runtime's Request, following `signal` (a ServedRequest) when there is one. */
+function served(url: string, init: RequestInit, signal: SignalSource | undefined): Request {
+  return signal ? new ServedRequest(url, init, signal) : new Request(url, init);
+}
+
 /**
  * The checks and URL rules every protocol shares (uwsgi vars here, HTTP/1.1 in
  * src/worker/http1.ts): `authority` and `target` are byte strings as the client sent them.
@@ -420,16 +502,10 @@ export function buildRequest(
   if (badHost(authority)) throw new TypeError(`invalid request host ${show(authority)} (from ${hostFrom})`);
   const t = targetForUrl(rawTarget);
   const url = isAbsoluteHttp(t) ? t : t.charCodeAt(0) === 0x2f ? `${proto}://${authority}${t}` : `${proto}://${authority}/${t}`;
-  const requestInit: RequestInit & { duplex?: 'half' } = { method: m, headers };
-  if (body !== null && !bodyless(m)) {
-    requestInit.body = body;
-    // Node's fetch refuses a stream body without it.
-    if (body instanceof ReadableStream) requestInit.duplex = 'half';
-  }
   if (forbidden(m)) throw new TypeError(`method ${m} is not served (fetch forbids CONNECT, TRACE and TRACK)`);
   let req: Request;
   try {
-    req = signal ? new ServedRequest(url, requestInit, signal) : new Request(url, requestInit);
+    req = served(url, requestInit(m, headers, body), signal);
   } catch (error) {
     throw new TypeError(`cannot make a request of ${show(m)} ${show(url)}: ${(error as Error).message}`, { cause: error });
   }

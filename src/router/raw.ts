@@ -13,7 +13,7 @@
  * and 503 are gate.ts's) and a head above --buffer-size (its 431 is the server's handler's).
  */
 import type { Conn, RawHandler, RawReply, RawRequestHead } from '../../runtimes/types.ts';
-import { encodePacket, KEEP_CONNECTION_VAR, percentDecode, statusReason, type UwsgiVars } from '../codec/index.ts';
+import { encodePacket, KEEP_CONNECTION_VAR, percentDecode, plainHostname, plainTarget, plainValue, statusReason, type UwsgiVars } from '../codec/index.ts';
 import { CLIENT_CERT_HEADER } from '../tls/client-cert.ts';
 import type { RequestCounters } from '../worker/counters.ts';
 import { type AnswerHead, type BodySink, type Delivery, exchange, gatewayText, type Lease, type ProxyOptions } from './proxy.ts';
@@ -33,22 +33,6 @@ const METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
 /** Headers that send a request the Request way: a body, an upgrade, what the port owns, what Headers keeps apart. */
 const NOT_RAW = new Set(['content-length', 'transfer-encoding', 'upgrade', 'set-cookie', CLIENT_CERT_HEADER]);
 
-/** A path the URL parser keeps as it is (no dot segment, checked apart; no character it would encode). */
-const PLAIN_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/;
-/** A query the URL parser keeps as it is (printable ASCII but " # ' < >). */
-const PLAIN_QUERY = /^[\x21\x24-\x26\x28-\x3b\x3d\x3f-\x7e]*$/;
-/** A header value Headers keeps as it is: printable ASCII (tabs inside), no space at either end. */
-const PLAIN_VALUE = /^(?:[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?)?$/;
-/** A Host whose URL hostname is itself (port aside): a lowercase name not ending in a number, or a dotted IPv4 address as URL writes it. */
-const PLAIN_HOST = /^(?:(?:[a-z0-9-]+\.)*[a-z-][a-z0-9-]*|(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))(?::(\d{1,5}))?$/;
-
-/** The hostname (SERVER_NAME) of a plain Host, or null. */
-function plainHostname(host: string): string | null {
-  const m = PLAIN_HOST.exec(host);
-  if (m === null || host.includes('xn--') || (m[1] !== undefined && Number(m[1]) > 65535)) return null;
-  return m[1] === undefined ? host : host.slice(0, host.length - m[1].length - 1);
-}
-
 /**
  * The uwsgi vars proxy.ts sends for this request (requestToVars' with TSGI_KEEP), in the same
  * order: HTTP_* as Headers lists them (sorted, repeated ones joined); null when the fast path
@@ -57,10 +41,10 @@ function plainHostname(host: string): string | null {
 export function rawVars(head: RawRequestHead, serverPort: number): UwsgiVars | null {
   const { method, target } = head;
   if (!METHODS.has(method)) return null;
+  if (!plainTarget(target)) return null;
   const q = target.indexOf('?');
   const path = q === -1 ? target : target.slice(0, q);
   const query = q === -1 ? '' : target.slice(q + 1);
-  if (!PLAIN_PATH.test(path) || path.includes('/.') || /%2e/i.test(path) || !PLAIN_QUERY.test(query)) return null;
   const fields = headerFields(head.headers);
   if (fields === null) return null;
   const host = fields.get('host');
@@ -92,7 +76,7 @@ function headerFields(h: readonly string[]): Map<string, string> | null {
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i].toLowerCase();
     const value = h[i + 1];
-    if (NOT_RAW.has(name) || !PLAIN_VALUE.test(value)) return null;
+    if (NOT_RAW.has(name) || !plainValue(value)) return null;
     const prev = fields.get(name);
     if (prev === undefined) fields.set(name, value);
     else if (name === 'host') return null;

@@ -253,7 +253,7 @@ export class CgiConnection {
       void this.#close(body);
       return;
     }
-    const req = requestOrRefusal(vars, r.bodyWanted ? body.take() : null, r.gone, () => this.#peer);
+    const req = requestOrRefusal(vars, r.bodyWanted ? body.take() : null, r.gone, () => this.#peer, this.#o.lazyRequest);
     if (typeof req === 'string') {
       this.#refuse(r, 400, req);
       void this.#close(body);

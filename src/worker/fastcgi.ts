@@ -243,7 +243,7 @@ class FastCgiExchange {
     if (tooLarge !== null) return this.#refuseTooLarge(tooLarge);
     const bodyless = bodylessMethod(vars);
     if (bodyless) this.body.drop();
-    const req = requestOrRefusal(vars, bodyless ? null : this.body.take(), this.#gone, () => this.#owner.peer);
+    const req = requestOrRefusal(vars, bodyless ? null : this.body.take(), this.#gone, () => this.#owner.peer, this.#owner.options.lazyRequest);
     if (typeof req === 'string') return this.#refuse(400, req);
     void this.#respond(req);
   }

@@ -10,6 +10,7 @@ import { queueDrained } from '../stats/proc.ts';
 import type { Conn, ListenAddress, Listener, NativeHttpOptions, NativeHttpTarget, NativeWebSocketOptions, Runtime, TlsMaterial } from '../../runtimes/types.ts';
 import { takeUpgrade } from '../websocket/upgrade.ts';
 import { WebSocketConnection } from './websocket.ts';
+import type { LazyRequestMaker } from '../codec/index.ts';
 import { ConfigError } from '../config/index.ts';
 import { log } from '../log.ts';
 import { appIndex, loadApps, mountHandler, type MountedApp } from './mount.ts';
@@ -72,12 +73,13 @@ export interface CoreSetup {
 
 export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingCore> {
   const { serve: options, appDir, core, workerId = 0 } = setup;
+  const lazy = lazyRequestsBeforeTheApp(rt, setup);
   const apps = setup.apps ?? (await loadApps(options.app, options.mounts, options.callable, appDir));
   const counters = new CoreCounters(core);
   if (!options.disableLogging) {
     counters.logger = requestLogger(options.logFormat, { pid: rt.pid, wid: workerId, core, requests: () => counters.totals.requests });
   }
-  const listeners = new CoreListeners(rt, setup, serverOptions(rt, options, apps, counters), counters, nodeWsInject(apps));
+  const listeners = new CoreListeners(rt, setup, serverOptions(rt, options, apps, counters, lazy), counters, nodeWsInject(apps));
   try {
     for (const src of setup.sources) await listeners.add(src);
   } catch (e) {
@@ -108,14 +110,25 @@ function nodeWsInject(apps: MountedApp[]): ((server: unknown) => void) | undefin
 /** What the protocol servers are given: one set for the CGI-style ones, one for HTTP. */
 type ServerOptions = { vars: UwsgiServerOptions; http: HttpServerOptions };
 
-function serverOptions(rt: Runtime, options: ServeOptions, apps: MountedApp[], counters: CoreCounters): ServerOptions {
+/**
+ * The maker of lazy Requests for the CGI-style sockets, where the runtime has them
+ * (Runtime.lazyRequests, which replaces the global Request and fetch): installed before the app
+ * is imported, so that an app that keeps the globals at import gets the replaced ones. Not for
+ * apps already in hand (serve({ fetch })), imported before: they keep the runtime's Request.
+ */
+function lazyRequestsBeforeTheApp(rt: Runtime, setup: CoreSetup): LazyRequestMaker | null {
+  if (setup.apps !== undefined || !setup.sources.some((src) => src.proto !== 'http')) return null;
+  return rt.lazyRequests();
+}
+
+function serverOptions(rt: Runtime, options: ServeOptions, apps: MountedApp[], counters: CoreCounters, lazy: LazyRequestMaker | null): ServerOptions {
   const handler = mountHandler(apps, options.manageScriptName);
   const appOf = apps.length > 1 ? appIndex(apps, options.manageScriptName) : undefined;
   const common = { handler, bufferSize: options.bufferSize, limitPost: options.limitPost, headTimeoutMs: options.socketTimeout * 1000, counters, appOf };
   const webSockets = options.webSockets;
   const trusted = trustedProxies(options.trustedProxies);
   return {
-    vars: { ...common, wholeBody: onFirstUse(() => rt.keptBodies()) },
+    vars: { ...common, wholeBody: onFirstUse(() => rt.keptBodies()), lazyRequest: lazy },
     http: {
       ...common,
       keepAlive: options.httpKeepalive,

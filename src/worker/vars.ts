@@ -4,7 +4,7 @@
  * answer in the protocol's head style, the head-timeout log line and the request log's facts.
  */
 import type { WebSocketLimits } from '../master/protocol.ts';
-import { concatBytes, encodeResponseHead, getVar, type UwsgiVars, varsToRequest } from '../codec/index.ts';
+import { concatBytes, encodeResponseHead, getVar, type LazyRequestMaker, type UwsgiVars, varsToRequest } from '../codec/index.ts';
 import { log } from '../log.ts';
 import type { FetchHandler } from './app.ts';
 import type { RequestCounters } from './counters.ts';
@@ -23,6 +23,8 @@ export interface VarsServerOptions {
   counters?: RequestCounters;
   /** The app's body as it gave it, where the runtime keeps it (Runtime.keptBodies): written without reading the Response's stream. */
   wholeBody?: (res: Response) => Uint8Array | null;
+  /** Makes a lazy Request where the vars allow one, where the runtime has them (Runtime.lazyRequests); else the runtime's Request. */
+  lazyRequest?: LazyRequestMaker | null;
   /** Which app (mountpoint index) answers a URL, for the request log. */
   appOf?: (req: Request) => number;
   /**
@@ -45,9 +47,9 @@ export function bodylessMethod(vars: UwsgiVars): boolean {
  * for the log line, asked only then: reading the peer's address and port on every request was
  * 7 % of a Bun uwsgi worker's samples (`bun --cpu-prof`, hello world).
  */
-export function requestOrRefusal(vars: UwsgiVars, body: BodyInit | null, gone: Gone, peer: () => string): Request | string {
+export function requestOrRefusal(vars: UwsgiVars, body: BodyInit | null, gone: Gone, peer: () => string, lazy?: LazyRequestMaker | null): Request | string {
   try {
-    return varsToRequest(vars, body, gone);
+    return varsToRequest(vars, body, gone, lazy);
   } catch (e) {
     log(`tsgi: bad request from ${peer()}: ${(e as Error).message}`);
     return `Bad Request: ${(e as Error).message}`;
