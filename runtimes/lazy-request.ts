@@ -1,5 +1,5 @@
 /**
- * A lazy Request for Node's CGI-style sockets (uwsgi, SCGI, FastCGI, the router's internal
+ * A lazy Request for Node's and Deno's CGI-style sockets (uwsgi, SCGI, FastCGI, the router's internal
  * socket): `method`, `url`, `headers` and `signal` come straight from the parts the vars gave
  * (src/codec/request.ts decides when they are exactly what the real Request would give back), and
  * undici's Request — the vars of a GET made into it and read take 5.3 µs, into the lazy one 3.7

@@ -366,8 +366,8 @@ export interface Runtime {
    * replaces the global `Request` and `fetch` with ones that take a lazy Request, so it is called
    * before the app is imported. Node: the vars of a GET made into undici's Request and read
    * (method, url, a header) 5.3–5.4 µs, into the lazy one 3.7 µs (`node bench/vars-request.mjs`,
-   * three runs). Null on Bun (2.1–3.2 against 1.2–2.1 µs: little to save) and, for now, on Deno
-   * (10.0–10.3 against 3.2–3.4 µs: worth it, not yet run there in a real process): the globals stay.
+   * three runs); Deno: 10.0–10.3 against 3.2–3.4 µs. Null on Bun (2.1–3.2 against 1.2–2.1 µs:
+   * little to save): the globals stay.
    */
   lazyRequests(): ((parts: RequestParts) => Request) | null;
   /**

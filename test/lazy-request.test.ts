@@ -76,7 +76,7 @@ function vars(method: string, path: string, host: string, extra: UwsgiVars = [])
   return v;
 }
 
-const LAZY = RUNTIME === 'node' ? 'LazyRequest' : 'ServedRequest';
+const LAZY = RUNTIME === 'bun' ? 'ServedRequest' : 'LazyRequest';
 
 describe(`lazy Requests in a tsgi process (${RUNTIME})`, () => {
   test('the app reads headers and body: the lazy Request where the vars allow, the same answers as the runtime’s Request', async () => {
