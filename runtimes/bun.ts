@@ -345,7 +345,7 @@ export function createBunRuntime(): Runtime {
     typescript: typescriptLoader,
     saveCompileCache,
     keptBodies: () => null,
-    lazyRequests: () => null,
+    lazyRequests: async () => null,
     keptSizes: keepResponseSizes,
     up: RUNTIME_UP,
     importModule: importFile,

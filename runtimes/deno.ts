@@ -28,7 +28,6 @@ import { toBindError } from './bind-error.ts';
 import { nodeIds } from './identity.ts';
 import { denoIdentityProblem, denoSetIdentity } from './deno-identity.ts';
 import { keepResponseSizes } from './kept-body.ts';
-import { lazyRequests } from './lazy-request.ts';
 
 // The slice of Deno's API this adapter uses, typed here so the project needs no Deno types.
 interface DenoConn {
@@ -468,7 +467,7 @@ export function createDenoRuntime(): Runtime {
     typescript: typescriptLoader,
     saveCompileCache,
     keptBodies: () => null,
-    lazyRequests,
+    lazyRequests: async () => (await import('./lazy-request.ts')).lazyRequests(),
     keptSizes: keepResponseSizes,
     up: RUNTIME_UP,
     importModule: importFile,

@@ -7,7 +7,6 @@ import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { NODE_STRIPPING, registerTsx, RUNTIME_UP, saveCompileCache, typescriptLoader } from './boot.mjs';
 import { keepResponseBodies, keepResponseSizes } from './kept-body.ts';
-import { lazyRequests } from './lazy-request.ts';
 import {
   ALL_SIGNALS,
   nodeBindInheritable,
@@ -89,7 +88,7 @@ export function createNodeRuntime(): Runtime {
     typescript: typescriptLoader,
     saveCompileCache,
     keptBodies: keepResponseBodies,
-    lazyRequests,
+    lazyRequests: async () => (await import('./lazy-request.ts')).lazyRequests(),
     keptSizes: keepResponseSizes,
     up: RUNTIME_UP,
     importModule: importApp,

@@ -362,14 +362,15 @@ export interface Runtime {
   keptBodies(): ((res: Response) => Uint8Array | null) | null;
   /**
    * Where building the runtime's `Request` for every request on the CGI-style sockets is worth
-   * avoiding: the maker of a lazy one (runtimes/lazy-request.ts), installed by this call — it
+   * avoiding: the maker of a lazy one (runtimes/lazy-request.ts, loaded only by this call: it reads
+   * the global `Request`, which on Node loads undici, ≈ 9 MiB in a launcher or master), installed by this call — it
    * replaces the global `Request` and `fetch` with ones that take a lazy Request, so it is called
    * before the app is imported. Node: the vars of a GET made into undici's Request and read
    * (method, url, a header) 5.3–5.4 µs, into the lazy one 3.7 µs (`node bench/vars-request.mjs`,
    * three runs); Deno: 10.0–10.3 against 3.2–3.4 µs. Null on Bun (2.1–3.2 against 1.2–2.1 µs:
    * little to save): the globals stay.
    */
-  lazyRequests(): ((parts: RequestParts) => Request) | null;
+  lazyRequests(): Promise<((parts: RequestParts) => Request) | null>;
   /**
    * The size of a body the app gave its Response as a string or bytes, known without reading it:
    * what the request log and --stats count behind the runtime's own HTTP server. Installs the same

@@ -73,7 +73,7 @@ export interface CoreSetup {
 
 export async function startCore(rt: Runtime, setup: CoreSetup): Promise<ServingCore> {
   const { serve: options, appDir, core, workerId = 0 } = setup;
-  const lazy = lazyRequestsBeforeTheApp(rt, setup);
+  const lazy = await lazyRequestsBeforeTheApp(rt, setup);
   const apps = setup.apps ?? (await loadApps(options.app, options.mounts, options.callable, appDir));
   const counters = new CoreCounters(core);
   if (!options.disableLogging) {
@@ -116,7 +116,7 @@ type ServerOptions = { vars: UwsgiServerOptions; http: HttpServerOptions };
  * is imported, so that an app that keeps the globals at import gets the replaced ones. Not for
  * apps already in hand (serve({ fetch })), imported before: they keep the runtime's Request.
  */
-function lazyRequestsBeforeTheApp(rt: Runtime, setup: CoreSetup): LazyRequestMaker | null {
+async function lazyRequestsBeforeTheApp(rt: Runtime, setup: CoreSetup): Promise<LazyRequestMaker | null> {
   if (setup.apps !== undefined || !setup.sources.some((src) => src.proto !== 'http')) return null;
   return rt.lazyRequests();
 }

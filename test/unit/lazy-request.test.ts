@@ -1,7 +1,7 @@
 // The lazy Request of the CGI-style sockets (runtimes/lazy-request.ts, Runtime.lazyRequests: Node
-// only): for every vars set below, what the app sees through the lazy path is what the runtime's
-// Request gives, or the lazy path declined. On Bun and Deno there is no maker: the same checks
-// hold for the runtime's Request, which both paths build.
+// and Deno): for every vars set below, what the app sees through the lazy path is what the runtime's
+// Request gives, or the lazy path declined. On Bun there is no maker: the same checks hold for the
+// runtime's Request, which both paths build.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { RUNTIME, run, scriptCommand } from '../helpers.ts';
 import { type UwsgiVars, varsToRequest } from '../../src/codec/index.ts';
 import { PlainParts } from '../../src/codec/request.ts';
 
-const maker = (await getRuntime()).lazyRequests();
+const maker = await (await getRuntime()).lazyRequests();
 const lazyOn = maker !== null;
 const enc = new TextEncoder();
 
@@ -465,7 +465,7 @@ describe(`lazy Requests (${RUNTIME}: ${lazyOn ? 'lazy where the vars allow' : 't
   });
 });
 
-it('lazyRequests() installs once (Node): a second call keeps the globals; Bun and Deno keep theirs untouched', () => {
+it('lazyRequests() installs once (Node, Deno): a second call keeps the globals; Bun keeps its own untouched', () => {
   const installed = Symbol.for('tsgi.lazyRequests') in globalThis;
   expect(installed).toBe(lazyOn);
   if (!installed) return;

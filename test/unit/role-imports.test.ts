@@ -63,6 +63,12 @@ describe('each role loads only what it needs', () => {
     expect(graph).not.toContain('src/tls/check.ts');
   });
 
+  test('no runtime adapter loads the lazy Request or the FFI binder at start (they read the global Request, or load libc, only where a role needs them)', () => {
+    const graph = new Set(['runtimes/node.ts', 'runtimes/bun.ts', 'runtimes/deno.ts'].flatMap((f) => [...staticGraph(f)]));
+    expect(graph).toContain('runtimes/kept-body.ts');
+    for (const lazy of ['runtimes/lazy-request.ts', 'runtimes/bare-socket.ts', 'runtimes/bun-libc.ts']) expect(graph).not.toContain(lazy);
+  });
+
   test('serve() (src/serve.ts) loads no launcher and no serving core until it starts one', () => {
     // It checks a fetch handler at once (src/worker/app.ts, which knows WebSocket answers: their frames' codec).
     const graph = staticGraph('src/serve.ts');
