@@ -233,7 +233,10 @@ function report(steps: StepFigures[]): string {
 
 describe.skipIf(WHY_NOT !== null)(`a fleet of two tsgi hosts behind nginx, in network namespaces${WHY_NOT ? ` (skipped: ${WHY_NOT})` : ''}`, () => {
   beforeAll(makeNetwork);
+  /** nginx, stopped with SIGTERM before cleanup's SIGKILL: a killed nginx master leaves its workers running. */
+  let lb: Proc | undefined;
   afterAll(async () => {
+    await lb?.stop();
     await cleanup();
     removeNetwork();
   });
@@ -243,6 +246,7 @@ describe.skipIf(WHY_NOT !== null)(`a fleet of two tsgi hosts behind nginx, in ne
     const hosts = [startHost(1), startHost(2)];
     await Promise.all(hosts.map((h) => h.waitFor(/tsgi is ready/, 60_000)));
     const nginx = startNginx();
+    lb = nginx;
     expect(await until(() => throughNginx(8080) && throughNginx(8081), 30_000), `nginx did not answer: ${nginx.output()}`).toBe(true);
 
     console.log(`fleet: hosts and nginx up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
