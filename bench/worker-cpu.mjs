@@ -7,8 +7,9 @@
 // wrk -t2 -c64: the workers' CPU is that of the router's internal socket). RUNTIME: node, bun or
 // deno. MODE http-socket-2: --http-socket with --master --processes 2 (the workers share the
 // master's socket), per process. TREE: a tsgi checkout or export (default: this one); its node_modules must resolve.
+// WORKER_CPU_LOGGING=1 (not TSGI_…: tsgi reads those as options): with the request log on (tsgi's default), written with --logto to a file.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,17 +81,24 @@ async function measure(tree) {
   const flag = flags[mode];
   if (flag === undefined) throw new Error(`unknown MODE ${mode}: socket, http-socket, http-socket-2 or http`);
   const [cmd, pre] = runtimeCommand(tree);
-  const child = spawn(cmd, [...pre, ...flag, '--app', join(here, 'examples/hello.ts'), '--disable-logging'], {
+  // With the request log on, it goes to a file: load() blocks this process, which would leave a pipe full.
+  const logFile = join(dir, 'log');
+  const logging = process.env.WORKER_CPU_LOGGING === '1' ? ['--logto', logFile] : ['--disable-logging'];
+  const child = spawn(cmd, [...pre, ...flag, '--app', join(here, 'examples/hello.ts'), ...logging], {
     cwd: tree,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
+  const ready = () => err.includes('tsgi is ready') || (existsSync(logFile) && readFileSync(logFile, 'utf8').includes('tsgi is ready'));
   await new Promise((ok, fail) => {
+    const poll = setInterval(() => ready() && (clearInterval(poll), ok()), 20);
     child.stderr.on('data', (d) => {
       err += d;
-      if (err.includes('tsgi is ready')) ok();
     });
-    child.on('exit', () => fail(new Error(`tsgi exited:\n${err}`)));
+    child.on('exit', () => {
+      clearInterval(poll);
+      fail(new Error(`tsgi exited:\n${err}`));
+    });
   });
   load(target, 1);
   const pids = mode === 'http' || mode === 'http-socket-2' ? descendants(child.pid) : [child.pid];
