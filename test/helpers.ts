@@ -4,7 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { createServer, type Server } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -325,4 +326,21 @@ export async function cleanup(): Promise<void> {
   started.length = 0;
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   dirs.length = 0;
+}
+
+/** A local HTTP server that answers every request with what it got, as JSON: method, url, headers (not host/connection/keep-alive), body. */
+export async function echoServer(): Promise<{ server: Server; host: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const { host: _h, connection: _c, 'keep-alive': _k, ...headers } = req.headers;
+      res.setHeader('connection', 'close');
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ method: req.method, url: req.url, headers, body: Buffer.concat(chunks).toString() }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { server, host, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }

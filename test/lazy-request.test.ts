@@ -2,31 +2,19 @@
 // lazy Request where the vars allow (runtimes/lazy-request.ts), and Hono's adapter replaces the
 // global Request on the HTTP side; either way the app sees, copies and forwards with fetch(req)
 // exactly what the runtime's Request gives (computed here by the same vars without the lazy path).
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { encodePacket, type UwsgiVars, varsToRequest } from '../src/codec/index.ts';
-import { cleanup, fetchFresh, freePort, type Proc, RUNTIME, rawExchange, startTsgi } from './helpers.ts';
+import { cleanup, echoServer, fetchFresh, freePort, type Proc, RUNTIME, rawExchange, startTsgi } from './helpers.ts';
 
 let tsgi: Proc;
 let socketPort: number;
 let httpPort: number;
-let upstream: http.Server;
+let upstream: Awaited<ReturnType<typeof echoServer>>;
 let upstreamHost: string;
 
 beforeAll(async () => {
-  upstream = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const { host: _h, connection: _c, 'keep-alive': _k, ...headers } = req.headers;
-      res.setHeader('connection', 'close');
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ method: req.method, url: req.url, headers, body: Buffer.concat(chunks).toString() }));
-    });
-  });
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  upstreamHost = `127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  upstream = await echoServer();
+  upstreamHost = upstream.host;
   socketPort = await freePort();
   httpPort = await freePort();
   tsgi = await startTsgi([
@@ -41,7 +29,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await tsgi?.stop();
-  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  await upstream.close();
   await cleanup();
 });
 

@@ -2,12 +2,10 @@
 // and Deno): for every vars set below, what the app sees through the lazy path is what the runtime's
 // Request gives, or the lazy path declined. On Bun there is no maker: the same checks hold for the
 // runtime's Request, which both paths build.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRuntime } from '../../runtimes/detect.ts';
 import { lazyRequests } from '../../runtimes/lazy-request.ts';
-import { RUNTIME, run, scriptCommand } from '../helpers.ts';
+import { echoServer, RUNTIME, run, scriptCommand } from '../helpers.ts';
 import { type UwsgiVars, varsToRequest } from '../../src/codec/index.ts';
 import { PlainParts } from '../../src/codec/request.ts';
 
@@ -408,22 +406,13 @@ describe(`lazy Requests (${RUNTIME}: ${lazyOn ? 'lazy where the vars allow' : 't
   });
 
   describe('fetch(req) to a local server', () => {
-    let server: http.Server;
+    let server: Awaited<ReturnType<typeof echoServer>>;
     let base: string;
     beforeAll(async () => {
-      server = http.createServer((req, res) => {
-        const chunks: Buffer[] = [];
-        req.on('data', (c: Buffer) => chunks.push(c));
-        req.on('end', () => {
-          const { host: _host, connection: _c, 'keep-alive': _k, ...headers } = req.headers;
-          res.setHeader('connection', 'close');
-          res.end(JSON.stringify({ method: req.method, url: req.url, headers, body: Buffer.concat(chunks).toString() }));
-        });
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      server = await echoServer();
+      base = `http://${server.host}`;
     });
-    afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    afterAll(() => server.close());
 
     const at = (vars: UwsgiVars) => vars.map(([k, v]): [string, string] => (k === 'HTTP_HOST' ? [k, base.slice(7)] : [k, v]));
     const echo = async (res: Response) => res.json();
