@@ -91,7 +91,11 @@ async function measure(tree) {
   let err = '';
   const ready = () => err.includes('tsgi is ready') || (existsSync(logFile) && readFileSync(logFile, 'utf8').includes('tsgi is ready'));
   await new Promise((ok, fail) => {
-    const poll = setInterval(() => ready() && (clearInterval(poll), ok()), 20);
+    const poll = setInterval(() => {
+      if (!ready()) return;
+      clearInterval(poll);
+      ok();
+    }, 20);
     child.stderr.on('data', (d) => {
       err += d;
     });

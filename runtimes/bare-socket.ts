@@ -1,6 +1,6 @@
 /**
  * Listening sockets bound with libc's socket, bind and listen, through the runtime's FFI (Bun's;
- * Node has none, Deno's child_process trap is in runtimes/deno.ts): a bare fd that no server of this runtime accepts on. The process that
+ * Node has none and uses runtimes/node-bare.ts; Deno's child_process trap is in runtimes/deno.ts): a bare fd that no server of this runtime accepts on. The process that
  * holds it can spawn children that serve on it and stay their master, with no launcher process in
  * front (docs/ARCHITECTURE.md, "Why a launcher"). The result is what a libuv listen gives on Linux:
  * SO_REUSEADDR on TCP, the backlog asked for (511 by default, as Node's), a dual-stack socket on
@@ -91,6 +91,12 @@ export function ipv6Bytes(text: string): Uint8Array {
   return out;
 }
 
+/** The address a listen on `host` binds: the host if it is one, else its first as `dns.lookup` gives. */
+export async function resolveHost(host: string): Promise<{ ip: string; v6: boolean }> {
+  const ip = isIP(host) !== 0 ? host : (await lookup(host)).address;
+  return { ip, v6: isIP(ip) === 6 };
+}
+
 /** Binds listening sockets through `libc`; see the module comment. */
 export class BareSockets {
   readonly #libc: Libc;
@@ -112,8 +118,8 @@ export class BareSockets {
   }
 
   async #tcp(host: string, port: number, options?: ListenOptions): Promise<InheritableSocket> {
-    const ip = isIP(host) !== 0 ? host : (await lookup(host)).address;
-    const family = isIP(ip) === 6 ? AF_INET6 : AF_INET;
+    const { ip, v6 } = await resolveHost(host);
+    const family = v6 ? AF_INET6 : AF_INET;
     const fd = this.#listen(family, sockaddr(family, ip, port), options);
     const address: ListenAddress = { kind: 'tcp', host, port: port === 0 ? this.#port(fd) : port };
     return this.#socket(fd, address);

@@ -194,8 +194,8 @@ export function masterPid(output: string): number | null {
 }
 
 /**
- * Under --master, is a launcher in front of the master? On Node and Deno, yes; Bun binds with
- * libc (Runtime.bareBinder) and the process started is the master itself.
+ * Under --master, is a launcher in front of the master? On Deno, yes; Bun and Node bind bare
+ * sockets (Runtime.bareBinder) and the process started is the master itself.
  */
 export function hasLauncher(p: Proc): boolean {
   return masterPid(p.output()) !== p.child.pid;

@@ -5,7 +5,7 @@
  * stays as a thin parent that forwards signals and exits with the master's exit code.
  *
  * Sockets from systemd (LISTEN_FDS/LISTEN_PID) are already bare fds, and a runtime that binds
- * without a server (Runtime.bareBinder: Bun) makes them so: then this process is the master
+ * without a server (Runtime.bareBinder: Bun and Node) makes them so: then this process is the master
  * itself.
  */
 import { phase } from '../phases.ts';
@@ -328,7 +328,7 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
 }
 
 /**
- * Where the runtime binds without a server (Runtime.bareBinder: Bun), the process the user
+ * Where the runtime binds without a server (Runtime.bareBinder: Bun and Node), the process the user
  * started binds every socket as a bare fd and is the master itself: one runtime process less.
  */
 async function runBoundMaster(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string, bare: BareBinder): Promise<void> {
