@@ -170,6 +170,13 @@ async function httpSocketRows() {
       const tsgi = await load(tsgiArgs(rt, port2, n), port2, { readyLog: n > 1 ? TSGI_READY : undefined });
       noteErrors(`tsgi --http-socket on ${rt}, ${n} process(es)`, tsgi);
       atLeast(`\`--http-socket\` ÷ bare server, ${n} process${n > 1 ? 'es' : ''} (req/s)`, rt, tsgi.rps, bare.rps, 0.95);
+      // Bun and Deno: the runtime's own server in each worker (SO_REUSEPORT), against the same bare run.
+      if (n > 1 && rt !== 'node') {
+        const port3 = await freePort();
+        const reuse = await load([...tsgiArgs(rt, port3, n), '--reuse-port'], port3, { readyLog: TSGI_READY });
+        noteErrors(`tsgi --http-socket --reuse-port on ${rt}, ${n} processes`, reuse);
+        atLeast(`\`--http-socket --reuse-port\` ÷ bare server, ${n} processes (req/s)`, rt, reuse.rps, bare.rps, 0.95);
+      }
     }
   }
 }
@@ -233,12 +240,16 @@ function version(cmd, argv) {
   return `${r.stdout}${r.stderr}`.trim().split('\n')[0];
 }
 
+/** The tree's commit, or "(not a git checkout)" for an export (`git archive`). */
+function commit() {
+  const r = spawnSync('git', ['-C', ROOT, 'log', '-1', '--format=%h %cd', '--date=short'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : '(not a git checkout)';
+}
+
 function header() {
   const cpuModel = cpus()[0]?.model ?? '?';
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  console.log(
-    `tsgi ${version('git', ['-C', ROOT, 'log', '-1', '--format=%h %cd', '--date=short'])}: \`npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}\``,
-  );
+  console.log(`tsgi ${commit()}: \`npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}\``);
   console.log(`Machine: ${cpus().length} cores (${cpuModel}), load average at start ${load}`);
   console.log(
     `Node ${version(NODE, ['--version'])}, Bun ${version(RUNTIMES.bun.tsgi[0], ['--version'])}, ${version(RUNTIMES.deno.tsgi[0], ['--version'])}, ${version('uwsgi', ['--version']).replace(/^/, 'uWSGI ')}, ${version('nginx', ['-v'])}, ${version('wrk', ['--version']).split(' [')[0]}`,
