@@ -29,19 +29,40 @@ export class ListenThread {
   readonly #control: Int32Array;
   readonly #bytes: Uint8Array;
   #queue: Promise<unknown> = Promise.resolve();
+  /** Rejects when the thread fails or exits: a request then fails instead of waiting for ever. */
+  readonly #gone: Promise<never>;
 
   private constructor(worker: Worker, shared: SharedArrayBuffer) {
     this.#worker = worker;
     this.#control = new Int32Array(shared, 0, 2);
     this.#bytes = new Uint8Array(shared, 8);
+    this.#gone = new Promise<never>((_, reject) => {
+      worker.on('error', (e) => reject(new Error(`the listening thread failed: ${e.message}`)));
+      worker.on('exit', (code) => reject(new Error(`the listening thread exited (code ${code})`)));
+    });
+    this.#gone.catch(() => {});
   }
 
-  /** Start the thread; it stays for the life of this process, which it keeps alive only while it answers. */
-  static start(): ListenThread {
+  /**
+   * Start the thread; it stays for the life of this process, which it keeps alive only while it
+   * answers. Null where this Node has no tcp_wrap and pipe_wrap bindings (then tsgi keeps a launcher).
+   */
+  static start(): ListenThread | null {
+    if (!ListenThread.#bindings()) return null;
     const shared = new SharedArrayBuffer(BUFFER);
     const worker = new Worker(new URL('./node-listen-thread.cjs', import.meta.url), { workerData: shared, execArgv: [], stdout: false, stderr: false });
     worker.unref();
     return new ListenThread(worker, shared);
+  }
+
+  /** Does `process.binding` give the TCP and pipe server handles the thread uses? */
+  static #bindings(): boolean {
+    try {
+      const node = process as unknown as { binding(name: string): Record<string, unknown> };
+      return typeof node.binding('tcp_wrap').TCP === 'function' && typeof node.binding('pipe_wrap').Pipe === 'function';
+    } catch {
+      return false;
+    }
   }
 
   /** This thread's bind, as the runtime seam's BareBinder. */
@@ -95,8 +116,11 @@ export class ListenThread {
     const waiting = Atomics.waitAsync(control, 0, ASKED);
     // A pending waitAsync does not keep the event loop alive; the thread does, until it answers.
     this.#worker.ref();
-    if (waiting.async) await waiting.value;
-    this.#worker.unref();
+    try {
+      if (waiting.async) await Promise.race([waiting.value, this.#gone]);
+    } finally {
+      this.#worker.unref();
+    }
     const answer = JSON.parse(new TextDecoder().decode(this.#bytes.slice(0, control[1]))) as Answer;
     Atomics.store(control, 0, IDLE);
     return answer;

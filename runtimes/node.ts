@@ -104,7 +104,7 @@ export function createNodeRuntime(): Runtime {
     listenFd: nodeListenFd,
     bindInheritable: nodeBindInheritable,
     // Node has no FFI: under --master a launcher binds and hands the fds over.
-    bareBinder: async () => (await import('./node-bare.ts')).ListenThread.start().bind,
+    bareBinder: async () => (await import('./node-bare.ts')).ListenThread.start()?.bind ?? null,
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,
     threadChannel: nodeThreadChannel,

@@ -89,3 +89,19 @@ describe(`a bare listening socket (${RUNTIME})`, async () => {
     });
   });
 });
+
+describe.runIf(RUNTIME === 'node')('Node without tcp_wrap and pipe_wrap bindings', () => {
+  it('has no binder, so tsgi keeps a launcher (a Node that drops process.binding still starts)', async () => {
+    const { ListenThread } = await import('../../runtimes/node-bare.ts');
+    const node = process as unknown as { binding: (name: string) => unknown };
+    const binding = node.binding;
+    node.binding = () => {
+      throw new Error('no such binding');
+    };
+    try {
+      expect(ListenThread.start()).toBeNull();
+    } finally {
+      node.binding = binding;
+    }
+  });
+});
