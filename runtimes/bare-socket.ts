@@ -27,7 +27,7 @@ const AF_UNIX = 1;
 const AF_INET = 2;
 const AF_INET6 = 10;
 const SOCK_STREAM = 1;
-/** The master's copy is never inherited by accident: children get it through spawn's fd list. */
+/** The master's copy is never inherited by accident: children get it through spawn's fd list (unless `inPlace`). */
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
@@ -100,9 +100,15 @@ export async function resolveHost(host: string): Promise<{ ip: string; v6: boole
 /** Binds listening sockets through `libc`; see the module comment. */
 export class BareSockets {
   readonly #libc: Libc;
+  readonly #inPlace: boolean;
 
-  constructor(libc: Libc) {
+  /**
+   * `inPlace`: the children inherit each fd at its own number (it is not close-on-exec) instead of
+   * getting it through spawn's fd list (Deno: passing it there clears O_NONBLOCK on the socket).
+   */
+  constructor(libc: Libc, options: { inPlace?: boolean } = {}) {
     this.#libc = libc;
+    this.#inPlace = options.inPlace === true;
   }
 
   /** This object's bind, as the runtime seam's BareBinder. */
@@ -132,7 +138,7 @@ export class BareSockets {
   /** socket, SO_REUSEADDR (TCP), bind, listen: the fd, or the errno as an error with its code. */
   #listen(family: number, address: Uint8Array, options?: ListenOptions): number {
     const libc = this.#libc;
-    const fd = libc.socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const fd = libc.socket(family, SOCK_STREAM | (this.#inPlace ? 0 : SOCK_CLOEXEC), 0);
     if (fd < 0) throw this.#error('socket');
     const fail = (call: string) => {
       const e = this.#error(call);
@@ -167,6 +173,6 @@ export class BareSockets {
       open = false;
       return Promise.resolve();
     };
-    return { fd, address, close };
+    return this.#inPlace ? { fd, address, close, inPlace: true } : { fd, address, close };
   }
 }

@@ -490,11 +490,15 @@ export function createDenoRuntime(): Runtime {
     nodeHttpServer: false,
     adoptNativeUpgrade,
     bindInheritable: nodeBindInheritable,
-    // Measured on Deno 2.9: its node:child_process clears O_NONBLOCK on every fd it passes at
-    // another number than the child's, and the flag is the socket's, shared with the router and
-    // the workers: after a respawn the router's accept blocked its event loop. A launcher passes
-    // the fds at 3, 4, … (the children inherit them untouched).
-    bareBinder: async () => null,
+    // Measured on Deno 2.9: its node:child_process clears O_NONBLOCK on every fd it is given by
+    // number, and the flag is the socket's, shared with the router and the workers (after a
+    // respawn the router's accept blocked its event loop). So the bare sockets are not
+    // close-on-exec and the children inherit them at the master's own numbers, untouched.
+    bareBinder: async () => {
+      const [{ BareSockets }, { denoLibc }] = await Promise.all([import('./bare-socket.ts'), import('./deno-libc.ts')]);
+      const libc = denoLibc();
+      return libc ? new BareSockets(libc, { inPlace: true }).bind : null;
+    },
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,
     threadChannel: nodeThreadChannel,

@@ -250,6 +250,8 @@ export interface ListenOptions {
 export interface InheritableSocket {
   readonly fd: number;
   readonly address: ListenAddress;
+  /** Children inherit it at this same number (not close-on-exec): spawn passes nothing for it. */
+  readonly inPlace?: boolean;
   /** Close this process's copy (children keep theirs). */
   close(): Promise<void>;
 }

@@ -5,7 +5,7 @@
  * stays as a thin parent that forwards signals and exits with the master's exit code.
  *
  * Sockets from systemd (LISTEN_FDS/LISTEN_PID) are already bare fds, and a runtime that binds
- * without a server (Runtime.bareBinder: Bun and Node) makes them so: then this process is the master
+ * without a server (Runtime.bareBinder: Bun, Node, Deno) makes them so: then this process is the master
  * itself.
  */
 import { phase } from '../phases.ts';
@@ -297,7 +297,9 @@ class SocketBinder {
     const summary = tls ? ` (${(await import('../tls/check.ts')).tlsSummary(rt)})` : '';
     log(`${what} bound to ${display}${mode}${summary}`);
     this.bound.handles.push(handle);
-    const socket = { proto, spec, fd: 2 + this.bound.handles.length, display, unixPath: actual.kind === 'unix' ? actual.path : undefined };
+    // The number the children have it at: 3, 4, … through spawn's fd list, or its own when inherited in place.
+    const fd = handle.inPlace ? handle.fd : 2 + this.bound.handles.length;
+    const socket = { proto, spec, fd, display, unixPath: actual.kind === 'unix' ? actual.path : undefined };
     return { socket, port, address: actual };
   }
 }
@@ -328,7 +330,7 @@ export async function runLauncher(rt: Runtime, serve: ServeOptions, master: Mast
 }
 
 /**
- * Where the runtime binds without a server (Runtime.bareBinder: Bun and Node), the process the user
+ * Where the runtime binds without a server (Runtime.bareBinder: Bun, Node, Deno), the process the user
  * started binds every socket as a bare fd and is the master itself: one runtime process less.
  */
 async function runBoundMaster(rt: Runtime, serve: ServeOptions, master: MasterOptions, cwd: string, bare: BareBinder): Promise<void> {
@@ -337,9 +339,10 @@ async function runBoundMaster(rt: Runtime, serve: ServeOptions, master: MasterOp
   const bound = await bindAll(rt, serve, master, cwd, bare);
   phase('master: sockets bound');
   const { runMaster } = await import('./master.ts');
-  const held = bound.handles.map((h) => h.fd);
   const close = () => void Promise.all(bound.handles.map((h) => h.close()));
-  return runMaster(rt, { role: 'master', serve, master, sockets: bound.sockets, cwd, router: bound.router, held }, { close, handling: () => early.release() });
+  const fds = bound.handles.some((h) => h.inPlace) ? { inPlace: true } : { held: bound.handles.map((h) => h.fd) };
+  const state: ChildState = { role: 'master', serve, master, sockets: bound.sockets, cwd, router: bound.router, ...fds };
+  return runMaster(rt, state, { close, handling: () => early.release() });
 }
 
 /**

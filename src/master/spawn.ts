@@ -19,16 +19,16 @@ export class ChildSpawner {
   readonly #rt: Runtime;
   readonly #state: ChildState;
   readonly #entry: string;
-  /** This process's fds of every socket, the router's too, in the order the children get them (3, 4, …). */
+  /** This process's fds of every socket, the router's too, in the order the children get them (3, 4, …); none when they inherit them in place. */
   readonly fds: number[];
 
   constructor(rt: Runtime, state: ChildState, entry: string) {
-    const { held, ...children } = state;
+    const { held, inPlace, ...children } = state;
     this.#rt = rt;
     this.#state = children;
     this.#entry = entry;
     const all = state.router ? [...state.sockets, ...state.router.listens.map((l) => l.socket)] : state.sockets;
-    this.fds = held ?? all.flatMap((s) => ('fd' in s ? [s.fd] : [])).sort((a, b) => a - b);
+    this.fds = inPlace ? [] : (held ?? all.flatMap((s) => ('fd' in s ? [s.fd] : [])).sort((a, b) => a - b));
   }
 
   worker(workerId: number): Child {

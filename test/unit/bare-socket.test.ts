@@ -1,8 +1,8 @@
 // Runtime.bareBinder: listening sockets that no server of this process accepts on, for a master
-// with no launcher in front. Bun binds with libc through its FFI (runtimes/bare-socket.ts), Node
-// with its own handles in a thread that never runs its event loop (runtimes/node-bare.ts). Deno
-// has no binder (its child_process clears O_NONBLOCK on passed fds), which this checks too.
-import { existsSync } from 'node:fs';
+// with no launcher in front. Bun and Deno bind with libc through their FFI (runtimes/bare-socket.ts;
+// Deno's are not close-on-exec: its children inherit them in place), Node with its own handles in
+// a thread that never runs its event loop (runtimes/node-bare.ts).
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -43,8 +43,19 @@ describe(`a bare listening socket (${RUNTIME})`, async () => {
   const rt = await getRuntime();
   const bind = await rt.bareBinder();
 
-  it('exists on Bun and Node', () => {
-    expect(bind !== null).toBe(RUNTIME !== 'deno');
+  it('exists on every runtime', () => {
+    expect(bind).not.toBeNull();
+  });
+
+  it.runIf(RUNTIME === 'deno')('on Deno, an fd the children inherit at its own number: not close-on-exec', async () => {
+    const s = await (bind as NonNullable<typeof bind>)({ kind: 'tcp', host: '127.0.0.1', port: 0 });
+    try {
+      expect(s.inPlace).toBe(true);
+      const flags = Number.parseInt(/^flags:\s+(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${s.fd}`, 'utf8'))?.[1] ?? '0', 8);
+      expect(flags & 0o2000000).toBe(0);
+    } finally {
+      await s.close();
+    }
   });
 
   describe.runIf(bind)('bound bare', () => {

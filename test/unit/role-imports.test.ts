@@ -66,7 +66,7 @@ describe('each role loads only what it needs', () => {
   test('no runtime adapter loads the lazy Request or the FFI binder at start (they read the global Request, or load libc, only where a role needs them)', () => {
     const graph = new Set(['runtimes/node.ts', 'runtimes/bun.ts', 'runtimes/deno.ts'].flatMap((f) => [...staticGraph(f)]));
     expect(graph).toContain('runtimes/kept-body.ts');
-    for (const lazy of ['runtimes/lazy-request.ts', 'runtimes/bare-socket.ts', 'runtimes/bun-libc.ts', 'runtimes/node-bare.ts'])
+    for (const lazy of ['runtimes/lazy-request.ts', 'runtimes/bare-socket.ts', 'runtimes/bun-libc.ts', 'runtimes/node-bare.ts', 'runtimes/deno-libc.ts'])
       expect(graph).not.toContain(lazy);
   });
 
