@@ -1,6 +1,6 @@
 /**
- * Listening sockets bound with libc's socket, bind and listen, through the runtime's FFI (Bun's;
- * Node has none and uses runtimes/node-bare.ts; Deno's child_process trap is in runtimes/deno.ts): a bare fd that no server of this runtime accepts on. The process that
+ * Listening sockets bound with libc's socket, bind and listen, through the runtime's FFI (Bun's
+ * and Deno's; Node has none and uses runtimes/node-bare.ts): a bare fd that no server of this runtime accepts on. The process that
  * holds it can spawn children that serve on it and stay their master, with no launcher process in
  * front (docs/ARCHITECTURE.md, "Why a launcher"). The result is what a libuv listen gives on Linux:
  * SO_REUSEADDR on TCP, the backlog asked for (511 by default, as Node's), a dual-stack socket on

@@ -103,7 +103,7 @@ export function createNodeRuntime(): Runtime {
     listenUnix: nodeListenUnix,
     listenFd: nodeListenFd,
     bindInheritable: nodeBindInheritable,
-    // Node has no FFI: under --master a launcher binds and hands the fds over.
+    // Node has no FFI: its own handles bind and listen in a thread that never polls (runtimes/node-bare.ts).
     bareBinder: async () => (await import('./node-bare.ts')).ListenThread.start()?.bind ?? null,
     parentChannel: nodeParentChannel,
     spawnThread: nodeSpawnThread,
