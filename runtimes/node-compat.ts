@@ -186,7 +186,7 @@ export async function nodeBindInheritable(
 }
 
 /** The IPC channel to the parent (node:child_process 'ipc'), on all three runtimes. */
-export function nodeParentChannel(): ParentChannel | null {
+export function nodeParentChannel(parentPid?: number): ParentChannel | null {
   if (typeof process.send !== 'function') return null;
   const channel: ParentChannel = {
     send: (m) => {
@@ -195,10 +195,28 @@ export function nodeParentChannel(): ParentChannel | null {
     onMessage: null,
     onDisconnect: null,
   };
+  let gone = false;
+  const disconnected = () => {
+    if (gone) return;
+    gone = true;
+    clearInterval(watch);
+    channel.onDisconnect?.();
+  };
   process.on('message', (m) => channel.onMessage?.(m));
-  process.on('disconnect', () => channel.onDisconnect?.());
+  process.on('disconnect', disconnected);
+  // A parent killed while this process was starting may close the channel before anyone listens
+  // (a worker of a Deno master SIGKILLed during a reload was left running): the parent's pid is
+  // the other sign, checked once a second as uWSGI's workers watch their master.
+  const parent = parentPid ?? process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid !== parent || !process.connected) disconnected();
+  }, PARENT_CHECK_MS);
+  watch.unref();
   return channel;
 }
+
+/** How often a child checks that its parent is still there (see nodeParentChannel). */
+const PARENT_CHECK_MS = 1000;
 
 /** Threads through node:worker_threads (Node, Bun and Deno), booted by thread-boot.mjs. */
 export function nodeSpawnThread(moduleUrl: string, data: unknown): Thread {

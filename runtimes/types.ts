@@ -444,8 +444,13 @@ export interface Runtime {
    * O_NONBLOCK on the fds it passes: runtimes/deno.ts). One runtime process less under --master.
    */
   bareBinder(): Promise<BareBinder | null>;
-  /** The channel to the parent, when this process was spawned with `ipc: true`; else null. */
-  parentChannel(): ParentChannel | null;
+  /**
+   * The channel to the parent, when this process was spawned with `ipc: true`; else null.
+   * `parentPid`: the parent's pid as the parent said it (ChildState.parent): the channel then also
+   * says the parent is gone when this process outlives it, though the channel's close came before
+   * anyone listened (Bun then still says `process.connected`).
+   */
+  parentChannel(parentPid?: number): ParentChannel | null;
 
   connectTcp(host: string, port: number): Promise<Conn>;
   connectUnix(path: string): Promise<Conn>;

@@ -46,7 +46,7 @@ class Master {
     this.#self = self;
     this.#rt = rt;
     this.#state = state;
-    this.#parent = rt.parentChannel();
+    this.#parent = rt.parentChannel(state.parent);
     this.#spawner = new ChildSpawner(rt, state, process.argv[1]);
     this.#pool = new WorkerPool(state.master, recycleHandsOver(state), (id) => this.#spawner.worker(id), {
       ready: () => this.#workerReady(),

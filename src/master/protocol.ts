@@ -141,6 +141,8 @@ export interface ChildState {
    * in the order its children get them (3, 4, …). Without it, the master has them at 3, 4, … too.
    */
   held?: number[];
+  /** The pid of the process that spawned this one (its channel's other end). */
+  parent?: number;
   /**
    * A master whose sockets its children inherit at the master's own numbers (Deno's bare binder:
    * not close-on-exec, named by their numbers in `sockets`): spawn passes no fds.

@@ -8,7 +8,7 @@ import { type ChildState, STATE_ENV } from './protocol.ts';
 
 /** Start `entry` as a child that runs as `state.role` (`detached`: in a process group of its own). */
 export function spawnChild(rt: Runtime, entry: string, state: ChildState, fds: number[], detached = false): Child {
-  const env = { ...(process.env as Record<string, string>), [STATE_ENV]: JSON.stringify(state) };
+  const env = { ...(process.env as Record<string, string>), [STATE_ENV]: JSON.stringify({ ...state, parent: rt.pid }) };
   // What this process compiled, the child would compile again: it shares most of the modules.
   rt.saveCompileCache();
   return rt.spawnSelf({ args: [entry], env, fds, ipc: true, ...(detached ? { detached } : {}) });

@@ -91,7 +91,7 @@ class ThreadCore implements CoreView {
 
 export async function runWorker(rt: Runtime, state: ChildState): Promise<void> {
   phase(`worker ${state.workerId ?? 0}: modules imported`);
-  const channel = rt.parentChannel();
+  const channel = rt.parentChannel(state.parent);
   if (!channel) {
     log(`tsgi worker ${state.workerId ?? 0}: started without a master channel; exiting`);
     return rt.exit(1);

@@ -53,7 +53,7 @@ function routerHandler(statics: Array<{ prefix: string; dir: string }>, mountpoi
 }
 
 export async function runRouter(rt: Runtime, state: ChildState): Promise<void> {
-  const channel = rt.parentChannel();
+  const channel = rt.parentChannel(state.parent);
   if (!state.router || !channel) {
     log('tsgi http router: started without a master; exiting');
     return rt.exit(1);
