@@ -23,6 +23,29 @@ export interface Libc {
   errno(): number;
 }
 
+/**
+ * The libc symbols a Libc is made of, as FFI signatures (bun:ffi's type names; Deno's FFI names
+ * a pointer argument `buffer` and a pointer result `pointer`): i32 and u32 values, pointers to
+ * the bytes we pass, and `__errno_location`'s pointer to this thread's errno.
+ */
+export const LIBC_SYMBOLS = {
+  socket: { args: ['i32', 'i32', 'i32'], result: 'i32' },
+  setsockopt: { args: ['i32', 'i32', 'i32', 'ptr', 'u32'], result: 'i32' },
+  bind: { args: ['i32', 'ptr', 'u32'], result: 'i32' },
+  listen: { args: ['i32', 'i32'], result: 'i32' },
+  getsockname: { args: ['i32', 'ptr', 'ptr'], result: 'i32' },
+  close: { args: ['i32'], result: 'i32' },
+  __errno_location: { args: [], result: 'ptr' },
+} as const;
+
+/** A symbol as the FFI gives it: a plain function of numbers and byte arrays. */
+export type LibcCall = (...args: Array<number | Uint8Array>) => number;
+
+/** The Libc of symbols opened from LIBC_SYMBOLS, with `errno` read through the runtime's pointer API. */
+export function libcOf(f: Record<Exclude<keyof typeof LIBC_SYMBOLS, '__errno_location'>, LibcCall>, errno: () => number): Libc {
+  return { socket: f.socket, setsockopt: f.setsockopt, bind: f.bind, listen: f.listen, getsockname: f.getsockname, close: f.close, errno };
+}
+
 const AF_UNIX = 1;
 const AF_INET = 2;
 const AF_INET6 = 10;
