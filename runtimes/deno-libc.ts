@@ -1,7 +1,7 @@
 /**
  * libc's socket calls through Deno's FFI, for runtimes/bare-socket.ts (loaded only under
  * --master; needs --allow-ffi, which `deno run -A` gives). Null where FFI is not allowed: tsgi
- * then keeps a launcher.
+ * then starts a launcher (whose bind needs `-A` too, and says so).
  */
 import { LIBC_SYMBOLS, type Libc, type LibcCall, libcOf } from './bare-socket.ts';
 
