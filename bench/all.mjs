@@ -11,13 +11,14 @@
 //   --http-socket, 1 and 2 processes ÷ the bare server with as many (node:cluster, reusePort Bun.serve / Deno.serve)
 //   RSS of --master --processes 2 --http-socket ÷ the bare 2-process server (bench/footprint.mjs)
 //   cold start: spawn of tsgi --http-socket (and --master --processes 2) → first 200, median
+// and, for every req/s row, the CPU time per request of each server's whole process tree.
 // Needs: wrk, nginx (nginx-light), uwsgi + uwsgi-plugin-python3 from Debian; npm ci done.
 // $TSGI_BENCH_NODE picks the Node (default: the project's Node 24 in scripts/node-lines, else this one).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coldStart, footprint, freePort, median, NODE, ok, RUNTIMES, ROOT, running, sleep, start, stop, tsgiArgs } from './footprint.mjs';
+import { coldStart, footprint, freePort, median, NODE, ok, RUNTIMES, ROOT, running, sleep, start, stop, treeCpuMs, tsgiArgs } from './footprint.mjs';
 
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(name);
@@ -31,7 +32,7 @@ const ROUNDS = Number(value('--rounds', QUICK ? 3 : 10));
 const ONLY = value('--only', 'node,bun,deno').split(',');
 const CONN = 64;
 
-/** One wrk run against `url`: req/s and the errors it counted. */
+/** One wrk run against `url`: req/s, the requests answered and the errors it counted. */
 function wrk(url, seconds) {
   return new Promise((resolve) => {
     const p = spawn('wrk', ['-t2', `-c${CONN}`, `-d${seconds}s`, url], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -40,13 +41,18 @@ function wrk(url, seconds) {
     p.stderr.on('data', (d) => (out += d));
     p.on('close', () => {
       const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+      const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
       const errors = [...out.matchAll(/^\s*(Non-2xx[^\n]*|Socket errors[^\n]*)/gm)].map((m) => m[1].trim());
-      resolve({ rps, errors });
+      resolve({ rps, requests, errors });
     });
   });
 }
 
-/** Start a server, wait until `readyPort` answers 200 (and the log says so, for tsgi), warm up, measure, stop. */
+/**
+ * Start a server, wait until `readyPort` answers 200 (and the log says so, for tsgi), warm up,
+ * measure, stop. `cpuUs`: the CPU time (user + system) of every process of the server's tree
+ * during the measured run, per request answered.
+ */
 async function load(argv, readyPort, { url, readyLog } = {}) {
   const p = start(argv);
   try {
@@ -56,10 +62,12 @@ async function load(argv, readyPort, { url, readyLog } = {}) {
       up = (await ok(readyPort)) && (readyLog === undefined || readyLog.test(p.log));
       if (!up) await sleep(50);
     }
-    if (!up) return { rps: NaN, errors: [`did not answer: ${p.log.trim().split('\n').slice(-2).join(' / ')}`] };
+    if (!up) return { rps: NaN, cpuUs: NaN, errors: [`did not answer: ${p.log.trim().split('\n').slice(-2).join(' / ')}`] };
     const target = url ?? `http://127.0.0.1:${readyPort}/`;
     if (!QUICK) await wrk(target, 1);
-    return await wrk(target, DURATION);
+    const cpu0 = treeCpuMs(p.pid);
+    const r = await wrk(target, DURATION);
+    return { ...r, cpuUs: ((treeCpuMs(p.pid) - cpu0) * 1000) / r.requests };
   } finally {
     await stop(p);
   }
@@ -102,6 +110,7 @@ http {
 
 const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const rows = [];
+const cpuRows = [];
 const notes = [];
 
 /** One row of the table: tsgi's figure, the reference's, their ratio against the goal. */
@@ -110,23 +119,24 @@ function row(what, rt, tsgi, ref, ratio, goal, meets, unit) {
   rows.push(`| ${what} | ${rt} | ${tsgi} | ${ref} | ${fmt(ratio, 2)}${unit} | ${goal} | ${mark} |`);
 }
 
-/** A req/s row whose goal is a ratio of at least `goal`. */
+/** A req/s row whose goal is a ratio of at least `goal` (`tsgi`, `ref`: load()'s results), and its row of CPU per request. */
 function atLeast(what, rt, tsgi, ref, goal) {
-  row(what, rt, fmt(tsgi), fmt(ref), tsgi / ref, `≥ ${goal}`, (x) => x >= goal, '×');
+  row(what, rt, fmt(tsgi.rps), fmt(ref.rps), tsgi.rps / ref.rps, `≥ ${goal}`, (x) => x >= goal, '×');
+  cpuRows.push(`| ${what.replace(' (req/s)', '')} | ${rt} | ${fmt(tsgi.cpuUs)} | ${fmt(ref.cpuUs)} | ${fmt(tsgi.cpuUs / ref.cpuUs, 2)}× |`);
 }
 
 function noteErrors(label, r) {
   if (r.errors.length > 0) notes.push(`- ${label}: ${r.errors.join('; ')}`);
 }
 
-async function routerRows(uwsgiRps) {
+async function routerRows(uwsgi) {
   for (const rt of ONLY) {
     const port = await freePort();
     const r = await load([...RUNTIMES[rt].tsgi, '--http', `127.0.0.1:${port}`, '--processes', '2', '--app', 'examples/hello.ts', '--disable-logging'], port, {
       readyLog: TSGI_READY,
     });
     noteErrors(`tsgi --http on ${rt}`, r);
-    atLeast('`--http` router ÷ uWSGI `--http --http-keepalive`, 2 workers (req/s)', rt, r.rps, uwsgiRps, 1.5);
+    atLeast('`--http` router ÷ uWSGI `--http --http-keepalive`, 2 workers (req/s)', rt, r, uwsgi, 1.5);
   }
 }
 
@@ -135,7 +145,7 @@ async function uwsgiRouter() {
   const argv = ['uwsgi', '--plugin', 'python3,http', '--http', `127.0.0.1:${port}`, '--http-keepalive', '--master', '--processes', '2'];
   const r = await load([...argv, '--wsgi-file', 'bench/hello.py', '--disable-logging'], port);
   noteErrors('uWSGI --http --http-keepalive', r);
-  return r.rps;
+  return r;
 }
 
 async function nginxRows() {
@@ -150,7 +160,7 @@ async function nginxRows() {
       noteErrors(`bare ${rt} behind proxy_pass`, bare);
       const tsgi = await load([...RUNTIMES[rt].tsgi, '--socket', sock, '--chmod-socket', '--app', 'examples/hello.ts', '--disable-logging'], uwsgiPort);
       noteErrors(`tsgi --socket on ${rt} behind nginx`, tsgi);
-      atLeast('`--socket` behind nginx ÷ bare server behind `proxy_pass`, new connection per request, 1 process (req/s)', rt, tsgi.rps, bare.rps, 0.95);
+      atLeast('`--socket` behind nginx ÷ bare server behind `proxy_pass`, new connection per request, 1 process (req/s)', rt, tsgi, bare, 0.95);
     }
   } finally {
     nginx.stop();
@@ -169,13 +179,13 @@ async function httpSocketRows() {
       const port2 = await freePort();
       const tsgi = await load(tsgiArgs(rt, port2, n), port2, { readyLog: n > 1 ? TSGI_READY : undefined });
       noteErrors(`tsgi --http-socket on ${rt}, ${n} process(es)`, tsgi);
-      atLeast(`\`--http-socket\` ÷ bare server, ${n} process${n > 1 ? 'es' : ''} (req/s)`, rt, tsgi.rps, bare.rps, 0.95);
+      atLeast(`\`--http-socket\` ÷ bare server, ${n} process${n > 1 ? 'es' : ''} (req/s)`, rt, tsgi, bare, 0.95);
       // Bun and Deno: the runtime's own server in each worker (SO_REUSEPORT), against the same bare run.
       if (n > 1 && rt !== 'node') {
         const port3 = await freePort();
         const reuse = await load([...tsgiArgs(rt, port3, n), '--reuse-port'], port3, { readyLog: TSGI_READY });
         noteErrors(`tsgi --http-socket --reuse-port on ${rt}, ${n} processes`, reuse);
-        atLeast(`\`--http-socket --reuse-port\` ÷ bare server, ${n} processes (req/s)`, rt, reuse.rps, bare.rps, 0.95);
+        atLeast(`\`--http-socket --reuse-port\` ÷ bare server, ${n} processes (req/s)`, rt, reuse, bare, 0.95);
       }
     }
   }
@@ -275,8 +285,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 
 header();
 const t0 = Date.now();
-const uwsgiRps = await uwsgiRouter();
-await routerRows(uwsgiRps);
+const uwsgi = await uwsgiRouter();
+await routerRows(uwsgi);
 await nginxRows();
 await httpSocketRows();
 await rssRows();
@@ -284,6 +294,14 @@ await startRows();
 console.log('| comparison | runtime | tsgi | reference | ratio | goal | met |');
 console.log('|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
+console.log();
+// Less moved by the machine's other work than req/s: on 2 cores shared with wrk, a server that
+// needs less CPU per request leaves more of them to wrk and to itself.
+console.log('CPU time per request answered, every process of the server (µs; nginx not counted), in the same runs:');
+console.log();
+console.log('| comparison | runtime | tsgi | reference | tsgi ÷ reference |');
+console.log('|---|---|---|---|---|');
+for (const r of cpuRows) console.log(r);
 console.log();
 console.log(`Details (${((Date.now() - t0) / 1000).toFixed(0)} s in all):`);
 console.log();

@@ -211,7 +211,7 @@ export async function coldStart(argv, port) {
 }
 
 /** CPU time (user + system, ms) every process of the tree under `root` has used so far. */
-function treeCpuMs(root) {
+export function treeCpuMs(root) {
   const tick = 10; // USER_HZ = 100 on Linux
   let ticks = 0;
   for (const { pid } of tree(root)) {

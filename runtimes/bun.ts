@@ -33,7 +33,7 @@ import {
 } from './node-compat.ts';
 import { toBindError } from './bind-error.ts';
 import { nodeIds, nodeSetIdentity } from './identity.ts';
-import { keepResponseSizes } from './kept-body.ts';
+import { keepResponseBodies, keepResponseSizes } from './kept-body.ts';
 
 // The slice of Bun's API this adapter uses, typed here so the project needs no bun-types.
 interface BunSocket {
@@ -344,7 +344,7 @@ export function createBunRuntime(): Runtime {
     socketApi: 'Bun.listen',
     typescript: typescriptLoader,
     saveCompileCache,
-    keptBodies: () => null,
+    keptBodies: keepResponseBodies,
     lazyRequests: async () => null,
     keptSizes: keepResponseSizes,
     up: RUNTIME_UP,

@@ -27,7 +27,7 @@ import { importFile, nodeBindInheritable, nodeListenFd, nodeParentChannel, nodeS
 import { toBindError } from './bind-error.ts';
 import { nodeIds } from './identity.ts';
 import { denoIdentityProblem, denoSetIdentity } from './deno-identity.ts';
-import { keepResponseSizes } from './kept-body.ts';
+import { keepResponseBodies, keepResponseSizes } from './kept-body.ts';
 
 // The slice of Deno's API this adapter uses, typed here so the project needs no Deno types.
 interface DenoConn {
@@ -466,7 +466,7 @@ export function createDenoRuntime(): Runtime {
     socketApi: 'Deno.listen',
     typescript: typescriptLoader,
     saveCompileCache,
-    keptBodies: () => null,
+    keptBodies: keepResponseBodies,
     lazyRequests: async () => (await import('./lazy-request.ts')).lazyRequests(),
     keptSizes: keepResponseSizes,
     up: RUNTIME_UP,

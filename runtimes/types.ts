@@ -355,11 +355,11 @@ export interface Runtime {
    */
   saveCompileCache(): void;
   /**
-   * Where a body the app gave its Response as a string or bytes is worth writing as it is rather
-   * than read through the Response's stream (Node: runtimes/kept-body.ts, which replaces the global
-   * Response with a subclass that keeps it): the reader of kept bodies, installed by this call.
-   * Null on Bun and Deno: their CGI-style writers read the stream (the subclass may still be
-   * installed there by keptSizes, for the runtime's own HTTP server).
+   * A body the app gave its Response as a string or bytes, written as it is rather than read
+   * through the Response's stream by the CGI-style protocols and tsgi's own HTTP/1.1 server
+   * (runtimes/kept-body.ts, which replaces the global Response with a subclass that keeps it,
+   * the same one keptSizes installs): the reader of kept bodies, installed by this call. Every
+   * runtime has one; null would make the writers read the stream.
    */
   keptBodies(): ((res: Response) => Uint8Array | null) | null;
   /**

@@ -59,6 +59,8 @@ export interface HttpServerOptions {
   appOf?: (req: Request) => number;
   /** Behind the runtime's own server: measure answer bodies (request log or --stats read them). */
   measureBodies?: boolean;
+  /** tsgi's own HTTP/1.1 server: the app's body as it gave it, written without reading the Response's stream (Runtime.keptBodies), else null. */
+  wholeBody?: (res: Response) => Uint8Array | null;
   /** Behind the runtime's own server: the size of a body the app gave as a string or bytes, without reading it (Runtime.keptSizes), else null. */
   keptSize?: (res: Response) => number | null;
   /** Carry the WebSockets the app accepts, with these limits (absent: a 426). */
@@ -498,6 +500,7 @@ class HttpConnection implements Expiring {
       gone: this.#gone,
       body,
       counters: o.counters,
+      wholeBody: o.wholeBody,
       writer: (res) => (writer = new HttpAnswerWriter(res, head, o.keepAlive && !head.close && !this.#peerEnded && !o.counters?.draining)),
       facts: (r, sent) => httpFacts(head, peer, sent, o.appOf?.(r) ?? 0),
       onStart: () => {

@@ -127,10 +127,12 @@ function serverOptions(rt: Runtime, options: ServeOptions, apps: MountedApp[], c
   const common = { handler, bufferSize: options.bufferSize, limitPost: options.limitPost, headTimeoutMs: options.socketTimeout * 1000, counters, appOf };
   const webSockets = options.webSockets;
   const trusted = trustedProxies(options.trustedProxies);
+  const wholeBody = onFirstUse(() => rt.keptBodies());
   return {
-    vars: { ...common, wholeBody: onFirstUse(() => rt.keptBodies()), lazyRequest: lazy },
+    vars: { ...common, wholeBody, lazyRequest: lazy },
     http: {
       ...common,
+      wholeBody,
       keepAlive: options.httpKeepalive,
       measureBodies: !options.disableLogging || options.stats,
       keptSize: onFirstUse(() => rt.keptSizes()),
