@@ -2,7 +2,7 @@
 // for a runtime without --cpu-prof (Deno 2.9): start it with --inspect=127.0.0.1:PORT, then
 //   node bench/cdp-profile.mjs PORT SECONDS OUT.cpuprofile
 // samples it for SECONDS and writes the profile in the format of node --cpu-prof
-// (chrome://inspect and bench/profile-summary.mjs read it).
+// (chrome://inspect and `node bench/profile-summary.mjs OUT.cpuprofile` read it).
 import { writeFileSync } from 'node:fs';
 
 const [port = '9229', secs = '5', out = 'deno.cpuprofile'] = process.argv.slice(2);
