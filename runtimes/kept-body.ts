@@ -4,9 +4,10 @@
  * without reading them. On Node that read is the dearest part of an answer on the uwsgi path
  * (bench/request-objects.mjs: ≈ 8–13 µs against ≈ 4 µs for the Response itself); Hono's Node
  * adapter avoids it the same way for node:http. On Bun and Deno it is tsgi's own HTTP/1.1
- * server (a worker under --master) that gains most: one write, with no await before it. The request log and --stats need every answer's
- * size: behind the runtime's own HTTP server, reading the body back to count it (and making a new
- * Response of it) tripled a hello world's CPU per request on Node and Deno (bench/README.md).
+ * server (a worker under --master) that gains most: one write, with no await before it. The
+ * request log and --stats need every answer's size: behind the runtime's own HTTP server,
+ * reading the body back to count it (and making a new Response of it) tripled a hello world's
+ * CPU per request on Node and Deno (bench/README.md).
  *
  * keepResponseBodies() replaces the global Response with a subclass that notes such a body. Every
  * Response the runtime makes elsewhere (fetch(), Response.json()) still passes `instanceof
