@@ -101,3 +101,62 @@ describe(`lazy Requests in a tsgi process (${RUNTIME})`, () => {
     expect((again.upstream as { url: string }).url).toBe('/forward/after');
   });
 });
+
+// Under a master, Bun's and Deno's workers serve the master's socket with tsgi's own HTTP/1.1
+// server (Bun.serve and Deno.serve take no fd): Deno's gets lazy Requests there too; Bun has none.
+describe.skipIf(RUNTIME === 'node')(`lazy Requests on tsgi's own HTTP/1.1 server (${RUNTIME})`, () => {
+  let master: Proc;
+  let port: number;
+  beforeAll(async () => {
+    port = await freePort();
+    master = await startTsgi([
+      '--master',
+      '--processes',
+      '1',
+      '--http-socket',
+      `127.0.0.1:${port}`,
+      '--app',
+      'test/fixtures/apps/lazy-request.ts',
+      '--disable-logging',
+    ]);
+    await master.waitFor(/tsgi is ready/);
+  }, 60_000);
+  afterAll(async () => {
+    await master?.stop();
+  });
+
+  /** The app's JSON answer to a request head written as given (and a body). */
+  async function askHttp(head: string, body = ''): Promise<Record<string, unknown>> {
+    const r = await rawExchange({ port }, [Buffer.from(`${head}\r\nconnection: close\r\n\r\n${body}`)]);
+    const text = r.data.toString();
+    expect(text, text).toMatch(/^HTTP\/1\.1 200 /);
+    return JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4));
+  }
+
+  const LAZY_HTTP = RUNTIME === 'deno' ? 'LazyRequest' : 'ServedRequest';
+  const headers = (host: string) => `host: ${host}\r\nuser-agent: tsgi-test\r\ncookie: a=1\r\ncookie: b=2`;
+
+  test('a plain head: the lazy Request, with what the runtime’s Request would give; an odd one: the runtime’s', async () => {
+    const seen = await askHttp(`GET /show?x=1 HTTP/1.1\r\n${headers('app.example:8080')}`);
+    expect(seen.kind).toBe(LAZY_HTTP);
+    expect(seen.seen).toMatchObject({ method: 'GET', url: 'http://app.example:8080/show?x=1', body: '', instance: true });
+    const shown = new Map((seen.seen as { headers: [string, string][] }).headers);
+    expect([shown.get('cookie'), shown.get('user-agent'), shown.get('host')]).toEqual(['a=1; b=2', 'tsgi-test', 'app.example:8080']);
+    const odd = await askHttp(`GET /a/../show HTTP/1.1\r\n${headers('App.Example')}`);
+    expect(odd.kind).toBe('ServedRequest');
+    expect((odd.seen as { url: string }).url).toBe('http://app.example/show');
+  });
+
+  test('a POST copied and forwarded with fetch(req): method, path, headers and body', async () => {
+    const form = 'form=1&b=✓';
+    const length = Buffer.byteLength(form);
+    const copy = await askHttp(`POST /copy HTTP/1.1\r\n${headers('app.example')}\r\ncontent-length: ${length}`, form);
+    expect(copy.kind).toBe(LAZY_HTTP);
+    expect(copy.copy).toMatchObject({ method: 'POST', body: form, instance: true });
+    const sent = await askHttp(`POST /forward/x?y=2 HTTP/1.1\r\n${headers(upstreamHost)}\r\ncontent-length: ${length}`, form);
+    expect(sent.kind).toBe(LAZY_HTTP);
+    const up = sent.upstream as { method: string; url: string; headers: Record<string, string>; body: string };
+    expect([up.method, up.url, up.body]).toEqual(['POST', '/forward/x?y=2', form]);
+    expect(up.headers).toMatchObject({ 'x-forwarded-by': 'app', cookie: 'a=1; b=2', 'user-agent': 'tsgi-test' });
+  });
+});

@@ -21,7 +21,7 @@ export { FrameDecoder, frameHead, KEEP_CONNECTION_VAR, LAST_FRAME, STREAMED_BODY
 export { concatBytes, latin1, fromLatin1 } from './bytes.ts';
 export { encodePacket, encodeVars, getVar } from './vars.ts';
 export { plainHostname, plainTarget, plainValue } from './plain.ts';
-export { appendHeader, buildRequest, type LazyRequestMaker, percentDecode, requestToVars, varsToRequest, type SignalSource } from './request.ts';
+export { appendHeader, buildRequest, headToRequest, type LazyRequestMaker, percentDecode, requestToVars, varsToRequest, type SignalSource } from './request.ts';
 export { bodyAllowed, chunkFrame, encodeResponseHead, keepsLength, lastChunk, reasonPhrase, statusReason } from './response.ts';
 export {
   encodeEndRequest,

@@ -166,6 +166,31 @@ export function varsToRequest(vars: UwsgiVars, body: BodyInit | null, signal?: S
 }
 
 /**
+ * The app's Request of an HTTP/1.1 request head (src/worker/http1.ts; `pairs`: its header lines,
+ * flat): a lazy one where the runtime has them and the parts are plain (plainParts), else
+ * buildRequest's, with the head's Headers (`headers()`).
+ */
+export function headToRequest(
+  m: string,
+  proto: 'http' | 'https',
+  authority: string,
+  target: string,
+  pairs: readonly string[],
+  headers: () => Headers,
+  body: BodyInit | null,
+  signal: SignalSource,
+  lazy: LazyRequestMaker | null | undefined,
+): Request {
+  if (lazy) {
+    const fields: HeaderFields = Object.create(null);
+    for (let i = 0; i < pairs.length; i += 2) addField(fields, pairs[i].toLowerCase(), pairs[i + 1]);
+    const parts = plainParts(m, proto, authority, target, fields, body, signal);
+    if (parts !== null) return lazy(parts);
+  }
+  return buildRequest(m, proto, authority, target, headers(), body, signal);
+}
+
+/**
  * Makes the app's Request from parts that are already in the form the runtime's Request would
  * give back (Runtime.lazyRequests: Node's lazy Request), instead of the runtime's Request.
  */

@@ -15,14 +15,18 @@ export function trustedProxies(specs: readonly string[]): TrustedProxies | undef
   return specs.length > 0 ? new TrustedProxies(specs) : undefined;
 }
 
-/** Who sent a request, and over which scheme: the peer and `fallback`, unless a trusted proxy says otherwise. */
+/**
+ * Who sent a request, and over which scheme: the peer and `fallback`, unless a trusted proxy says
+ * otherwise. `headers` is called only when a proxy is trusted (tsgi's HTTP/1.1 server makes its
+ * Headers object only when something asks).
+ */
 export function forwardedClient(
   proxies: TrustedProxies | undefined,
   peer: Peer,
-  headers: { get(name: string): string | null },
+  headers: () => { get(name: string): string | null },
   fallback: 'http' | 'https',
 ): { peer: Peer; scheme: 'http' | 'https' } {
-  const client = proxies?.client(peer, (name) => headers.get(name));
+  const client = proxies?.client(peer, (name) => headers().get(name));
   if (!client) return { peer, scheme: fallback };
   return { peer: { address: client.address, port: client.port }, scheme: client.scheme ?? fallback };
 }
@@ -32,7 +36,7 @@ export function forwardedRequest(proxies: TrustedProxies | undefined, req: Reque
   if (!proxies) return { req, peer };
   const url = new URL(req.url);
   const here = url.protocol === 'https:' ? 'https' : 'http';
-  const client = forwardedClient(proxies, peer, req.headers, here);
+  const client = forwardedClient(proxies, peer, () => req.headers, here);
   if (client.scheme === here) return { req, peer: client.peer };
   url.protocol = `${client.scheme}:`;
   const init = { method: req.method, headers: req.headers, body: req.body, signal: req.signal, duplex: 'half' };

@@ -18,7 +18,6 @@ import { Deadlines, type Expiring } from '../../runtimes/deadlines.ts';
 import {
   BodyReader,
   bodyAllowed,
-  buildRequest,
   chunkFrame,
   concatBytes,
   encodeResponseHead,
@@ -26,7 +25,9 @@ import {
   HttpError,
   type HttpRequestHead,
   headEnd,
+  headToRequest,
   keepsLength,
+  type LazyRequestMaker,
   lastChunk,
   parseHead,
   reasonPhrase,
@@ -59,6 +60,8 @@ export interface HttpServerOptions {
   appOf?: (req: Request) => number;
   /** Behind the runtime's own server: measure answer bodies (request log or --stats read them). */
   measureBodies?: boolean;
+  /** tsgi's own HTTP/1.1 server: makes a lazy Request where the head allows one (Runtime.lazyRequests), else the runtime's Request. */
+  lazyRequest?: LazyRequestMaker | null;
   /** tsgi's own HTTP/1.1 server: the app's body as it gave it, written without reading the Response's stream (Runtime.keptBodies), else null. */
   wholeBody?: (res: Response) => Uint8Array | null;
   /** Behind the runtime's own server: the size of a body the app gave as a string or bytes, without reading it (Runtime.keptSizes), else null. */
@@ -460,10 +463,11 @@ class HttpConnection implements Expiring {
     const reqBody = this.#requestBody(head, reader, body);
     this.#state = body.done ? 'wait' : 'body';
     if (this.#served++ > 0) this.#gone = new Gone();
-    const client = forwardedClient(this.#o.trustedProxies, this.#peer, head.headers, 'http');
+    const o = this.#o;
+    const client = forwardedClient(o.trustedProxies, this.#peer, () => head.headers, 'http');
     let req: Request;
     try {
-      req = buildRequest(head.method, client.scheme, head.host, head.target, head.headers, reqBody, this.#gone);
+      req = headToRequest(head.method, client.scheme, head.host, head.target, head.pairs, () => head.headers, reqBody, this.#gone, o.lazyRequest);
     } catch (e) {
       throw new HttpError(400, (e as Error).message);
     }

@@ -111,14 +111,24 @@ function nodeWsInject(apps: MountedApp[]): ((server: unknown) => void) | undefin
 type ServerOptions = { vars: UwsgiServerOptions; http: HttpServerOptions };
 
 /**
- * The maker of lazy Requests for the CGI-style sockets, where the runtime has them
- * (Runtime.lazyRequests, which replaces the global Request and fetch): installed before the app
- * is imported, so that an app that keeps the globals at import gets the replaced ones. Not for
- * apps already in hand (serve({ fetch })), imported before: they keep the runtime's Request.
+ * The maker of lazy Requests for the CGI-style sockets and tsgi's own HTTP/1.1 server, where the
+ * runtime has them (Runtime.lazyRequests, which replaces the global Request and fetch): installed
+ * before the app is imported, so that an app that keeps the globals at import gets the replaced
+ * ones. Not where every socket is the runtime's own HTTP server (its Requests are its own), nor
+ * for apps already in hand (serve({ fetch })), imported before: they keep the runtime's Request.
  */
 async function lazyRequestsBeforeTheApp(rt: Runtime, setup: CoreSetup): Promise<LazyRequestMaker | null> {
-  if (setup.apps !== undefined || !setup.sources.some((src) => src.proto !== 'http')) return null;
+  const keepAlive = setup.serve.httpKeepalive;
+  const tsgiServes = (src: SocketSource) => src.proto !== 'http' || (!('tls' in src && src.tls) && !nativeHttp(rt, targetKind(src, setup.cwd), keepAlive));
+  if (setup.apps !== undefined || !setup.sources.some(tsgiServes)) return null;
   return rt.lazyRequests();
+}
+
+/** The kind of socket a source is, as the runtime's own server would be given it (a --reuse-port source binds its own TCP port). */
+function targetKind(src: SocketSource, cwd: string): NativeHttpTarget['kind'] {
+  if ('reuse' in src) return 'tcp';
+  if ('fd' in src) return 'fd';
+  return parseSocketAddress(src.spec, cwd).kind;
 }
 
 function serverOptions(rt: Runtime, options: ServeOptions, apps: MountedApp[], counters: CoreCounters, lazy: LazyRequestMaker | null): ServerOptions {
@@ -133,6 +143,7 @@ function serverOptions(rt: Runtime, options: ServeOptions, apps: MountedApp[], c
     http: {
       ...common,
       wholeBody,
+      lazyRequest: lazy,
       keepAlive: options.httpKeepalive,
       measureBodies: !options.disableLogging || options.stats,
       keptSize: onFirstUse(() => rt.keptSizes()),
@@ -256,7 +267,7 @@ class CoreListeners {
     const internal = 'fd' in src && src.internal === true;
     if ('reuse' in src) return void this.#listeners.push(await this.#native({ kind: 'tcp', ...src.reuse, reusePort: true }));
     if ('fd' in src) {
-      const native = this.#nativeFor(src.proto, 'fd');
+      const native = this.#nativeFor(src.proto, targetKind(src, this.#setup.cwd));
       this.#sayNodeWs(src.proto, internal, native);
       const l = native
         ? await this.#native({ kind: 'fd', fd: src.fd })
@@ -265,7 +276,7 @@ class CoreListeners {
     }
     const { serve, cwd } = this.#setup;
     const bindOptions = { mode: serve.chmodSocket, owner: serve.socketOwner, backlog: serve.listen };
-    const native = this.#nativeFor(src.proto, parseSocketAddress(src.spec, cwd).kind);
+    const native = this.#nativeFor(src.proto, targetKind(src, cwd));
     this.#sayNodeWs(src.proto, false, native);
     const open = (t: SocketAddress) =>
       this.#native(t.kind === 'unix' ? { kind: 'unix', path: t.path } : { kind: 'tcp', host: t.host, port: t.port, reusePort: false });
