@@ -363,8 +363,8 @@ export interface Runtime {
    */
   keptBodies(): ((res: Response) => Uint8Array | null) | null;
   /**
-   * Where building the runtime's `Request` for every request on the CGI-style sockets is worth
-   * avoiding: the maker of a lazy one (runtimes/lazy-request.ts, loaded only by this call: it reads
+   * Where building the runtime's `Request` for every request on the CGI-style sockets and tsgi's
+   * own HTTP/1.1 server is worth avoiding: the maker of a lazy one (runtimes/lazy-request.ts, loaded only by this call: it reads
    * the global `Request`, which on Node loads undici, ≈ 9 MiB in a launcher or master), installed by this call — it
    * replaces the global `Request` and `fetch` with ones that take a lazy Request, so it is called
    * before the app is imported. Node: the vars of a GET made into undici's Request and read
