@@ -118,10 +118,15 @@ type ServerOptions = { vars: UwsgiServerOptions; http: HttpServerOptions };
  * for apps already in hand (serve({ fetch })), imported before: they keep the runtime's Request.
  */
 async function lazyRequestsBeforeTheApp(rt: Runtime, setup: CoreSetup): Promise<LazyRequestMaker | null> {
-  const keepAlive = setup.serve.httpKeepalive;
-  const tsgiServes = (src: SocketSource) => src.proto !== 'http' || (!('tls' in src && src.tls) && !nativeHttp(rt, targetKind(src, setup.cwd), keepAlive));
+  // A TLS socket is the runtime's HTTPS server's (#addTls).
+  const tsgiServes = (src: SocketSource) => !('tls' in src && src.tls) && !nativeServes(rt, setup.serve, src.proto, targetKind(src, setup.cwd));
   if (setup.apps !== undefined || !setup.sources.some(tsgiServes)) return null;
   return rt.lazyRequests();
+}
+
+/** HTTP goes to the runtime's own server wherever it can listen (runtimes/types.ts); everything else is tsgi's. */
+function nativeServes(rt: Runtime, serve: ServeOptions, proto: Proto, kind: NativeHttpTarget['kind']): boolean {
+  return proto === 'http' && nativeHttp(rt, kind, serve.httpKeepalive);
 }
 
 /** The kind of socket a source is, as the runtime's own server would be given it (a --reuse-port source binds its own TCP port). */
@@ -320,9 +325,8 @@ class CoreListeners {
     if (this.#setup.serve.vacuum) this.#unixPaths.forEach(removeSocketFile);
   }
 
-  /** HTTP goes to the runtime's own server wherever it can listen (runtimes/types.ts). */
   #nativeFor(proto: Proto, kind: NativeHttpTarget['kind']): boolean {
-    return proto === 'http' && nativeHttp(this.#rt, kind, this.#setup.serve.httpKeepalive);
+    return nativeServes(this.#rt, this.#setup.serve, proto, kind);
   }
 
   /**
