@@ -139,13 +139,17 @@ describe(`--master (${RUNTIME})`, () => {
     const port = await freePort();
     const p = await startTsgi(['--master', '--processes', '1', '--max-requests', '5', '--socket', `127.0.0.1:${port}`, '--app', APP]);
     await readyWorkers(p, 1);
-    const pids = new Set<string>();
-    for (let i = 0; i < 12; i++) {
+    // A stopping worker first takes what the kernel has queued on the socket (up to 1 s), so on a
+    // busy machine it may answer more than 5: ask until another pid answers, every ask answered.
+    const answers: string[] = [];
+    const recycled = await until(async () => {
       const pid = await ask({ port }, '/pid');
       expect(pid).not.toBeNull();
-      pids.add(pid as string);
-    }
-    expect(pids.size).toBeGreaterThanOrEqual(2);
+      answers.push(pid as string);
+      return new Set(answers).size >= 2;
+    }, 30_000);
+    expect(recycled, `answered by ${[...new Set(answers)].join(', ')} in ${answers.length} requests`).toBe(true);
+    expect(answers.filter((pid) => pid === answers[0]).length).toBeGreaterThanOrEqual(5);
     expect(p.output()).toMatch(/max-requests 5 reached/);
     await p.stop();
   });
